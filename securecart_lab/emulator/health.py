@@ -1,0 +1,41 @@
+"""GET /_localstack/health and /_securecart/health: a LocalStack-shaped health document."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from importlib.metadata import version
+from typing import Any
+
+from securecart_lab import __version__
+from securecart_lab.emulator.timescale import scale
+
+SERVICES = (
+    "s3", "sqs", "sns", "dynamodb", "lambda", "stepfunctions", "events", "logs", "iam", "sts", "cloudwatch",
+    "rds", "ec2", "elbv2", "autoscaling", "cloudformation", "ssm", "secretsmanager", "kms",
+)
+PATHS = ("/_localstack/health", "/_securecart/health")
+
+
+def health_document() -> dict[str, Any]:
+    return {
+        "services": {name: "running" for name in SERVICES},
+        "edition": "securecart-local",
+        "version": __version__,
+        "moto_version": version("moto"),
+        "time_scale": scale(),
+    }
+
+
+class HealthMiddleware:
+    """Answers the health paths itself and passes every other request to moto."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in PATHS and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            body = json.dumps(health_document()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body] if environ["REQUEST_METHOD"] == "GET" else []
+        return self.app(environ, start_response)

@@ -1,0 +1,353 @@
+"""Lambda without Docker: moto's invoke path runs handler code in warm local Python worker processes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
+from securecart_lab.emulator import hooks
+
+LOG = logging.getLogger(__name__)
+
+WORKER_SCRIPT = Path(__file__).with_name("lambda_worker.py")
+MAX_IDLE_PER_KEY = 4
+_START_TIMEOUT = 30.0
+
+
+@dataclass
+class Invocation:
+    """What the worker returned: the payload bytes, whether the handler failed, the log text."""
+
+    payload: bytes
+    errored: bool
+    logs: str
+    worker_pid: int | None = None
+
+
+class WorkerDied(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class Worker:
+    key: tuple
+    process: subprocess.Popen
+    log_stream: str
+    buffer: bytes = b""
+    busy: bool = False
+    stale: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def read_line(self, deadline: float) -> dict | None:
+        """The next JSON line from the worker, or None when the deadline passes."""
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise WorkerDied(f"worker {self.pid} exited with code {self.process.wait()}")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return json.loads(line)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+@dataclass
+class _Pool:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    workers: dict[tuple, list[Worker]] = field(default_factory=dict)
+    current_key: dict[str, tuple] = field(default_factory=dict)
+
+
+_pool = _Pool()
+_async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
+
+
+def code_root() -> Path:
+    home = os.environ.get("SECURECART_HOME")
+    if home:
+        return Path(home) / "lambda"
+    return Path(tempfile.gettempdir()) / f"securecart-lambda-{os.getuid()}"
+
+
+def _code_dir(fn) -> Path:
+    """The function's code, extracted once per code sha256."""
+    digest = getattr(fn, "code_digest", None) or hashlib.sha256(fn.code_bytes).hexdigest()
+    target = code_root() / digest
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
+    try:
+        with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+            archive.extractall(staging)
+        os.replace(staging, target)
+    except OSError:
+        if not target.is_dir():  # another thread won the race otherwise
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _endpoint() -> str:
+    return f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '4566')}"
+
+
+def _key(fn) -> tuple:
+    env = tuple(sorted((fn.environment_vars or {}).items()))
+    return (fn.function_arn, getattr(fn, "code_digest", ""), fn.handler, fn.run_time, fn.timeout, fn.memory_size, env)
+
+
+def _spawn(fn, key: tuple) -> Worker:
+    task_root = _code_dir(fn)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        "_HANDLER": fn.handler or "",
+        "LAMBDA_TASK_ROOT": str(task_root),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_ENDPOINT_URL": _endpoint(),
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": fn.region or REGION,
+        "AWS_REGION": fn.region or REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": fn.logs_group_name,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{fn.run_time}",
+    }
+    now = datetime.now(timezone.utc)
+    log_stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    env["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream
+    process = subprocess.Popen(
+        [sys.executable, "-u", str(WORKER_SCRIPT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=str(task_root),
+        start_new_session=True,
+    )
+    worker = Worker(key=key, process=process, log_stream=log_stream)
+    try:
+        hello = worker.read_line(time.monotonic() + _START_TIMEOUT)
+    except WorkerDied:
+        hello = None
+    if not hello or not hello.get("ready"):
+        worker.stop()
+        raise WorkerDied(f"Lambda worker for {fn.function_name} did not start")
+    return worker
+
+
+def _acquire(fn) -> Worker:
+    key = _key(fn)
+    to_stop: list[Worker] = []
+    with _pool.lock:
+        previous = _pool.current_key.get(fn.function_arn)
+        if previous is not None and previous != key:
+            # Code or configuration changed: the old environments are retired.
+            for worker in _pool.workers.pop(previous, []):
+                worker.stale = True
+                if not worker.busy:
+                    to_stop.append(worker)
+        _pool.current_key[fn.function_arn] = key
+        candidates = _pool.workers.setdefault(key, [])
+        worker = next((w for w in candidates if not w.busy and w.alive()), None)
+        if worker is not None:
+            worker.busy = True
+    for old in to_stop:
+        old.stop()
+    if worker is not None:
+        return worker
+    worker = _spawn(fn, key)
+    worker.busy = True
+    with _pool.lock:
+        _pool.workers.setdefault(key, []).append(worker)
+    return worker
+
+
+def _release(worker: Worker, healthy: bool) -> None:
+    with _pool.lock:
+        worker.busy = False
+        peers = _pool.workers.get(worker.key, [])
+        idle = [w for w in peers if not w.busy]
+        retire = worker.stale or not healthy or len(idle) > MAX_IDLE_PER_KEY
+        if retire and worker in peers:
+            peers.remove(worker)
+    if retire:
+        worker.stop()
+
+
+def _error(error_type: str, message: str) -> dict:
+    return {"errorType": error_type, "errorMessage": message, "stackTrace": []}
+
+
+def invoke(fn, event: str | None) -> Invocation:
+    """Run the function once, synchronously, and write its log lines to /aws/lambda/NAME."""
+    request_id = str(uuid.uuid4())
+    if not (fn.run_time or "").startswith("python"):
+        payload = _error("Runtime.InvalidRuntime", f"securecart-local runs python Lambda runtimes only, not {fn.run_time!r}.")
+        return Invocation(json.dumps(payload).encode(), True, "")
+    started = time.monotonic()
+    try:
+        worker = _acquire(fn)
+    except (WorkerDied, OSError, zipfile.BadZipFile) as exc:
+        payload = _error("Runtime.InitError", str(exc))
+        return Invocation(json.dumps(payload).encode(), True, "")
+    timeout = float(fn.timeout or 3)
+    context = {
+        "aws_request_id": request_id,
+        "function_name": fn.function_name,
+        "function_version": "$LATEST",
+        "invoked_function_arn": fn.function_arn,
+        "memory_limit_in_mb": int(fn.memory_size),
+        "log_group_name": fn.logs_group_name,
+        "log_stream_name": worker.log_stream,
+    }
+    healthy = True
+    try:
+        request = {"event": event or "", "context": context, "deadline": time.time() + timeout}
+        worker.process.stdin.write((json.dumps(request) + "\n").encode())
+        worker.process.stdin.flush()
+        response = worker.read_line(started + timeout)
+        if response is None:
+            healthy = False
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds"
+            response = {"ok": False, "payload": _error("Sandbox.Timedout", message), "logs": ""}
+    except (WorkerDied, BrokenPipeError, ValueError) as exc:
+        healthy = False
+        response = {"ok": False, "payload": _error("Runtime.ExitError", f"RequestId: {request_id} Error: {exc}"), "logs": ""}
+    finally:
+        _release(worker, healthy)
+    duration_ms = (time.monotonic() - started) * 1000
+    payload = response.get("payload")
+    errored = not response.get("ok")
+    logs = _log_text(request_id, response.get("logs", ""), payload if errored else None, duration_ms, fn.memory_size)
+    _write_logs(fn, worker.log_stream, logs)
+    return Invocation(json.dumps(payload).encode(), errored, logs, worker.pid)
+
+
+def _log_text(request_id: str, output: str, error: dict | None, duration_ms: float, memory: int) -> str:
+    lines = [f"START RequestId: {request_id} Version: $LATEST"]
+    lines += output.splitlines()
+    if error is not None:
+        lines.append(f"[ERROR] {error.get('errorType')}: {error.get('errorMessage')}")
+        lines += [frame.rstrip("\n") for frame in error.get("stackTrace", [])]
+    lines.append(f"END RequestId: {request_id}")
+    lines.append(
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {max(1, round(duration_ms))} ms"
+        f"\tMemory Size: {memory} MB\tMax Memory Used: {min(memory, 40)} MB"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _write_logs(fn, stream: str, text: str) -> None:
+    backend = fn.logs_backend
+    now_ms = int(time.time() * 1000)
+    try:
+        backend.ensure_log_group(fn.logs_group_name)
+        if stream not in backend.groups[fn.logs_group_name].streams:
+            backend.create_log_stream(fn.logs_group_name, stream)
+        events = [{"timestamp": now_ms, "message": line} for line in text.splitlines() if line]
+        backend.put_log_events(fn.logs_group_name, stream, events)
+    except Exception as exc:  # logs must never fail an invocation
+        LOG.warning("Lambda log for %s not written: %s", fn.function_name, exc)
+
+
+def invoke_async(fn, event: str | None) -> None:
+    """An `Event` invocation: queued, run in the background."""
+
+    def run() -> None:
+        result = invoke(fn, event)
+        if result.errored:
+            LOG.info("async invocation of %s failed: %s", fn.function_name, result.payload[:500])
+
+    _async.submit(run)
+
+
+def _tail(logs: str) -> str:
+    return base64.b64encode(logs.encode()[-4096:]).decode()
+
+
+def _invoke_lambda(self, event: str | None = None) -> tuple[str, bool, str]:
+    result = invoke(self, event if isinstance(event, str) or event is None else json.dumps(event))
+    return result.payload.decode(), result.errored, result.logs
+
+
+def _invoke(self, body: str, request_headers: Any, response_headers: Any) -> bytes:
+    invocation_type = request_headers.get("x-amz-invocation-type", "RequestResponse")
+    if invocation_type == "Event":
+        invoke_async(self, body)
+        return b""
+    if invocation_type == "DryRun":
+        return b""
+    result = invoke(self, body)
+    if result.errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    response_headers["x-amz-log-result"] = _tail(result.logs)
+    response_headers["x-amz-executed-version"] = "$LATEST"
+    return result.payload
+
+
+def install() -> None:
+    """Route moto's Lambda invocations to the local worker processes."""
+    hooks.replace("lambda.invoke_lambda", _invoke_lambda)
+    hooks.replace("lambda.invoke", _invoke)
+
+
+def shutdown() -> None:
+    """Stop every worker (called when the emulator exits)."""
+    _async.shutdown(wait=False, cancel_futures=True)
+    with _pool.lock:
+        workers = [w for peers in _pool.workers.values() for w in peers]
+        _pool.workers.clear()
+    for worker in workers:
+        worker.stop()
+
+
+def worker_pids() -> list[int]:
+    with _pool.lock:
+        return [w.pid for peers in _pool.workers.values() for w in peers]

@@ -1,0 +1,143 @@
+"""Step Functions: close moto 5.2's execution gaps (names, JSONata, time scale, execution logs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import jsonata
+
+from securecart_lab.emulator import hooks
+from securecart_lab.emulator.timescale import scaled
+
+LOG = logging.getLogger(__name__)
+
+
+def install() -> None:
+    """Turn execution on and apply every Step Functions patch."""
+    hooks.resolve("config")["stepfunctions"] = {"execute_state_machine": True}
+    _install_names()
+    _install_jsonata()
+    _install_time_scale()
+    _install_logging()
+
+
+# --- execution names -------------------------------------------------------------------------------------------
+
+
+def _install_names() -> None:
+    start_execution = hooks.original("sfn.start_execution")
+
+    def start_execution_named(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        return start_execution(
+            self, state_machine_arn, name=name or str(uuid.uuid4()), execution_input=execution_input,
+            trace_header=trace_header,
+        )
+
+    hooks.replace("sfn.start_execution", start_execution_named)
+
+
+# --- JSONata ---------------------------------------------------------------------------------------------------
+
+
+def eval_jsonata(expression: str) -> Any:
+    """Evaluate a JSONata expression with jsonata-python; results are plain JSON values."""
+    error_type = hooks.resolve("sfn.jsonata.exception")
+    try:
+        result = jsonata.Jsonata(expression).evaluate(None)
+    except Exception as exc:  # jsonata raises JException and Python errors alike
+        raise error_type("States.QueryEvaluationError", str(exc)) from exc
+    return json.loads(json.dumps(result)) if result is not None else None
+
+
+def _install_jsonata() -> None:
+    for name in ("sfn.jsonata", "sfn.jsonata.string_expression", "sfn.jsonata.validations"):
+        hooks.replace(name, eval_jsonata)
+
+
+# --- time scale ------------------------------------------------------------------------------------------------
+
+
+def _wait_interval(self, env, wait_seconds) -> None:
+    deadline = time.monotonic() + scaled(wait_seconds)
+    while env.is_running():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        env.program_state_event.wait(remaining)
+
+
+def _retry_sleep(seconds: float) -> None:
+    time.sleep(scaled(seconds))
+
+
+def _install_time_scale() -> None:
+    hooks.replace("sfn.wait_interval", _wait_interval)
+    hooks.replace("sfn.retry_time", SimpleNamespace(sleep=_retry_sleep, time=time.time))
+
+
+# --- execution logs --------------------------------------------------------------------------------------------
+
+
+def _logging_session_class():
+    base = hooks.resolve("sfn.logging_session")
+
+    class ExecutionLogWriter(base):
+        """Writes history events to the log group named in the state machine's loggingConfiguration.
+
+        moto's own session passes its history records where the logs backend expects {timestamp, message}
+        and never creates the stream, so the kit writes the events itself.
+        """
+
+        _lock = threading.Lock()
+
+        def publish_history_log(self, history_log) -> None:
+            from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+            config = self.configuration
+            event = {
+                "id": history_log["id"],
+                "previous_event_id": history_log["previous_event_id"],
+                "event_timestamp": int(history_log["event_timestamp"].timestamp() * 1000),
+                "type": str(getattr(history_log["type"], "value", history_log["type"])),
+                "execution_arn": history_log["execution_arn"],
+                "details": history_log.get("details") or {},
+            }
+            message = {"timestamp": event["event_timestamp"], "message": to_json_str(event)}
+            backend = hooks.resolve("logs.backends")[config.log_account_id][config.log_region]
+            try:
+                with self._lock:
+                    backend.ensure_log_group(config.log_group_name)
+                    group = backend.groups[config.log_group_name]
+                    if config.log_stream_name not in group.streams:
+                        backend.create_log_stream(config.log_group_name, config.log_stream_name)
+                    backend.put_log_events(config.log_group_name, config.log_stream_name, [message])
+            except Exception as exc:  # logging must never fail an execution
+                LOG.warning("execution log for %s not written: %s", self.execution_arn, exc)
+
+    return ExecutionLogWriter
+
+
+def _install_logging() -> None:
+    start_worker = hooks.original("sfn.start_worker")
+    configuration_type = hooks.resolve("sfn.logging_configuration")
+    writer = _logging_session_class()
+
+    def start_worker_with_logs(self):
+        logging_config = getattr(self.state_machine, "loggingConfiguration", None) or {}
+        if self._cloud_watch_logging_session is None and logging_config.get("level", "OFF") != "OFF":
+            config = configuration_type.from_logging_configuration(
+                state_machine_arn=self.state_machine.arn,
+                logging_configuration={"includeExecutionData": False, **logging_config},
+            )
+            if config is not None:
+                config.log_stream_name = f"states/{self.state_machine.name}/{self.name}"
+                self._cloud_watch_logging_session = writer(execution_arn=self.exec_arn, configuration=config)
+        return start_worker(self)
+
+    hooks.replace("sfn.start_worker", start_worker_with_logs)
