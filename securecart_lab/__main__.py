@@ -1,0 +1,3 @@
+from securecart_lab.cli import main
+
+main()

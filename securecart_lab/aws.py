@@ -1,0 +1,24 @@
+"""boto3 clients pointed at the running engine. The only place clients are built."""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+from botocore.config import Config
+
+from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
+
+_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=60)
+
+
+@functools.lru_cache(maxsize=64)
+def client(service: str, endpoint_url: str):
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=_CONFIG,
+    )

@@ -1,0 +1,313 @@
+"""Command-line declarations only. Each command parses its arguments and calls one function in commands/.
+
+Settings come from options or environment variables: SECURECART_ENGINE, SECURECART_HOME, SECURECART_WORKSPACE,
+SECURECART_EMULATOR_PORT, SECURECART_PG_PORT, SECURECART_PG_BIN, SECURECART_TIME_SCALE.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from securecart_lab import __version__
+from securecart_lab.config import Settings
+from securecart_lab.console import err_console
+from securecart_lab.errors import LabError
+
+
+class SecureCartGroup(TyperGroup):
+    """Errors are handled here, once: a LabError becomes a red one-line `Error:` plus its hint;
+    anything else is wrapped the same way, with the traceback only under --debug."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LabError as exc:
+            _fail(exc.message, exc.hint, exc.exit_code, ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            _fail("Interrupted.", None, 130, ctx)
+        except Exception as exc:  # an unexpected failure still gets one line, not a traceback
+            _fail(f"Unexpected {type(exc).__name__}: {exc}", "Run again with --debug for the traceback, and report it.", 1, ctx)
+
+
+def _fail(message: str, hint: str | None, code: int, ctx: click.Context) -> None:
+    if _debug(ctx):
+        err_console.print(traceback.format_exc(), markup=False, highlight=False)
+    err_console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    if hint:
+        err_console.print(f"[dim]{hint}[/]", soft_wrap=True)
+    raise SystemExit(code)
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "debug", False)) or "--debug" in sys.argv
+
+
+app = typer.Typer(
+    cls=SecureCartGroup,
+    help="securecart-lab: hands-on AWS labs for SecureCart, offline. Start with: securecart-lab start 1",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Engine(str, Enum):
+    local = "local"
+    localstack = "localstack"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Obj:
+    def __init__(self, engine: str | None, workspace: Path | None, debug: bool):
+        self.engine = engine
+        self.workspace = workspace
+        self.debug = debug
+
+    def settings(self, **overrides) -> Settings:
+        return Settings.from_env(engine=self.engine, workspace=self.workspace, **overrides)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"securecart-lab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    engine: Optional[Engine] = typer.Option(None, "--engine", help="local (default, no Docker) or localstack. Env: SECURECART_ENGINE."),
+    workspace: Optional[Path] = typer.Option(None, "--workspace", help="Where your lab files live. Env: SECURECART_WORKSPACE (default ./securecart-workspace)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+):
+    ctx.obj = Obj(engine.value if engine else None, workspace, debug)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.find_root().obj.settings()
+
+
+LabArg = typer.Argument(..., help="Lab number (see: securecart-lab list).")
+
+
+@app.command()
+def up(ctx: typer.Context):
+    """Start the engine: the AWS emulator and PostgreSQL (idempotent).
+
+    Example: securecart-lab up
+    """
+    from securecart_lab.commands import lifecycle
+
+    lifecycle.up(_settings(ctx))
+
+
+@app.command()
+def down(ctx: typer.Context, purge: bool = typer.Option(False, "--purge", help="Also delete PostgreSQL data and caches.")):
+    """Stop everything the engine runs. Your workspace files are never touched.
+
+    Example: securecart-lab down --purge
+    """
+    from securecart_lab.commands import lifecycle
+
+    lifecycle.down(_settings(ctx), purge)
+
+
+@app.command()
+def status(ctx: typer.Context, format: Format = typer.Option(Format.table, "--format", help="table or json.")):
+    """Show the engine, its endpoints, each service's health and your progress per lab.
+
+    Example: securecart-lab status --format json
+    """
+    from securecart_lab.commands import lifecycle
+
+    raise typer.Exit(lifecycle.status(_settings(ctx), format.value))
+
+
+@app.command("list")
+def list_labs(ctx: typer.Context):
+    """List the labs.
+
+    Example: securecart-lab list
+    """
+    from securecart_lab.commands import labs
+
+    labs.list_labs(_settings(ctx))
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    lab: str = LabArg,
+    with_prereqs: bool = typer.Option(False, "--with-prereqs", help="Deploy earlier labs' reference solutions this lab builds on, without asking."),
+):
+    """Start a lab: bring the engine up, provision the lab's baseline, copy the starter files (never overwriting yours).
+
+    Example: securecart-lab start 1
+    """
+    from securecart_lab.commands import labs
+
+    labs.start(_settings(ctx), lab, with_prereqs)
+
+
+@app.command()
+def deploy(ctx: typer.Context, lab: str = LabArg):
+    """Validate your workspace files and apply them to the running engine.
+
+    Example: securecart-lab deploy 1
+    """
+    from securecart_lab.commands import labs
+
+    labs.deploy(_settings(ctx), lab)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    lab: Optional[str] = typer.Argument(None, help="Lab number; omit with --all."),
+    all_labs: bool = typer.Option(False, "--all", help="Check every lab."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write a JSON report to this file."),
+    junit_path: Optional[Path] = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Longer hints and measured values."),
+    watch: bool = typer.Option(False, "--watch", help="Re-deploy and re-check whenever you save a workspace file."),
+    only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this check id (repeatable)."),
+):
+    """Check a lab (or --all). Exits 0 only when every check passes.
+
+    Example: securecart-lab check 1 --junit report.xml
+    """
+    from securecart_lab.commands import checks
+
+    settings = _settings(ctx)
+    if watch:
+        checks.watch(settings, lab, verbose)
+        return
+    raise typer.Exit(checks.check(settings, lab, all_labs, json_path, junit_path, verbose, set(only or ())))
+
+
+@app.command()
+def solve(ctx: typer.Context, lab: str = LabArg):
+    """Deploy the reference solution (for instructors and CI). Your files are not touched.
+
+    Example: securecart-lab solve 1
+    """
+    from securecart_lab.commands import labs
+
+    labs.solve(_settings(ctx), lab)
+
+
+@app.command()
+def reset(ctx: typer.Context, lab: str = LabArg):
+    """Put a lab's starter files back. Your current files are backed up first, with a timestamp.
+
+    Example: securecart-lab reset 1
+    """
+    from securecart_lab.commands import labs
+
+    labs.reset(_settings(ctx), lab)
+
+
+@app.command()
+def env(ctx: typer.Context):
+    """Print export lines for your shell: AWS endpoint and credentials, PostgreSQL connection.
+
+    Example: eval "$(securecart-lab env)"
+    """
+    from securecart_lab.commands import lifecycle
+
+    lifecycle.env(_settings(ctx))
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    what: str = typer.Argument("emulator", help="emulator, postgres or lambda."),
+    name: Optional[str] = typer.Argument(None, help="The Lambda function's name (for: logs lambda NAME)."),
+    lines: int = typer.Option(50, "--lines", "-n", help="How many lines from the end."),
+):
+    """Show recent logs of the emulator, PostgreSQL, or a Lambda function.
+
+    Example: securecart-lab logs lambda authorize-payment
+    """
+    from securecart_lab.commands import lifecycle
+
+    lifecycle.logs(_settings(ctx), what, name, lines)
+
+
+@app.command()
+def ci(
+    ctx: typer.Context,
+    lab: Optional[str] = typer.Option(None, "--lab", help="Only this lab (default: all)."),
+    junit_path: Path = typer.Option(Path("securecart-ci.xml"), "--junit", help="Where to write the JUnit report."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write a JSON report."),
+):
+    """Headless run for CI: up, then for each lab start, solve and check; JUnit report; non-zero on any failure.
+
+    Example: securecart-lab ci --lab 1 --junit reports/ci.xml
+    """
+    from securecart_lab.commands import checks
+
+    raise typer.Exit(checks.ci(_settings(ctx), lab, junit_path, json_path))
+
+
+@app.command()
+def trace(
+    ctx: typer.Context,
+    lab: str = typer.Argument("1", help="Lab number (lab 1 has the state machine)."),
+    execution: Optional[str] = typer.Option(None, "--execution", "-e", help="Execution name or ARN (default: the latest)."),
+    limit: int = typer.Option(10, "--limit", help="How many recent executions to list."),
+):
+    """Show recent executions of a lab's state machine and a tree of one execution's states, retries and errors.
+
+    Example: securecart-lab trace 1
+    """
+    from securecart_lab.commands import trace as trace_cmd
+
+    trace_cmd.trace(_settings(ctx), lab, execution, limit)
+
+
+@app.command()
+def bench(
+    ctx: typer.Context,
+    lab: str = typer.Argument("3", help="Lab number (lab 3 compares primary-only reads with replica reads)."),
+    seconds: float = typer.Option(10.0, "--seconds", help="Duration of each phase."),
+    chart: Path = typer.Option(Path("securecart-bench.png"), "--chart", help="Where to write the PNG chart."),
+):
+    """Measure product-search throughput and p95 latency under write load, primary only vs. reads on the replica.
+
+    Example: securecart-lab bench 3 --seconds 5
+    """
+    from securecart_lab.commands import bench as bench_cmd
+
+    bench_cmd.bench(_settings(ctx), lab, seconds, chart)
+
+
+@app.command()
+def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-down or primary-up.")):
+    """Failure drills: stop the lab database's primary server (primary-down) or bring it back (primary-up).
+
+    Example: securecart-lab chaos primary-down
+    """
+    from securecart_lab.commands import chaos as chaos_cmd
+
+    chaos_cmd.chaos(_settings(ctx), action)
+
+
+def main() -> None:
+    app()

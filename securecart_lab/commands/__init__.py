@@ -1,0 +1,1 @@
+"""One module per command family. Each parses nothing (cli.py does), calls one service, renders the result."""

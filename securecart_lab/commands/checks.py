@@ -1,0 +1,111 @@
+"""check, check --watch, ci."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from securecart_lab.checking import Outcome
+from securecart_lab.config import Settings
+from securecart_lab.console import console, spinner
+from securecart_lab.engines import get_engine
+from securecart_lab.errors import LabError
+from securecart_lab.labs import service
+from securecart_lab.labs.registry import all_labs, get_lab
+from securecart_lab.reporting import LabReport, machine, table
+
+
+def _numbers(lab: str | None, all_labs_flag: bool) -> list[int]:
+    if all_labs_flag or lab in (None, "all"):
+        if lab not in (None, "all") or (not all_labs_flag and lab is None):
+            raise LabError("Which lab? Expected a lab number or --all.", "Example: securecart-lab check 1")
+        return [lab.number for lab in all_labs()]
+    return [get_lab(lab).number]
+
+
+def _progress(outcome: Outcome) -> None:
+    mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "skip": "[yellow]-[/]"}[outcome.status]
+    console.print(f"  {mark} {outcome.title} [dim]({outcome.seconds:.1f}s)[/]")
+
+
+def check(settings: Settings, lab: str | None, all_labs_flag: bool, json_path: Path | None, junit_path: Path | None,
+          verbose: bool, only: set[str] | None = None) -> int:
+    numbers = _numbers(lab, all_labs_flag)
+    info = service.run_info(settings)
+    reports: list[LabReport] = []
+    for number in numbers:
+        lab_obj = get_lab(number)
+        if service.workspace_changed(settings, lab_obj):
+            console.print(f"[yellow]Your lab {number} files changed since your last deploy;[/] checking what is deployed. "
+                          f"Run \"securecart-lab deploy {number}\" first to check your latest edits.")
+        console.print(f"Checking lab {number}...")
+        report = service.check(settings, number, verbose=verbose, on_outcome=_progress, only=only)
+        table.render(report, info, verbose)
+        reports.append(report)
+    _write(reports, info, json_path, junit_path)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def _write(reports, info, json_path, junit_path) -> None:
+    if json_path:
+        machine.write_json(json_path, reports, info)
+        console.print(f"JSON report: {json_path}")
+    if junit_path:
+        machine.write_junit(junit_path, reports, info)
+        console.print(f"JUnit report: {junit_path}")
+
+
+def watch(settings: Settings, lab: str | None, verbose: bool) -> None:
+    """Deploy and check now, then again after every save, until Ctrl-C."""
+    from watchfiles import watch as watch_files
+
+    if lab is None:
+        raise LabError("--watch needs a lab number.", "Example: securecart-lab check 1 --watch")
+    number = get_lab(lab).number
+    folder = settings.workspace / f"lab{number:02d}"
+    if not folder.exists():
+        raise LabError(f"No workspace for lab {number} at {folder}.", f'Run "securecart-lab start {number}" first.')
+    info = service.run_info(settings)
+
+    def round_trip() -> None:
+        try:
+            with spinner("Deploying..."):
+                service.deploy(settings, number)
+            table.render(service.check(settings, number, verbose=verbose), info, verbose)
+        except LabError as exc:
+            console.print(f"[bold red]Error:[/] {exc.message}" + (f"\n[dim]{exc.hint}[/]" if exc.hint else ""))
+        console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
+
+    round_trip()
+    try:
+        for _ in watch_files(folder, watch_filter=lambda change, path: "/.backups/" not in path and "/solution/" not in path):
+            round_trip()
+    except KeyboardInterrupt:
+        console.print("Stopped watching.")
+
+
+def ci(settings: Settings, lab: str | None, junit_path: Path, json_path: Path | None) -> int:
+    """Headless: up, then start + solve + check each lab; tear down what this run started."""
+    numbers = [get_lab(lab).number] if lab else [l.number for l in all_labs()]
+    engine = get_engine(settings)
+    started_here = engine.health() is None
+    reports: list[LabReport] = []
+    began = time.perf_counter()
+    try:
+        with spinner(f"Starting the {engine.name} engine..."):
+            engine.up()
+        info = service.run_info(settings)
+        for number in numbers:
+            console.print(f"[bold]Lab {number}[/]: start, solve, check")
+            service.start(settings, number, with_prereqs=True)
+            service.solve(settings, number)
+            report = service.check(settings, number, on_outcome=_progress)
+            table.render(report, info)
+            reports.append(report)
+        _write(reports, info, json_path, junit_path)
+    finally:
+        if started_here:
+            engine.down()
+    ok = all(r.ok for r in reports) and len(reports) == len(numbers)
+    console.print(f"[bold {'green' if ok else 'red'}]CI {'passed' if ok else 'failed'}[/] in {time.perf_counter() - began:.1f}s.")
+    return 0 if ok else 1

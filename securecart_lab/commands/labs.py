@@ -1,0 +1,78 @@
+"""list, start, deploy, solve, reset."""
+
+from __future__ import annotations
+
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+
+from securecart_lab.config import Settings
+from securecart_lab.console import console, is_interactive, spinner
+from securecart_lab.labs import service
+from securecart_lab.labs.registry import all_labs
+
+
+def list_labs(settings: Settings) -> None:
+    table = Table("Lab", "Title", "Minutes", "Services")
+    for lab in all_labs():
+        table.add_row(str(lab.number), f"[bold]{lab.title}[/]\n[dim]{lab.summary}[/]", str(lab.estimated_minutes),
+                      ", ".join(lab.services))
+    console.print(table)
+    console.print('Start one with: securecart-lab start 1')
+
+
+def _confirm(question: str) -> bool:
+    if not is_interactive():
+        return False  # never prompt without a terminal
+    return console.input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def start(settings: Settings, number: str, with_prereqs: bool) -> None:
+    with spinner(f"Starting lab {number}..."):
+        result = service.start(settings, number, with_prereqs=with_prereqs, confirm=_confirm)
+    lab = result.lab
+    body = [f"[bold]{lab.summary}[/]", "", "You will:"]
+    body += [f"  • {o}" for o in lab.objectives]
+    console.print(Panel("\n".join(body), title=f"Lab {lab.number}: {lab.title}", subtitle=f"~{lab.estimated_minutes} min"))
+    for number in result.prerequisites:
+        console.print(f"Deployed lab {number}'s reference solution, which this lab builds on.")
+    for path in result.created:
+        console.print(f"Created [cyan]{path}[/]")
+    if not result.created:
+        console.print(f"Your files in [cyan]{result.workspace}[/] were kept as they are.")
+    if result.deploy_error:
+        console.print(f"[yellow]Your workspace was not deployed:[/] {result.deploy_error.message}")
+    console.print()
+    console.print(f"Instructions: [cyan]{lab.readme}[/]")
+    console.print("Next steps:")
+    console.print(f"  1. Edit the files in {result.workspace}/")
+    console.print(f"  2. securecart-lab deploy {lab.number}")
+    console.print(f"  3. securecart-lab check {lab.number}     (or: check {lab.number} --watch)")
+
+
+def deploy(settings: Settings, number: str) -> None:
+    with spinner(f"Deploying lab {number}..."):
+        lab, applied = service.deploy(settings, number)
+    for line in applied:
+        console.print(f"  {line}")
+    console.print(f"[green]Deployed lab {lab.number}.[/] Next: securecart-lab check {lab.number}")
+
+
+def solve(settings: Settings, number: str) -> None:
+    with spinner(f"Deploying lab {number}'s reference solution..."):
+        lab, applied, copy = service.solve(settings, number)
+    for line in applied:
+        console.print(f"  {line}")
+    console.print(f"[green]Deployed the reference solution of lab {lab.number}.[/] A copy to read is in [cyan]{copy}[/].")
+    console.print(f"Your own files were not touched; \"securecart-lab deploy {lab.number}\" puts them back in place.")
+
+
+def reset(settings: Settings, number: str) -> None:
+    lab, saved, applied = service.reset(settings, number)
+    if saved:
+        console.print(f"Backed up your files to [cyan]{saved}[/].")
+    console.print(f"Lab {lab.number} is back at its starter files" + (" and they are deployed." if applied else "."))
+
+
+def show_readme(path) -> None:
+    console.print(Markdown(path.read_text(encoding="utf-8")))

@@ -1,0 +1,141 @@
+"""up, down, status, env, logs."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections import deque
+
+from rich.table import Table
+
+from securecart_lab import aws, state
+from securecart_lab.config import Settings, aws_env
+from securecart_lab.console import console, spinner
+from securecart_lab.engines import get_engine
+from securecart_lab.errors import LabError
+from securecart_lab.labs.registry import all_labs
+
+
+def up(settings: Settings) -> None:
+    engine = get_engine(settings)
+    with spinner(f"Starting the {engine.name} engine..."):
+        started = engine.up()
+    verb = "is up" if started else "is already running"
+    console.print(f"[green]The {engine.name} engine {verb}[/]: AWS at {engine.endpoint_url}, "
+                  f"PostgreSQL at {settings.host}:{settings.pg_port}.")
+    console.print('Next: "securecart-lab start 1", or "eval $(securecart-lab env)" to use the AWS CLI and psql.')
+
+
+def down(settings: Settings, purge: bool) -> None:
+    engine = get_engine(settings)
+    with spinner(f"Stopping the {engine.name} engine..."):
+        stopped = engine.down(purge=purge)
+    if stopped:
+        console.print(f"Stopped the {engine.name} engine." + (" PostgreSQL data removed." if purge else " PostgreSQL data kept."))
+    else:
+        console.print(f"Nothing was running on the {engine.name} engine." + (" PostgreSQL data removed." if purge else ""))
+    console.print("[dim]Your workspace files are untouched.[/]")
+
+
+def status(settings: Settings, fmt: str) -> int:
+    engine = get_engine(settings)
+    st = engine.status()
+    progress = state.load(settings.home)
+    labs = []
+    for lab in all_labs():
+        entry = progress.lab(lab.number)
+        last = entry.get("last_check") or {}
+        labs.append({
+            "lab": lab.number,
+            "title": lab.title,
+            "started": bool(entry.get("started_at")),
+            "passed": last.get("passed"),
+            "total": last.get("total"),
+            "last_check": last.get("at"),
+        })
+    urls = _lab_urls(settings, engine) if st.running else {}
+    if fmt == "json":
+        console.print_json(json.dumps({
+            "engine": st.engine,
+            "endpoint_url": st.endpoint_url,
+            "running": st.running,
+            "components": [c.__dict__ for c in st.components],
+            "services": st.services,
+            "info": st.info,
+            "urls": urls,
+            "labs": labs,
+        }))
+        return 0
+    console.print(f"Engine [bold]{st.engine}[/] ({st.info.get('version', '')}) at {st.endpoint_url}"
+                  + (f", time scale {st.info['time_scale']:g}" if st.info.get("time_scale", 1) != 1 else ""))
+    comps = Table("Component", "State", "Where", title=None)
+    for c in st.components:
+        colour = {"running": "green", "stopped": "dim"}.get(c.state, "red")
+        comps.add_row(c.name, f"[{colour}]{c.state}[/]", c.detail)
+    console.print(comps)
+    if st.services:
+        console.print("Services: " + ", ".join(
+            f"[green]{name}[/]" if s in ("running", "available") else f"[red]{name} ({s})[/]"
+            for name, s in sorted(st.services.items())))
+    for name, url in urls.items():
+        console.print(f"{name}: [link={url}]{url}[/link]")
+    table = Table("Lab", "Title", "Started", "Checks passed", "Last check")
+    for row in labs:
+        checks = f"{row['passed']}/{row['total']}" if row["total"] else "-"
+        table.add_row(str(row["lab"]), row["title"], "yes" if row["started"] else "no", checks, row["last_check"] or "-")
+    console.print(table)
+    if any(c.state == "crashed" for c in st.components):
+        console.print('[red]Something crashed.[/] Run "securecart-lab up" to recover; "securecart-lab logs" shows why.')
+    elif not st.running:
+        console.print('Not running. Run "securecart-lab up" or "securecart-lab start 1".')
+    return 0
+
+
+def _lab_urls(settings: Settings, engine) -> dict[str, str]:
+    """URLs learners open: the ALBs of deployed labs (from the ELBv2 API)."""
+    if "elbv2" not in engine.capabilities:
+        return {}
+    try:
+        lbs = aws.client("elbv2", engine.endpoint_url).describe_load_balancers()["LoadBalancers"]
+    except Exception:
+        return {}
+    urls = {}
+    for lb in lbs:
+        url = lb.get("DNSName", "")
+        urls[f"ALB {lb['LoadBalancerName']}"] = url if url.startswith("http") else f"http://{url}"
+    return urls
+
+
+def env(settings: Settings) -> None:
+    engine = get_engine(settings)
+    values = {**aws_env(engine.endpoint_url), **engine.pg_env()}
+    for name, value in values.items():
+        print(f"export {name}={shlex.quote(value)}")
+
+
+def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
+    if what in ("emulator", "postgres"):
+        path = settings.logs_dir / f"{what}.log"
+        if not path.exists():
+            raise LabError(f"No {what} log at {path} yet.", 'Run "securecart-lab up" first.')
+        with open(path, errors="replace") as fh:
+            for line in deque(fh, maxlen=lines):
+                print(line, end="")
+        return
+    if what == "lambda":
+        if not name:
+            raise LabError("Which function? Expected: securecart-lab logs lambda NAME.",
+                           "List functions with: aws --endpoint-url $AWS_ENDPOINT_URL lambda list-functions")
+        engine = get_engine(settings)
+        engine.require_running()
+        client = aws.client("logs", engine.endpoint_url)
+        group = f"/aws/lambda/{name}"
+        try:
+            events = client.filter_log_events(logGroupName=group)["events"]
+        except client.exceptions.ResourceNotFoundException:
+            raise LabError(f"No log group {group}: the function {name!r} has not run yet (or does not exist).",
+                           "Invoke it, or check the name with: securecart-lab logs lambda <name>")
+        for event in events[-lines:]:
+            print(event["message"].rstrip("\n"))
+        return
+    raise LabError(f"Unknown log {what!r}: expected emulator, postgres or lambda NAME.")

@@ -1,0 +1,133 @@
+"""Settings, read from the environment once. Every name here is documented in `securecart-lab --help` and the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ENGINES = ("local", "localstack")
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+ACCESS_KEY = "test"
+SECRET_KEY = "test"
+
+# The SecureCart database and the role the app and the learner use.
+DB_NAME = "securecart"
+DB_USER = "securecart"
+DB_PASSWORD = "securecart"
+# The server's superuser (used by the kit for administration only).
+PG_SUPERUSER = "postgres"
+PG_SUPERPASSWORD = "securecart-admin"
+
+
+def default_home() -> Path:
+    if os.geteuid() == 0:
+        # root's home is private; PostgreSQL runs as an unprivileged user that must reach its data.
+        return Path("/var/lib/securecart-lab")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "securecart-lab"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        from securecart_lab.errors import LabError
+
+        raise LabError(f"{name} must be a number, found {raw!r}.", f"Unset it or set e.g. {name}={default}.")
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        from securecart_lab.errors import LabError
+
+        raise LabError(f"{name} must be a positive number, found {raw!r}.", f"Unset it or set e.g. {name}=0.1.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    engine: str = "local"
+    home: Path = field(default_factory=default_home)
+    workspace: Path = field(default_factory=lambda: Path("securecart-workspace"))
+    host: str = "127.0.0.1"
+    emulator_port: int = 4566
+    pg_port: int = 15432
+    pg_bin: str | None = None
+    pg_os_user: str = "securecart"
+    time_scale: float = 1.0
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        env = os.environ
+        settings = cls(
+            engine=env.get("SECURECART_ENGINE") or "local",
+            home=Path(env["SECURECART_HOME"]) if env.get("SECURECART_HOME") else default_home(),
+            workspace=Path(env.get("SECURECART_WORKSPACE") or "securecart-workspace"),
+            emulator_port=_int("SECURECART_EMULATOR_PORT", 4566),
+            pg_port=_int("SECURECART_PG_PORT", 15432),
+            pg_bin=env.get("SECURECART_PG_BIN") or None,
+            pg_os_user=env.get("SECURECART_PG_OS_USER") or "securecart",
+            time_scale=_float("SECURECART_TIME_SCALE", 1.0),
+        )
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        settings = replace(settings, **overrides)
+        if settings.engine not in ENGINES:
+            from securecart_lab.errors import LabError
+
+            raise LabError(
+                f"Unknown engine {settings.engine!r}: expected one of {', '.join(ENGINES)}.",
+                "Use --engine local (the default, no Docker needed) or --engine localstack.",
+            )
+        return settings
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.emulator_port}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.home / "postgres"
+
+    def child_env(self) -> dict[str, str]:
+        """Environment for processes the kit starts (emulator, app instances): settings travel as env vars."""
+        return {
+            "SECURECART_ENGINE": self.engine,
+            "SECURECART_HOME": str(self.home),
+            "SECURECART_EMULATOR_PORT": str(self.emulator_port),
+            "SECURECART_PG_PORT": str(self.pg_port),
+            "SECURECART_PG_OS_USER": self.pg_os_user,
+            "SECURECART_TIME_SCALE": repr(self.time_scale),
+            **({"SECURECART_PG_BIN": self.pg_bin} if self.pg_bin else {}),
+            **aws_env(self.endpoint_url),
+        }
+
+
+def aws_env(endpoint_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }

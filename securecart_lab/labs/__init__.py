@@ -1,0 +1,1 @@
+"""The labs runtime: manifests, workspaces, provisioning and checking of labs/NN-slug/ folders."""

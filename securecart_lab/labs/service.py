@@ -1,0 +1,184 @@
+"""What the lab commands do: start, deploy, solve, reset and check a lab. The CLI calls one function each."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from securecart_lab import paths, state
+from securecart_lab.checking import Outcome, failed, load_checks, run_check
+from securecart_lab.config import Settings
+from securecart_lab.engines import get_engine
+from securecart_lab.errors import LabError, WorkspaceFileError
+from securecart_lab.labs import workspace
+from securecart_lab.labs.context import LabContext
+from securecart_lab.labs.model import Lab
+from securecart_lab.labs.registry import get_lab
+from securecart_lab.reporting import LabReport, RunInfo
+
+
+@dataclass
+class StartResult:
+    lab: Lab
+    workspace: Path
+    created: list[Path]
+    deployed: list[str] = field(default_factory=list)
+    deploy_error: LabError | None = None
+    prerequisites: list[int] = field(default_factory=list)
+
+
+def context(settings: Settings, lab: Lab, verbose: bool = False) -> LabContext:
+    return LabContext(settings=settings, engine=get_engine(settings), lab=lab, verbose=verbose)
+
+
+def is_provisioned(ctx: LabContext) -> bool:
+    probe = getattr(ctx.lab.provisioner(), "is_provisioned", None)
+    return True if probe is None else bool(probe(ctx))
+
+
+def is_deployed(ctx: LabContext) -> bool:
+    probe = getattr(ctx.lab.provisioner(), "is_deployed", None)
+    return is_provisioned(ctx) if probe is None else bool(probe(ctx))
+
+
+def start(settings: Settings, number, with_prereqs: bool = False, confirm: Callable[[str], bool] | None = None) -> StartResult:
+    """Ensure the engine is up, provision the lab's baseline, copy the starter (never overwriting) and deploy it once."""
+    lab = get_lab(number)
+    ctx = context(settings, lab)
+    ctx.engine.up()
+    prereqs = ensure_prerequisites(ctx, with_prereqs, confirm)
+    lab.provisioner().provision(ctx)
+    created = workspace.copy_starter(settings.workspace, lab)
+    result = StartResult(lab=lab, workspace=ctx.workspace, created=created, prerequisites=prereqs)
+    try:
+        result.deployed = _deploy(ctx, ctx.workspace)
+    except LabError as exc:  # the learner's files are theirs to fix; start still succeeds
+        result.deploy_error = exc
+    state.load(settings.home).record(lab.number, started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return result
+
+
+def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[[str], bool] | None) -> list[int]:
+    """Deploy the reference solution of each lab this one builds on, when it is missing."""
+    deployed = []
+    for number in ctx.lab.requires:
+        req = get_lab(number)
+        req_ctx = ctx.lab_context(req)
+        if is_deployed(req_ctx):
+            continue
+        question = f"Lab {ctx.lab.number} builds on lab {number} ({req.title}), which is not deployed. Deploy its reference solution now?"
+        if not with_prereqs and not (confirm and confirm(question)):
+            raise LabError(
+                f"Lab {ctx.lab.number} needs lab {number}'s resources, and they are not deployed.",
+                f'Run "securecart-lab start {ctx.lab.number} --with-prereqs" (deploys lab {number}\'s reference solution), '
+                f'or complete lab {number} first.',
+            )
+        req.provisioner().provision(req_ctx)
+        _deploy(req_ctx, req.solution_dir)
+        deployed.append(number)
+    return deployed
+
+
+def _deploy(ctx: LabContext, source: Path) -> list[str]:
+    missing = [n for n in ctx.lab.workspace_files if not (source / n).exists()]
+    if missing:
+        raise WorkspaceFileError(source / missing[0], "file not found",
+                                 hint=f'Run "securecart-lab reset {ctx.lab.number}" to get the starter files back.')
+    return list(ctx.lab.provisioner().deploy(ctx, source) or [])
+
+
+def deploy(settings: Settings, number, source: Path | None = None) -> tuple[Lab, list[str]]:
+    """Validate and apply the learner's workspace (or `source`) to the running engine."""
+    lab = get_lab(number)
+    ctx = context(settings, lab)
+    ctx.engine.require_running()
+    folder = source or ctx.workspace
+    if not folder.exists():
+        raise LabError(f"No workspace for lab {lab.number} at {folder}.", f'Run "securecart-lab start {lab.number}" first.')
+    lab.provisioner().provision(ctx)
+    applied = _deploy(ctx, folder)
+    if source is None:
+        state.load(settings.home).record(lab.number, deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                         deployed_hash=workspace.fingerprint(folder, lab))
+    return lab, applied
+
+
+def solve(settings: Settings, number) -> tuple[Lab, list[str], Path]:
+    """Deploy the reference solution (for instructors and CI). The learner's files are not touched:
+    a copy of the solution is put beside them, in labNN/solution/, to read."""
+    lab = get_lab(number)
+    ctx = context(settings, lab)
+    ctx.engine.up()
+    ensure_prerequisites(ctx, with_prereqs=True, confirm=None)
+    lab.provisioner().provision(ctx)
+    applied = _deploy(ctx, lab.solution_dir)
+    copy = ctx.workspace / "solution"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(lab.solution_dir, copy)
+    return lab, applied, copy
+
+
+def reset(settings: Settings, number) -> tuple[Lab, Path | None, list[str]]:
+    """Back up the learner's files with a timestamp, restore the starter, and deploy it if the engine runs."""
+    lab = get_lab(number)
+    saved = workspace.reset(settings.workspace, lab)
+    ctx = context(settings, lab)
+    applied: list[str] = []
+    if ctx.engine.health() is not None:
+        lab.provisioner().provision(ctx)
+        applied = _deploy(ctx, ctx.workspace)
+    return lab, saved, applied
+
+
+def run_info(settings: Settings) -> RunInfo:
+    engine = get_engine(settings)
+    health = engine.health() or {}
+    return RunInfo(
+        engine=engine.name,
+        engine_version=engine.version(),
+        simulated=tuple(engine.simulated),
+        time_scale=float(health.get("time_scale", settings.time_scale)),
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+
+
+def check(settings: Settings, number, verbose: bool = False, on_outcome: Callable[[Outcome], None] | None = None,
+          only: set[str] | None = None) -> LabReport:
+    """Run a lab's checks against the running engine and record the score."""
+    lab = get_lab(number)
+    ctx = context(settings, lab, verbose=verbose)
+    ctx.engine.require_running()
+    checks = load_checks(lab.checks_file(paths.checks_dir()))
+    if only:
+        unknown = only - {c.id for c in checks}
+        if unknown:
+            raise LabError(f"Lab {lab.number} has no check {sorted(unknown)[0]!r}.",
+                           f"Its checks: {', '.join(c.id for c in checks)}.")
+        checks = [c for c in checks if c.id in only]
+    report = LabReport(lab=lab.number, title=lab.title)
+    started = is_provisioned(ctx)
+    for chk in checks:
+        if started:
+            outcome = run_check(chk, ctx, ctx.engine.capabilities, ctx.engine.missing_reason)
+        else:
+            outcome = _not_started(chk, lab)
+        report.outcomes.append(outcome)
+        if on_outcome:
+            on_outcome(outcome)
+    state.load(settings.home).record_check(lab.number, report.passed, len(report.outcomes), report.earned, report.points)
+    return report
+
+
+def _not_started(chk, lab: Lab) -> Outcome:
+    result = failed(f'Lab {lab.number} is not set up on the running engine. Run "securecart-lab start {lab.number}".')
+    return Outcome(chk.id, chk.title, chk.points, result.status, result.message, None, None, chk.hint, chk.more, 0.0)
+
+
+def workspace_changed(settings: Settings, lab: Lab) -> bool:
+    """True when the learner's files differ from what they last deployed."""
+    folder = workspace.lab_dir(settings.workspace, lab)
+    recorded = state.load(settings.home).lab(lab.number).get("deployed_hash")
+    return bool(recorded) and folder.exists() and recorded != workspace.fingerprint(folder, lab)

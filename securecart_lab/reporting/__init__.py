@@ -1,0 +1,55 @@
+"""Rendering check results: a Rich table for people, JSON and JUnit XML for machines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from securecart_lab.checking import FAIL, PASS, SKIP, Outcome
+
+
+@dataclass
+class LabReport:
+    """One lab's check outcomes, plus what they were measured on."""
+
+    lab: int
+    title: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def passed(self) -> int:
+        return sum(o.status == PASS for o in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return sum(o.status == FAIL for o in self.outcomes)
+
+    @property
+    def skipped(self) -> int:
+        return sum(o.status == SKIP for o in self.outcomes)
+
+    @property
+    def earned(self) -> int:
+        return sum(o.earned for o in self.outcomes)
+
+    @property
+    def points(self) -> int:
+        return sum(o.points for o in self.outcomes if o.status != SKIP)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    @property
+    def seconds(self) -> float:
+        return round(sum(o.seconds for o in self.outcomes), 3)
+
+
+@dataclass
+class RunInfo:
+    """What a grade was measured on: engine, its version, what it simulates, the time scale."""
+
+    engine: str
+    engine_version: str
+    simulated: tuple[str, ...]
+    time_scale: float
+    started_at: str

@@ -1,0 +1,91 @@
+"""JSON and JUnit XML reports: both name the engine, its version and what it simulates."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from pathlib import Path
+
+from securecart_lab.reporting import LabReport, RunInfo
+
+
+def to_json(reports: list[LabReport], info: RunInfo) -> dict:
+    return {
+        "format_version": 1,
+        "run": asdict(info),
+        "ok": all(r.ok for r in reports),
+        "labs": [
+            {
+                "lab": r.lab,
+                "title": r.title,
+                "passed": r.passed,
+                "failed": r.failed,
+                "skipped": r.skipped,
+                "earned": r.earned,
+                "points": r.points,
+                "seconds": r.seconds,
+                "checks": [o.to_dict() for o in r.outcomes],
+            }
+            for r in reports
+        ],
+    }
+
+
+def write_json(path: Path, reports: list[LabReport], info: RunInfo) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(reports, info), indent=2) + "\n", encoding="utf-8")
+
+
+def to_junit(reports: list[LabReport], info: RunInfo) -> ET.ElementTree:
+    suites = ET.Element(
+        "testsuites",
+        name="securecart-lab",
+        tests=str(sum(len(r.outcomes) for r in reports)),
+        failures=str(sum(r.failed for r in reports)),
+        skipped=str(sum(r.skipped for r in reports)),
+        time=f"{sum(r.seconds for r in reports):.3f}",
+    )
+    for r in reports:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"lab{r.lab:02d}",
+            tests=str(len(r.outcomes)),
+            failures=str(r.failed),
+            skipped=str(r.skipped),
+            errors="0",
+            time=f"{r.seconds:.3f}",
+            timestamp=info.started_at,
+        )
+        props = ET.SubElement(suite, "properties")
+        for name, value in (
+            ("engine", info.engine),
+            ("engine_version", info.engine_version),
+            ("time_scale", f"{info.time_scale:g}"),
+            ("score", f"{r.earned}/{r.points}"),
+            *(("simulated", s) for s in info.simulated),
+        ):
+            ET.SubElement(props, "property", name=name, value=value)
+        for o in r.outcomes:
+            case = ET.SubElement(suite, "testcase", classname=f"lab{r.lab:02d}", name=f"{o.id}: {o.title}",
+                                 time=f"{o.seconds:.3f}")
+            if o.status == "fail":
+                failure = ET.SubElement(case, "failure", message=o.message or "failed")
+                failure.text = "\n".join(
+                    line for line in (
+                        o.message,
+                        o.expected is not None and f"expected: {o.expected}",
+                        o.actual is not None and f"found: {o.actual}",
+                        f"hint: {o.hint}",
+                    ) if line
+                )
+            elif o.status == "skip":
+                ET.SubElement(case, "skipped", message=o.message)
+    ET.indent(suites)
+    return ET.ElementTree(suites)
+
+
+def write_junit(path: Path, reports: list[LabReport], info: RunInfo) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_junit(reports, info).write(path, encoding="utf-8", xml_declaration=True)

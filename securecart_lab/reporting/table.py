@@ -1,0 +1,43 @@
+"""The check table learners see."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from securecart_lab.console import console
+from securecart_lab.reporting import LabReport, RunInfo
+
+MARKS = {"pass": ("PASS", "green"), "fail": ("FAIL", "red"), "skip": ("SKIP", "yellow")}
+
+
+def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
+    table = Table(title=f"Lab {report.lab}: {report.title}", title_justify="left", expand=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("Check")
+    table.add_column("Points", justify="right")
+    table.add_column("Result")
+    for o in report.outcomes:
+        mark, colour = MARKS[o.status]
+        detail = Text(o.message or "")
+        if o.status == "fail":
+            if o.expected is not None:
+                detail.append(f"\nexpected: {o.expected}", style="dim")
+            if o.actual is not None:
+                detail.append(f"\nfound:    {o.actual}", style="dim")
+            detail.append(f"\nhint: {o.hint}", style="cyan")
+            if verbose and o.more:
+                detail.append(f"\n{o.more}", style="cyan")
+        elif verbose and o.actual:
+            detail.append(f" ({o.actual})", style="dim")
+        table.add_row(Text(mark, style=f"bold {colour}"), f"{o.title}\n[dim]{o.id} · {o.seconds:.1f}s[/]",
+                      f"{o.earned}/{o.points}", detail)
+    console.print(table)
+    colour = "green" if report.ok else "red"
+    console.print(
+        f"[bold {colour}]Score {report.earned}/{report.points}[/] · {report.passed} passed, {report.failed} failed, "
+        f"{report.skipped} skipped · {report.seconds:.1f}s on the {info.engine} engine"
+        + (f" (time scale {info.time_scale:g})" if info.time_scale != 1 else "")
+    )
+    if report.failed and not verbose:
+        console.print('[dim]More help: add --verbose. Stuck? "securecart-lab solve N" shows the reference solution.[/]')
