@@ -36,3 +36,64 @@ def start_emulator(home: Path, port: int | None = None, time_scale: float = 1.0,
         emulator_process.stop(proc)
         raise
     return EmulatorHandle(process=proc, endpoint_url=url, log_path=log_path, port=port)
+
+
+# --- helpers for tests that drive the emulator ----------------------------------------------------------------
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/securecart-test"
+
+
+def client(handle: EmulatorHandle, service: str):
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=handle.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=60),
+    )
+
+
+def zip_bytes(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def ensure_role(handle: EmulatorHandle) -> str:
+    iam = client(handle, "iam")
+    try:
+        iam.create_role(RoleName="securecart-test", AssumeRolePolicyDocument="{}")
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    return ROLE_ARN
+
+
+def create_function(handle: EmulatorHandle, name: str, source: str, handler: str = "app.handler", **extra) -> str:
+    """A python3.11 function whose app.py is `source`; returns its ARN."""
+    response = client(handle, "lambda").create_function(
+        FunctionName=name, Runtime="python3.11", Role=ensure_role(handle), Handler=handler,
+        Code={"ZipFile": zip_bytes({"app.py": source})}, **extra,
+    )
+    return response["FunctionArn"]
+
+
+def wait_execution(handle: EmulatorHandle, execution_arn: str, timeout: float = 20.0) -> dict:
+    """DescribeExecution once the execution has left RUNNING."""
+    import time
+
+    sfn = client(handle, "stepfunctions")
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
