@@ -100,17 +100,9 @@ def _logging_session_class():
             from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
             config = self.configuration
-            event = {
-                "id": history_log["id"],
-                "previous_event_id": history_log["previous_event_id"],
-                "event_timestamp": int(history_log["event_timestamp"].timestamp() * 1000),
-                "type": str(getattr(history_log["type"], "value", history_log["type"])),
-                "execution_arn": history_log["execution_arn"],
-                "details": history_log.get("details") or {},
-            }
-            message = {"timestamp": event["event_timestamp"], "message": to_json_str(event)}
-            backend = hooks.resolve("logs.backends")[config.log_account_id][config.log_region]
+            message = {"timestamp": int(time.time() * 1000), "message": to_json_str(history_log)}
             try:
+                backend = hooks.resolve("logs.backends")[config.log_account_id][config.log_region]
                 with self._lock:
                     backend.ensure_log_group(config.log_group_name)
                     group = backend.groups[config.log_group_name]

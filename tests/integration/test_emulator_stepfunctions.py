@@ -1,0 +1,263 @@
+"""Step Functions in the embedded emulator executes workflows as AWS does (with a time scale of 0.01)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from emulator_fixture import ROLE_ARN, client, create_function, ensure_role, start_emulator, wait_execution
+
+pytestmark = pytest.mark.integration
+
+PAYMENT = '''
+import json
+
+class PaymentGatewayTimeout(Exception):
+    pass
+
+def handler(event, context):
+    if event.get("fail"):
+        raise PaymentGatewayTimeout("gateway took too long")
+    return {"charged": event.get("amount", 0), "order_id": event.get("order_id")}
+'''
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    home = Path(tempfile.mkdtemp(dir="/tmp"))
+    handle = start_emulator(home, time_scale=0.01)
+    try:
+        ensure_role(handle)
+        create_function(handle, "payment", PAYMENT)
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _machine(handle, name: str, definition: dict, **extra) -> str:
+    return client(handle, "stepfunctions").create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE_ARN, **extra)["stateMachineArn"]
+
+
+def _run(handle, machine_arn: str, execution_input: dict | None = None, timeout: float = 20.0) -> dict:
+    sfn = client(handle, "stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input or {}))["executionArn"]
+    return wait_execution(handle, arn, timeout)
+
+
+def _history(handle, execution_arn: str) -> list[dict]:
+    return client(handle, "stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
+
+
+def _function_arn(name: str) -> str:
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+
+
+@pytest.mark.parametrize("resource", ["integration", "bare"])
+def test_custom_lambda_error_is_retried_then_caught(emulator, resource):
+    if resource == "bare":
+        task = {"Resource": _function_arn("payment")}
+    else:
+        task = {"Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "payment", "Payload.$": "$"}}
+    definition = {"StartAt": "Charge", "States": {
+        "Charge": {"Type": "Task", **task,
+                   "Retry": [{"ErrorEquals": ["PaymentGatewayTimeout"], "IntervalSeconds": 2, "MaxAttempts": 2,
+                              "BackoffRate": 2.0}],
+                   "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+                   "End": True},
+        "Failed": {"Type": "Pass", "End": True}}}
+    started = time.monotonic()
+    result = _run(emulator, _machine(emulator, f"retry-{resource}", definition), {"fail": True})
+    assert time.monotonic() - started < 5
+    assert result["status"] == "SUCCEEDED"
+    output = json.loads(result["output"])
+    assert output["error"]["Error"] == "PaymentGatewayTimeout"
+    assert "gateway took too long" in output["error"]["Cause"]
+    failures = [e for e in _history(emulator, result["executionArn"]) if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
+    assert len(failures) == 3
+
+
+def test_executions_without_name_get_uuid_names(emulator):
+    definition = {"StartAt": "Name", "States": {
+        "Name": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name"}, "End": True}}}
+    machine = _machine(emulator, "names", definition)
+    sfn = client(emulator, "stepfunctions")
+    arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(2)]
+    names = []
+    for arn in arns:
+        result = wait_execution(emulator, arn)
+        assert result["status"] == "SUCCEEDED"
+        assert json.loads(result["output"]) == {"name": result["name"]}
+        assert arn.endswith(":" + result["name"]) and len(result["name"]) == 36
+        names.append(result["name"])
+    assert names[0] != names[1]
+
+
+def test_jsonata_pass_assign_output_and_lambda_task(emulator):
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Assign": {"total": "{% $sum($states.input.items.price) %}",
+                                                "customer": "{% $states.input.customer %}"},
+                    "Output": {"count": "{% $count($states.input.items) %}"}, "Next": "Charge"},
+        "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                   "Arguments": {"FunctionName": "payment", "Payload": {"amount": "{% $total %}", "order_id": "o-9"}},
+                   "Output": {"charged": "{% $states.result.Payload.charged %}", "count": "{% $states.input.count %}",
+                              "customer": "{% $customer %}", "execution": "{% $states.context.Execution.Name %}"},
+                   "End": True}}}
+    items = [{"price": 10}, {"price": 32.5}]
+    result = _run(emulator, _machine(emulator, "jsonata", definition), {"items": items, "customer": "ada"})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"charged": 42.5, "count": 2, "customer": "ada", "execution": result["name"]}
+
+
+def test_choice_parallel_and_map(emulator):
+    definition = {"StartAt": "Fanout", "States": {
+        "Fanout": {"Type": "Parallel", "ResultPath": "$.branches", "Next": "Each", "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "a", "End": True}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": _function_arn("payment"),
+                                              "Parameters": {"amount": 5}, "OutputPath": "$.charged", "End": True}}}]},
+        "Each": {"Type": "Map", "ItemsPath": "$.orders", "ResultPath": "$.results", "Next": "Big?",
+                 "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Charge", "States": {
+                     "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                                "Parameters": {"FunctionName": "payment", "Payload.$": "$"},
+                                "OutputPath": "$.Payload.charged", "End": True}}}},
+        "Big?": {"Type": "Choice", "Choices": [{"Variable": "$.results[0]", "NumericGreaterThan": 100, "Next": "Big"}],
+                 "Default": "Small"},
+        "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+        "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True}}}
+    result = _run(emulator, _machine(emulator, "fanout", definition),
+                  {"orders": [{"amount": 150}, {"amount": 20}]})
+    assert result["status"] == "SUCCEEDED", result
+    output = json.loads(result["output"])
+    assert output["branches"] == ["a", 5]
+    assert output["results"] == [150, 20]
+    assert output["size"] == "big"
+
+
+def test_wait_states_follow_the_time_scale(emulator):
+    definition = {"StartAt": "Long", "States": {
+        "Long": {"Type": "Wait", "Seconds": 100, "Next": "FromInput"},
+        "FromInput": {"Type": "Wait", "SecondsPath": "$.delay", "End": True}}}
+    started = time.monotonic()
+    result = _run(emulator, _machine(emulator, "waits", definition), {"delay": 60})
+    elapsed = time.monotonic() - started
+    assert result["status"] == "SUCCEEDED"
+    assert 1.4 < elapsed < 5
+
+
+def test_wait_for_task_token_success_and_failure(emulator):
+    sqs = client(emulator, "sqs")
+    sfn = client(emulator, "stepfunctions")
+    queue_url = sqs.create_queue(QueueName="approvals")["QueueUrl"]
+    definition = {"StartAt": "Approve", "States": {
+        "Approve": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {"QueueUrl": queue_url,
+                                   "MessageBody": {"token.$": "$$.Task.Token", "order.$": "$.order"}},
+                    "End": True}}}
+    machine = _machine(emulator, "approval", definition)
+    outcomes = {}
+    for order in ("ok", "rejected"):
+        arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"order": order}))["executionArn"]
+        message = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5)["Messages"][0]
+        body = json.loads(message["Body"])
+        assert body["order"] == order
+        if order == "ok":
+            sfn.send_task_success(taskToken=body["token"], output=json.dumps({"approved": True}))
+        else:
+            sfn.send_task_failure(taskToken=body["token"], error="Rejected", cause="out of stock")
+        outcomes[order] = wait_execution(emulator, arn)
+    assert outcomes["ok"]["status"] == "SUCCEEDED"
+    assert json.loads(outcomes["ok"]["output"]) == {"approved": True}
+    assert outcomes["rejected"]["status"] == "FAILED" and outcomes["rejected"]["error"] == "Rejected"
+
+
+def test_service_integrations(emulator):
+    sqs, sns, ddb, events = (client(emulator, s) for s in ("sqs", "sns", "dynamodb", "events"))
+    queue_url = sqs.create_queue(QueueName="integrations")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name="order-events")["TopicArn"]
+    ddb.create_table(TableName="Orders", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    events_queue = sqs.create_queue(QueueName="integration-events")["QueueUrl"]
+    events_queue_arn = sqs.get_queue_attributes(QueueUrl=events_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="from-sfn", EventPattern=json.dumps({"source": ["securecart.orders"]}))
+    events.put_targets(Rule="from-sfn", Targets=[{"Id": "q", "Arn": events_queue_arn}])
+    definition = {"StartAt": "Put", "States": {
+        "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "ResultPath": None, "Next": "Update",
+                "Parameters": {"TableName": "Orders", "Item": {"id": {"S.$": "$.id"}, "status": {"S": "NEW"}}}},
+        "Update": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:updateItem", "ResultPath": None,
+                   "Next": "Get", "Parameters": {
+                       "TableName": "Orders", "Key": {"id": {"S.$": "$.id"}},
+                       "UpdateExpression": "SET #s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                       "ExpressionAttributeValues": {":s": {"S": "PAID"}}}},
+        "Get": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem", "ResultPath": "$.item", "Next": "Send",
+                "Parameters": {"TableName": "Orders", "Key": {"id": {"S.$": "$.id"}}}},
+        "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "ResultPath": None, "Next": "Notify",
+                 "Parameters": {"QueueUrl": queue_url, "MessageBody.$": "$.item.Item.status.S"}},
+        "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish", "ResultPath": None, "Next": "Emit",
+                   "Parameters": {"TopicArn": topic_arn, "Message": "paid"}},
+        "Emit": {"Type": "Task", "Resource": "arn:aws:states:::events:putEvents", "ResultPath": None, "End": True,
+                 "Parameters": {"Entries": [{"Source": "securecart.orders", "DetailType": "OrderPaid",
+                                             "Detail": {"id.$": "$.id"}}]}}}}
+    result = _run(emulator, _machine(emulator, "integrations", definition), {"id": "o-42"})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["item"]["Item"]["status"] == {"S": "PAID"}
+    assert sqs.receive_message(QueueUrl=queue_url)["Messages"][0]["Body"] == "PAID"
+    event = json.loads(sqs.receive_message(QueueUrl=events_queue, WaitTimeSeconds=2)["Messages"][0]["Body"])
+    assert event["detail"] == {"id": "o-42"} and event["detail-type"] == "OrderPaid"
+    assert queue_arn
+
+
+def test_execution_logs_reach_the_configured_log_group(emulator):
+    logs = client(emulator, "logs")
+    logs.create_log_group(logGroupName="/aws/vendedlogs/states/orders")
+    group_arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/orders:*"
+    machine = _machine(emulator, "logged", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                       loggingConfiguration={"level": "ALL", "includeExecutionData": True,
+                                             "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn}}]})
+    result = _run(emulator, machine)
+    assert result["status"] == "SUCCEEDED"
+    events = logs.filter_log_events(logGroupName="/aws/vendedlogs/states/orders")["events"]
+    types = [json.loads(e["message"])["type"] for e in events]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+
+
+def test_ten_state_execution_latency(emulator):
+    states = {f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i}", "Next": f"S{i + 1}"} for i in range(9)}
+    states["S9"] = {"Type": "Task", "Resource": _function_arn("payment"), "End": True}
+    machine = _machine(emulator, "ten", {"StartAt": "S0", "States": states})
+    _run(emulator, machine)
+    started = time.perf_counter()
+    result = _run(emulator, machine, {"amount": 3})
+    elapsed = time.perf_counter() - started
+    assert result["status"] == "SUCCEEDED"
+    print(f"10-state execution: {elapsed * 1000:.0f} ms")
+    assert elapsed < 3
+
+
+def test_health_endpoint(emulator):
+    for path in ("/_localstack/health", "/_securecart/health"):
+        with urllib.request.urlopen(emulator.endpoint_url + path, timeout=5) as response:
+            document = json.load(response)
+        assert document["edition"] == "securecart-local"
+        assert document["moto_version"].startswith("5.2.")
+        assert document["time_scale"] == 0.01
+        for service in ("s3", "sqs", "sns", "dynamodb", "lambda", "stepfunctions", "events", "logs", "iam", "sts",
+                        "cloudwatch", "rds", "ec2", "elbv2", "autoscaling", "cloudformation", "ssm"):
+            assert document["services"][service] == "running"
+
+
+def test_concurrent_executions(emulator):
+    machine = _machine(emulator, "concurrent", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 20, "End": True}}})
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(_run(emulator, machine))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r["status"] for r in results] == ["SUCCEEDED"] * 5
