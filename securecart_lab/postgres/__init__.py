@@ -11,7 +11,7 @@ from securecart_lab.postgres import seed
 from securecart_lab.postgres.binaries import find_bindir, os_user, runnable_bindir
 from securecart_lab.postgres.server import PostgresServer
 
-__all__ = ["PostgresServer", "bindir_for", "ensure_primary", "primary"]
+__all__ = ["PostgresServer", "bindir_for", "ensure_primary", "primary", "server_for"]
 
 
 def bindir_for(settings: Settings) -> Path:
@@ -44,3 +44,14 @@ def ensure_primary(settings: Settings) -> PostgresServer:
     with server.connect(config.DB_NAME, config.DB_USER, config.DB_PASSWORD) as conn:
         seed.load(conn)
     return server
+
+
+def server_for(settings: Settings, datadir: Path) -> PostgresServer:
+    """The server whose data is in `datadir` (primary or replica), its port read from its pid file."""
+    port = settings.pg_port
+    try:
+        port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        pass
+    return PostgresServer(datadir, port, bindir_for(settings), settings.logs_dir / f"postgres-{datadir.name}.log",
+                          settings.pg_os_user, settings.host)

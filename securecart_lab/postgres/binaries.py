@@ -48,11 +48,11 @@ def _path_bindir() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
-def _system_bindirs() -> list[Path]:
+def _system_bindirs(root: Path = Path("/usr/lib/postgresql")) -> list[Path]:
     def version(path: Path) -> tuple[int, ...]:
         return tuple(int(part) for part in re.findall(r"\d+", path.parent.name)) or (0,)
 
-    return sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=version, reverse=True)
+    return sorted(root.glob("*/bin"), key=version, reverse=True)
 
 
 def candidates() -> list[tuple[str, Path]]:

@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from securecart_lab import config
 from securecart_lab.errors import PortInUse, PostgresError
+from securecart_lab.ports import port_owner
 from securecart_lab.postgres.binaries import OsUser, first_blocking_dir, os_user as resolve_os_user
 
 # Written into postgresql.conf by init(); replicas inherit it through pg_basebackup.
@@ -287,7 +288,7 @@ class PostgresServer:
             except OSError as exc:
                 if exc.errno != errno.EADDRINUSE:
                     raise
-                owner = port_owner(self.port)
+                owner = port_owner(self.port, self.host)
                 raise PortInUse(
                     f"Port {self.port} on {self.host} is already in use{' by ' + owner if owner else ''}; PostgreSQL for {self.datadir} cannot listen there.",
                     "Stop that process, or set SECURECART_PG_PORT to a free port.",
@@ -419,31 +420,3 @@ def _wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.01)
     return False
-
-
-def port_owner(port: int) -> str | None:
-    """'pid N (name)' of the process listening on TCP port, when /proc tells."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    if not inodes:
-        return None
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in targets:
-                    name = (proc / "comm").read_text().strip()
-                    return f"pid {proc.name} ({name})"
-        except OSError:
-            continue
-    return None
