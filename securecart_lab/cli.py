@@ -31,7 +31,7 @@ class SecureCartGroup(TyperGroup):
             return super().invoke(ctx)
         except LabError as exc:
             _fail(exc.message, exc.hint, exc.exit_code, ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
             _fail("Interrupted.", None, 130, ctx)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -66,31 +64,22 @@ class LocalEngine(Engine):
                 f"Port {self.settings.emulator_port} is already in use by {owner}; the emulator needs it.",
                 "Stop that process, or pick another port: export SECURECART_EMULATOR_PORT=4567",
             )
-        self.settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        from securecart_lab.emulator import process
+
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.settings.child_env(), "MOTO_PORT": str(self.settings.emulator_port)}
-        with open(self.log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "securecart_lab.emulator", "--host", self.settings.host,
-                 "--port", str(self.settings.emulator_port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # survives the CLI; `down` stops it
-            )
+        proc = process.start(
+            host=self.settings.host,
+            port=self.settings.emulator_port,
+            home=self.settings.home,
+            log_path=self.log_path,
+            time_scale=self.settings.time_scale,
+            extra_env=self.settings.child_env(),
+        )
         self.pid_file.write_text(str(proc.pid))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise LabError(
-                    f"The emulator exited during start-up (exit code {proc.returncode}).",
-                    f"See its log: {self.log_path} (or run \"securecart-lab logs emulator\").",
-                )
-            if self._emulator_healthy():
-                return
-            time.sleep(0.05)
-        raise LabError(f"The emulator did not answer on {self.endpoint_url} within 30 s.", f"See {self.log_path}.")
+        try:
+            process.wait_healthy(self.endpoint_url, timeout=30, process=proc)
+        except LabError as exc:
+            raise LabError(exc.message, f'See the emulator log: {self.log_path} (or "securecart-lab logs emulator").')
 
     def _stop_emulator(self) -> bool:
         pid = self._emulator_pid()
@@ -154,13 +143,16 @@ class LocalEngine(Engine):
 
     def down(self, purge: bool = False) -> bool:
         stopped = self._stop_emulator()
-        pg = self.postgres()
-        if pg.is_running():
-            pg.stop()
-            stopped = True
-        from securecart_lab import postgres
+        # The primary and any replica a lab created: every server with a pid file under the PostgreSQL folder.
+        pid_files = sorted(self.settings.pg_dir.glob("*/postmaster.pid")) if self.settings.pg_dir.exists() else []
+        if pid_files:
+            from securecart_lab import postgres
 
-        stopped = postgres.stop_all(self.settings) or stopped
+            for pid_file in pid_files:
+                server = postgres.server_for(self.settings, pid_file.parent)
+                if server.is_running():
+                    server.stop()
+                    stopped = True
         if purge:
             for folder in (self.settings.pg_dir, self.settings.run_dir, self.settings.home / "lambda"):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -176,11 +168,10 @@ class LocalEngine(Engine):
             emulator = Component("emulator", "crashed", f"pid file left behind; see {self.log_path}")
         else:
             emulator = Component("emulator", "stopped", self.endpoint_url)
-        pg = self.postgres()
-        pg_state = pg.status() if pg.datadir.exists() else {"running": False}
-        if pg_state.get("running"):
+        pid_file = self.settings.pg_dir / "primary" / "postmaster.pid"
+        if pid_file.exists() and self.postgres().is_running():
             postgres_c = Component("postgres", "running", f"{self.settings.host}:{self.settings.pg_port}")
-        elif (pg.datadir / "postmaster.pid").exists():
+        elif pid_file.exists():
             postgres_c = Component("postgres", "crashed", f"stale pid file; see {self.settings.logs_dir / 'postgres.log'}")
         else:
             postgres_c = Component("postgres", "stopped", f"{self.settings.host}:{self.settings.pg_port}")

@@ -1,0 +1,44 @@
+"""JSON and JUnit reports say what a grade was measured on."""
+
+import json
+import xml.etree.ElementTree as ET
+
+from securecart_lab.checking import Outcome
+from securecart_lab.reporting import LabReport, RunInfo
+from securecart_lab.reporting.machine import write_json, write_junit
+
+INFO = RunInfo("local", "securecart-local 0.1.0 (moto 5.2.5)", ("Lambda runs in local workers",), 0.1, "2026-11-24T05:00:00")
+
+
+def _report():
+    mk = lambda id, status, points: Outcome(id, id.title(), points, status, f"{id} message", "a" if status == "fail" else None,
+                                            "b" if status == "fail" else None, f"{id} hint", "", 0.5)
+    return LabReport(1, "Demo", [mk("good", "pass", 10), mk("bad", "fail", 5), mk("later", "skip", 5)])
+
+
+def test_report_totals():
+    r = _report()
+    assert (r.passed, r.failed, r.skipped, r.earned, r.points, r.ok) == (1, 1, 1, 10, 15, False)
+
+
+def test_json_report(tmp_path):
+    write_json(tmp_path / "r.json", [_report()], INFO)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["ok"] is False
+    assert data["run"]["engine"] == "local" and data["run"]["simulated"] == ["Lambda runs in local workers"]
+    lab = data["labs"][0]
+    assert (lab["earned"], lab["points"]) == (10, 15)
+    assert [c["status"] for c in lab["checks"]] == ["pass", "fail", "skip"]
+
+
+def test_junit_report(tmp_path):
+    write_junit(tmp_path / "r.xml", [_report()], INFO)
+    root = ET.parse(tmp_path / "r.xml").getroot()
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("3", "1", "1")
+    suite = root.find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["engine"] == "local" and props["engine_version"].startswith("securecart-local")
+    assert props["score"] == "10/15" and props["time_scale"] == "0.1"
+    failure = suite.find("testcase/failure")
+    assert "expected: a" in failure.text and "hint: bad hint" in failure.text
+    assert suite.find("testcase/skipped").get("message") == "later message"
