@@ -49,10 +49,34 @@ class Target:
         self._lock = threading.Lock()
         self._pool: ConnectionPool | None = None
         self._down_until = 0.0
+        self._reachable = True
+
+    def _unavailable(self, error: Exception | str) -> DatabaseUnavailable:
+        return DatabaseUnavailable(f"The {self.role} database at {self.endpoint} is unreachable: {error}")
+
+    def _set_reachable(self, reachable: bool, error: Exception | None = None) -> None:
+        # Logged on changes only: health checks would otherwise repeat the same line every few seconds.
+        if reachable and not self._reachable:
+            log.warning("%s database %s is reachable again", self.role, self.endpoint)
+        elif not reachable and self._reachable:
+            log.warning("%s database %s is unreachable: %s", self.role, self.endpoint, error)
+        self._reachable = reachable
+        if not reachable:
+            self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
 
     def _get_pool(self) -> ConnectionPool:
         with self._lock:
+            if time.monotonic() < self._down_until:
+                raise self._unavailable("it failed moments ago")
             if self._pool is None:
+                # One direct connection first: a refused connection fails at once, while a pool would retry
+                # in the background until the caller's timeout.
+                try:
+                    psycopg.connect(self._conninfo).close()
+                except psycopg.OperationalError as error:
+                    self._set_reachable(False, error)
+                    raise self._unavailable(error) from error
+                self._set_reachable(True)
                 self._pool = ConnectionPool(
                     self._conninfo,
                     min_size=1,
@@ -66,26 +90,23 @@ class Target:
                 self._pool.open(wait=False)
             return self._pool
 
-    def _mark_down(self, pool: ConnectionPool, error: Exception) -> None:
+    def _discard(self, pool: ConnectionPool, error: Exception) -> None:
         # A fresh pool reconnects at once when the server is back; the old one would back off for up to minutes.
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-                self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
-                log.warning("%s database %s unreachable: %s", self.role, self.endpoint, error)
+                self._set_reachable(False, error)
                 threading.Thread(target=pool.close, kwargs={"timeout": 1.0}, daemon=True).start()
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run `work(conn)` on a pooled connection; DatabaseUnavailable when the server cannot be reached or drops."""
-        if time.monotonic() < self._down_until:
-            raise DatabaseUnavailable(f"The {self.role} database at {self.endpoint} was unreachable moments ago.")
         pool = self._get_pool()
         try:
             with pool.connection() as conn:
                 return work(conn)
         except (PoolTimeout, psycopg.OperationalError) as error:
-            self._mark_down(pool, error)
-            raise DatabaseUnavailable(f"The {self.role} database at {self.endpoint} is unreachable: {error}") from error
+            self._discard(pool, error)
+            raise self._unavailable(error) from error
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,341 @@
+"""The SecureCart app against real PostgreSQL (a primary and a streaming replica), over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from werkzeug.serving import make_server
+
+from securecart_lab import config as kit
+from securecart_lab.app import AppConfig, create_app
+from securecart_lab.config import Settings
+from securecart_lab.ports import free_port
+from securecart_lab.postgres import ensure_primary, seed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def databases():
+    """(primary, replica): a seeded SecureCart primary and a real streaming standby of it."""
+    home = Path(tempfile.mkdtemp(prefix="securecart-app-", dir="/tmp"))
+    home.chmod(0o755)
+    settings = Settings(home=home / "home", workspace=home / "ws", pg_port=free_port(), emulator_port=free_port())
+    primary = ensure_primary(settings)
+    replica = primary.create_replica(settings.pg_dir / "replica1", free_port(), settings.logs_dir / "replica1.log")
+    try:
+        yield primary, replica
+    finally:
+        replica.stop(mode="immediate")
+        primary.stop(mode="immediate")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def primary(databases):
+    return databases[0]
+
+
+@pytest.fixture(scope="module")
+def replica(databases):
+    return databases[1]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return seed.seed_rows()
+
+
+def app_config(primary, **overrides) -> AppConfig:
+    base = AppConfig(instance_id="i-0test", db_host=primary.host, db_port=primary.port, port=0)
+    return replace(base, **overrides)
+
+
+@contextmanager
+def running(config: AppConfig):
+    """The app served by werkzeug's threaded server on a free port, in this process; yields its base URL."""
+    app = create_app(config)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        app.extensions["securecart_db"].close()
+
+
+def call(url: str, method: str = "GET", body=None, raw: bytes | None = None):
+    """(status, headers, parsed JSON body) of one real HTTP request."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def base(primary):
+    with running(app_config(primary)) as url:
+        yield url
+
+
+def writer_conn(primary) -> psycopg.Connection:
+    return primary.connect(kit.DB_NAME, kit.DB_USER, kit.DB_PASSWORD)
+
+
+def order_count(primary, email: str) -> int:
+    with writer_conn(primary) as conn:
+        return conn.execute("select count(*) from orders where customer_email = %s", (email,)).fetchone()[0]
+
+
+# ---- health -----------------------------------------------------------------------------------------------
+
+
+def test_health_ok_with_instance_and_db_headers(base):
+    status, headers, body = call(f"{base}/health")
+    assert (status, body) == (200, {"status": "ok", "instance": "i-0test", "db": "ok"})
+    assert headers["X-SecureCart-Instance"] == "i-0test"
+    assert headers["X-SecureCart-DB"] == "writer"
+
+
+def test_health_503_when_database_is_down(primary):
+    with running(app_config(primary, db_port=free_port())) as url:
+        started = time.monotonic()
+        status, headers, body = call(f"{url}/health")
+        elapsed = time.monotonic() - started
+        assert status == 503
+        assert body["db"] == "unreachable" and body["instance"] == "i-0test"
+        assert headers["X-SecureCart-Instance"] == "i-0test"
+        assert elapsed < 1.5
+        status, _, body = call(f"{url}/api/products")
+        assert status == 503 and body["error"] == "database_unavailable"
+
+
+# ---- catalog ----------------------------------------------------------------------------------------------
+
+
+def test_search_is_case_insensitive_over_name_and_description(base, rows):
+    word = rows["products"][0]["name"].split()[0]
+    expected = {
+        p["sku"] for p in rows["products"] if word.lower() in p["name"].lower() or word.lower() in p["description"].lower()
+    }
+    status, headers, body = call(f"{base}/api/products?q={word.upper()}&limit=200")
+    assert status == 200 and headers["X-SecureCart-DB"] == "writer"
+    assert {p["sku"] for p in body["products"]} == expected
+    assert body["count"] == len(expected) > 0
+
+
+def test_search_by_category_and_limit(base, rows):
+    category = rows["products"][0]["category"]
+    in_category = sorted(p["name"] for p in rows["products"] if p["category"] == category)
+    _, _, body = call(f"{base}/api/products?category={category}&limit=200")
+    assert [p["name"] for p in body["products"]] == in_category
+    _, _, body = call(f"{base}/api/products?category={category}&limit=2")
+    assert [p["name"] for p in body["products"]] == in_category[:2]
+    _, _, body = call(f"{base}/api/products?q=no-such-product-anywhere")
+    assert body == {"products": [], "count": 0}
+
+
+def test_search_rejects_a_bad_limit(base):
+    status, _, body = call(f"{base}/api/products?limit=0")
+    assert status == 400 and body["error"] == "invalid_limit" and body["message"]
+
+
+def test_product_detail_has_stock_from_inventory(base, rows):
+    product = rows["products"][3]
+    stock = next(i for i in rows["inventory"] if i["sku"] == product["sku"])
+    status, _, body = call(f"{base}/api/products/{product['sku']}")
+    assert status == 200
+    assert (body["sku"], body["name"], body["priceCents"], body["stock"]) == (
+        product["sku"],
+        product["name"],
+        product["price_cents"],
+        stock["stock"],
+    )
+    status, _, body = call(f"{base}/api/products/SC-NOPE-0000")
+    assert status == 404 and body["error"] == "product_not_found"
+
+
+def test_categories_count_products(base, rows):
+    _, _, body = call(f"{base}/api/categories")
+    counts = {}
+    for p in rows["products"]:
+        counts[p["category"]] = counts.get(p["category"], 0) + 1
+    assert {c["name"]: c["productCount"] for c in body["categories"]} == counts
+
+
+def test_unknown_route_is_a_json_404(base):
+    status, _, body = call(f"{base}/api/nothing-here")
+    assert status == 404 and set(body) == {"error", "message"}
+
+
+# ---- orders -----------------------------------------------------------------------------------------------
+
+
+def _in_stock(rows, n: int) -> list[dict]:
+    stocked = {i["sku"] for i in rows["inventory"] if i["stock"] >= 10}
+    return [p for p in rows["products"] if p["sku"] in stocked][:n]
+
+
+def test_order_writes_order_and_lines(base, primary, rows):
+    first, second = _in_stock(rows, 2)
+    email = f"buyer-{uuid.uuid4().hex[:8]}@example.com"
+    order = {
+        "customerEmail": email,
+        "items": [{"sku": first["sku"], "quantity": 2}, {"sku": second["sku"], "quantity": 1}],
+        "cardToken": "tok_visa_ok",
+    }
+    status, headers, body = call(f"{base}/api/orders", "POST", order)
+    total = 2 * first["price_cents"] + second["price_cents"]
+    assert status == 201, body
+    assert body["status"] == "PLACED" and body["totalCents"] == total and body["eventPublished"] is False
+    assert body["orderId"].startswith("ord-") and len(body["orderId"]) == 16
+    assert headers["X-SecureCart-DB"] == "writer"
+    with writer_conn(primary) as conn:
+        assert conn.execute("select customer_email, status, total_cents from orders where id = %s", (body["orderId"],)).fetchone() == (
+            email,
+            "PLACED",
+            total,
+        )
+        lines = conn.execute(
+            "select line_no, sku, quantity, unit_price_cents from order_lines where order_id = %s order by line_no",
+            (body["orderId"],),
+        ).fetchall()
+    assert lines == [(1, first["sku"], 2, first["price_cents"]), (2, second["sku"], 1, second["price_cents"])]
+
+    status, _, fetched = call(f"{base}/api/orders/{body['orderId']}")
+    assert status == 200
+    assert fetched["customerEmail"] == email and fetched["totalCents"] == total
+    assert [(line["sku"], line["quantity"]) for line in fetched["lines"]] == [(first["sku"], 2), (second["sku"], 1)]
+    status, _, missing = call(f"{base}/api/orders/ord-000000000000")
+    assert status == 404 and missing["error"] == "order_not_found"
+
+
+def test_a_failing_line_writes_nothing(base, primary, rows):
+    first, second = _in_stock(rows, 2)
+    email = f"atomic-{uuid.uuid4().hex[:8]}@example.com"
+    # The database, not the app, refuses the second line: the order row written before it must roll back.
+    with writer_conn(primary) as conn:
+        conn.execute("alter table order_lines add constraint test_no_seven check (quantity <> 7) not valid")
+        conn.commit()
+    try:
+        order = {
+            "customerEmail": email,
+            "items": [{"sku": first["sku"], "quantity": 1}, {"sku": second["sku"], "quantity": 7}],
+            "cardToken": "tok_visa_ok",
+        }
+        status, _, body = call(f"{base}/api/orders", "POST", order)
+    finally:
+        with writer_conn(primary) as conn:
+            conn.execute("alter table order_lines drop constraint test_no_seven")
+            conn.commit()
+    assert status == 409 and body["error"] == "conflict"
+    assert order_count(primary, email) == 0
+
+
+@pytest.mark.parametrize(
+    ("order", "error"),
+    [
+        ({"customerEmail": "x@example.com", "items": [], "cardToken": "tok_visa_ok"}, "empty_order"),
+        ({"customerEmail": "x@example.com", "items": [{"sku": "SKU", "quantity": 0}], "cardToken": "tok_visa_ok"}, "invalid_quantity"),
+        ({"customerEmail": "x@example.com", "items": [{"sku": "SKU", "quantity": "2"}], "cardToken": "tok_visa_ok"}, "invalid_quantity"),
+        ({"customerEmail": "x@example.com", "items": [{"sku": "SC-NOPE-0000", "quantity": 1}], "cardToken": "tok_visa_ok"}, "unknown_sku"),
+        ({"customerEmail": "not-an-email", "items": [{"sku": "SKU", "quantity": 1}], "cardToken": "tok_visa_ok"}, "invalid_email"),
+        ({"customerEmail": "x@example.com", "items": [{"sku": "SKU", "quantity": 1}]}, "invalid_card_token"),
+        ([1, 2], "invalid_body"),
+    ],
+)
+def test_invalid_orders_are_400_and_write_nothing(base, primary, rows, order, error):
+    sku = rows["products"][0]["sku"]
+    text = json.dumps(order).replace('"SKU"', json.dumps(sku))
+    status, _, body = call(f"{base}/api/orders", "POST", raw=text.encode())
+    assert (status, body["error"]) == (400, error)
+    assert order_count(primary, "x@example.com") == 0
+
+
+def test_malformed_json_is_400(base):
+    status, _, body = call(f"{base}/api/orders", "POST", raw=b"{not json")
+    assert (status, body["error"]) == (400, "invalid_body")
+
+
+def test_more_than_in_stock_is_409(base, primary, rows):
+    item = min(rows["inventory"], key=lambda i: i["stock"])
+    email = f"greedy-{uuid.uuid4().hex[:8]}@example.com"
+    order = {"customerEmail": email, "items": [{"sku": item["sku"], "quantity": item["stock"] + 1}], "cardToken": "tok_visa_ok"}
+    status, _, body = call(f"{base}/api/orders", "POST", order)
+    assert (status, body["error"]) == (409, "insufficient_stock")
+    assert order_count(primary, email) == 0
+
+
+# ---- reader routing ---------------------------------------------------------------------------------------
+
+
+def _reader_sessions(replica, instance_id: str) -> int:
+    with replica.connect() as conn:
+        return conn.execute(
+            "select count(*) from pg_stat_activity where application_name = %s", (f"securecart-app {instance_id}",)
+        ).fetchone()[0]
+
+
+def test_reads_go_to_the_reader_and_orders_to_the_writer(primary, replica, rows):
+    config = app_config(primary, instance_id="i-0reader", db_reader_host=replica.host, db_reader_port=replica.port)
+    with running(config) as url:
+        status, headers, _ = call(f"{url}/api/products?q=a")
+        assert status == 200 and headers["X-SecureCart-DB"] == "reader"
+        _, headers, _ = call(f"{url}/api/products/{rows['products'][0]['sku']}")
+        assert headers["X-SecureCart-DB"] == "reader"
+        _, headers, _ = call(f"{url}/api/categories")
+        assert headers["X-SecureCart-DB"] == "reader"
+        assert _reader_sessions(replica, "i-0reader") >= 1
+        sku = _in_stock(rows, 1)[0]["sku"]
+        order = {"customerEmail": "reader@example.com", "items": [{"sku": sku, "quantity": 1}], "cardToken": "tok_visa_ok"}
+        status, headers, _ = call(f"{url}/api/orders", "POST", order)
+        assert status == 201 and headers["X-SecureCart-DB"] == "writer"
+
+
+def test_reader_unreachable_falls_back_to_writer(primary):
+    config = app_config(primary, db_reader_host="127.0.0.1", db_reader_port=free_port())
+    with running(config) as url:
+        started = time.monotonic()
+        status, headers, body = call(f"{url}/api/products?limit=3")
+        assert status == 200 and headers["X-SecureCart-DB"] == "writer-fallback" and body["count"] == 3
+        assert time.monotonic() - started < 1.5
+        # Marked down: the next reads do not wait for the dead reader again.
+        started = time.monotonic()
+        _, headers, _ = call(f"{url}/api/categories")
+        assert headers["X-SecureCart-DB"] == "writer-fallback"
+        assert time.monotonic() - started < 0.5
+
+
+def test_reader_stopped_then_restarted(primary, replica):
+    config = app_config(primary, db_reader_host=replica.host, db_reader_port=replica.port)
+    with running(config) as url:
+        assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "reader"
+        replica.stop(mode="immediate")
+        try:
+            status, headers, _ = call(f"{url}/api/categories")
+            assert status == 200 and headers["X-SecureCart-DB"] == "writer-fallback"
+        finally:
+            replica.start()
+        deadline = time.monotonic() + 10
+        route = None
+        while time.monotonic() < deadline and route != "reader":
+            time.sleep(0.2)
+            route = call(f"{url}/api/categories")[1]["X-SecureCart-DB"]
+        assert route == "reader"
