@@ -1,0 +1,74 @@
+"""Pure parts of the emulator's extensions: EventBridge input transformation, JSONata, time scale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from securecart_lab.emulator import events, timescale
+from securecart_lab.emulator.stepfunctions import eval_jsonata
+
+EVENT = events.aws_event({
+    "id": "e-1", "detail-type": "OrderPlaced", "source": "securecart.orders", "account": "123456789012",
+    "time": 0, "region": "us-east-1", "resources": [], "detail": {"order_id": "o-1", "total": 9.5, "tags": ["x"]},
+})
+
+
+def test_aws_event_formats_time_as_iso():
+    assert EVENT["time"] == "1970-01-01T00:00:00Z"
+    assert EVENT["version"] == "0"
+
+
+def test_whole_event_by_default():
+    assert json.loads(events.transform({}, EVENT)) == EVENT
+
+
+def test_input_wins_over_everything():
+    assert events.transform({"Input": '{"a": 1}', "InputPath": "$.detail"}, EVENT) == '{"a": 1}'
+
+
+def test_input_path():
+    assert json.loads(events.transform({"InputPath": "$.detail"}, EVENT)) == EVENT["detail"]
+
+
+def test_input_transformer_quoted_and_bare_placeholders():
+    target = {"InputTransformer": {
+        "InputPathsMap": {"id": "$.detail.order_id", "total": "$.detail.total", "tags": "$.detail.tags"},
+        "InputTemplate": '{"text": "order <id> costs <total>", "id": "<id>", "total": <total>, "tags": <tags>}'}}
+    assert json.loads(events.transform(target, EVENT)) == {
+        "text": "order o-1 costs 9.5", "id": "o-1", "total": 9.5, "tags": ["x"]}
+
+
+def test_input_transformer_plain_text_template():
+    target = {"InputTransformer": {"InputPathsMap": {"id": "$.detail.order_id"}, "InputTemplate": '"Order <id> placed"'}}
+    assert json.loads(events.transform(target, EVENT)) == "Order o-1 placed"
+
+
+def test_input_transformer_whole_event_placeholder():
+    target = {"InputTransformer": {"InputTemplate": '{"event": <aws.events.event.json>}'}}
+    assert json.loads(events.transform(target, EVENT)) == {"event": EVENT}
+
+
+def test_jsonata_values_are_plain_json():
+    assert eval_jsonata('($x := [1, 2, 3]; $x[$ > 1])') == [2, 3]
+    assert eval_jsonata('{"a": 1 + 1}') == {"a": 2}
+    assert eval_jsonata('($x := {"a": 1}; $x.b)') is None
+
+
+def test_jsonata_error_is_a_query_evaluation_error():
+    from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
+
+    with pytest.raises(JSONataException) as info:
+        eval_jsonata("$notAFunction(1)")
+    assert info.value.error == "States.QueryEvaluationError"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 1.0), ("0.01", 0.01), ("bad", 1.0), ("-2", 1.0)])
+def test_time_scale(monkeypatch, raw, expected):
+    if raw is None:
+        monkeypatch.delenv("SECURECART_TIME_SCALE", raising=False)
+    else:
+        monkeypatch.setenv("SECURECART_TIME_SCALE", raw)
+    assert timescale.scale() == expected
+    assert timescale.scaled(10) == pytest.approx(10 * expected)
