@@ -1,6 +1,7 @@
 """Where the kit looks for PostgreSQL, and how it makes the binaries reachable for an unprivileged user."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,14 @@ from securecart_lab.postgres.binaries import REQUIRED, can_traverse, find_bindir
 from securecart_lab.postgres.testing import temp_dir
 
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="privilege dropping only happens as root")
+
+
+@pytest.fixture
+def root():
+    """Not pytest's tmp_path: /tmp/pytest-of-root is private, and these tests need dirs the server user can enter."""
+    path = temp_dir()
+    yield path
+    shutil.rmtree(path)
 
 
 def fake_bindir(path: Path, names=REQUIRED) -> Path:
@@ -63,18 +72,16 @@ def test_nothing_found_says_how_to_install(monkeypatch):
 
 
 @as_root
-def test_private_dirs_are_not_traversable_for_the_server_user():
+def test_private_dirs_are_not_traversable_for_the_server_user(root):
     user = os_user("securecart")
-    root = temp_dir()
     (root / "private").mkdir(mode=0o700)
     assert can_traverse(root, user)
     assert not can_traverse(root / "private", user)
 
 
 @as_root
-def test_unreachable_install_is_copied_once_with_its_libs():
+def test_unreachable_install_is_copied_once_with_its_libs(root):
     user = os_user("securecart")
-    root = temp_dir()
     install = root / "private" / "site-packages" / "pgserver" / "pginstall"
     (root / "private").mkdir(mode=0o700)
     fake_bindir(install / "bin")
