@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,10 +20,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from emulator_fixture import client, start_emulator
 from werkzeug.serving import make_server
 
 from securecart_lab import config as kit
 from securecart_lab.app import AppConfig, create_app
+from securecart_lab.app.config import READER_PARAMETER
 from securecart_lab.config import Settings
 from securecart_lab.ports import free_port
 from securecart_lab.postgres import ensure_primary, seed
@@ -339,3 +345,118 @@ def test_reader_stopped_then_restarted(primary, replica):
             time.sleep(0.2)
             route = call(f"{url}/api/categories")[1]["X-SecureCart-DB"]
         assert route == "reader"
+
+
+# ---- AWS: the reader endpoint from SSM, OrderPlaced to EventBridge ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    home = Path(tempfile.mkdtemp(prefix="securecart-app-emu-", dir="/tmp"))
+    handle = start_emulator(home, time_scale=0.01)
+    try:
+        client(handle, "events").create_event_bus(Name="securecart")
+        yield handle
+    finally:
+        handle.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_reader_endpoint_from_ssm(primary, replica, emulator):
+    ssm = client(emulator, "ssm")
+    config = app_config(primary, aws_endpoint_url=emulator.endpoint_url, reader_cache_seconds=0.2)
+    with running(config) as url:
+        assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer"
+        ssm.put_parameter(Name=READER_PARAMETER, Value=f"{replica.host}:{replica.port}", Type="String", Overwrite=True)
+        try:
+            time.sleep(0.3)
+            assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "reader"
+            ssm.put_parameter(Name=READER_PARAMETER, Value=f"127.0.0.1:{free_port()}", Type="String", Overwrite=True)
+            time.sleep(0.3)
+            assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer-fallback"
+        finally:
+            ssm.delete_parameter(Name=READER_PARAMETER)
+        time.sleep(0.3)
+        assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer"
+
+
+def test_order_placed_reaches_a_queue_through_a_rule(primary, emulator, rows):
+    sqs, events = client(emulator, "sqs"), client(emulator, "events")
+    queue_url = sqs.create_queue(QueueName="app-orders")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": ["securecart.orders"], "detail-type": ["OrderPlaced"]}
+    events.put_rule(Name="app-orders", EventBusName="securecart", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="app-orders", EventBusName="securecart", Targets=[{"Id": "q", "Arn": queue_arn}])
+    item = _in_stock(rows, 1)[0]
+    order = {"customerEmail": "events@example.com", "items": [{"sku": item["sku"], "quantity": 3}], "cardToken": "tok_visa_ok"}
+    with running(app_config(primary, aws_endpoint_url=emulator.endpoint_url)) as url:
+        status, _, placed = call(f"{url}/api/orders", "POST", order)
+    assert status == 201 and placed["eventPublished"] is True
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=5).get("Messages", [])
+    assert len(messages) == 1
+    event = json.loads(messages[0]["Body"])
+    assert (event["source"], event["detail-type"]) == ("securecart.orders", "OrderPlaced")
+    detail = event["detail"]
+    assert detail["orderId"] == placed["orderId"] and detail["totalCents"] == 3 * item["price_cents"]
+    assert detail["items"] == [{"sku": item["sku"], "quantity": 3, "unitPriceCents": item["price_cents"]}]
+    assert (detail["customerEmail"], detail["cardToken"]) == ("events@example.com", "tok_visa_ok")
+    assert detail["placedAt"].endswith("Z")
+
+
+def test_failed_publish_keeps_the_order(primary, rows):
+    item = _in_stock(rows, 1)[0]
+    email = f"offline-{uuid.uuid4().hex[:8]}@example.com"
+    order = {"customerEmail": email, "items": [{"sku": item["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"}
+    with running(app_config(primary, aws_endpoint_url=f"http://127.0.0.1:{free_port()}")) as url:
+        status, _, placed = call(f"{url}/api/orders", "POST", order)
+    assert status == 201 and placed["eventPublished"] is False
+    assert order_count(primary, email) == 1
+
+
+# ---- the real process -------------------------------------------------------------------------------------
+
+
+def _start_process(env: dict[str, str]) -> subprocess.Popen:
+    repo = str(Path(__file__).resolve().parents[2])
+    return subprocess.Popen(
+        [sys.executable, "-m", "securecart_lab.app"],
+        env={**os.environ, "PYTHONPATH": repo, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_app_process_serves_the_storefront_and_stops_on_sigterm(primary):
+    port = free_port()
+    env = {"PORT": str(port), "INSTANCE_ID": "i-0process", "DB_HOST": primary.host, "DB_PORT": str(primary.port)}
+    started = time.monotonic()
+    proc = _start_process(env)
+    try:
+        assert proc.stdout.readline().strip() == f"SecureCart app i-0process listening on http://127.0.0.1:{port}"
+        assert time.monotonic() - started < 3
+        status, headers, body = call(f"http://127.0.0.1:{port}/health")
+        assert (status, body["instance"], headers["X-SecureCart-Instance"]) == (200, "i-0process", "i-0process")
+        for path, marker in (("/", b'id="place-order"'), ("/static/app.js", b"api/orders"), ("/style.css", b".product-card")):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+                assert response.status == 200 and marker in response.read()
+                assert response.headers["X-SecureCart-Instance"] == "i-0process"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_app_process_reports_a_busy_port_and_bad_settings():
+    port = free_port()
+    with running(AppConfig(instance_id="i-0busy", db_port=free_port())) as url:
+        busy = url.rsplit(":", 1)[1]
+        proc = _start_process({"PORT": busy})
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 2 and f"Cannot listen on 127.0.0.1:{busy}" in err and "Traceback" not in err
+    proc = _start_process({"PORT": str(port), "HOST": "0.0.0.0"})
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 2 and "HOST must be a loopback address" in err
