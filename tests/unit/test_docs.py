@@ -1,0 +1,41 @@
+"""The README documents every command and every setting the code reads."""
+
+import re
+from pathlib import Path
+
+from securecart_lab import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def _commands():
+    import typer.main
+
+    return sorted(typer.main.get_command(cli.app).commands)
+
+
+def test_every_command_is_in_the_readme():
+    missing = [name for name in _commands() if f"securecart-lab {name}" not in README]
+    assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_every_command_has_help_with_an_example():
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    for name, command in group.commands.items():
+        assert command.help and "Example: securecart-lab" in command.help, name
+
+
+def test_every_setting_the_code_reads_is_documented():
+    source = "\n".join(p.read_text() for p in (ROOT / "securecart_lab").rglob("*.py"))
+    names = set(re.findall(r'"(SECURECART_[A-Z_]+)"', source)) - {"SECURECART_TEST"}
+    missing = sorted(n for n in names if n not in README)
+    assert not missing, f"settings missing from README.md: {missing}"
+
+
+def test_readme_gives_the_two_start_commands():
+    assert "pip install . && securecart-lab start 1" in README
+    assert "python -m pytest -q" in README
+    assert "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()
