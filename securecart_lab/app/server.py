@@ -59,7 +59,7 @@ def serve(config: AppConfig) -> None:
         flush=True,
     )
     try:
-        server.serve_forever()
+        server.serve_forever(poll_interval=0.1)
     finally:
         server.server_close()
         app.extensions["securecart_db"].close()

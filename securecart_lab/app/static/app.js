@@ -34,6 +34,10 @@
     return PALETTE[hash % PALETTE.length];
   }
 
+  function label(category) {
+    return category ? category.charAt(0).toUpperCase() + category.slice(1) : "";
+  }
+
   function initials(name) {
     return (name || "?").split(/\s+/).slice(0, 2).map((word) => word[0]).join("").toUpperCase();
   }
@@ -121,7 +125,7 @@
       const body = await api("api/categories");
       const select = $("#category");
       for (const category of body.categories) {
-        select.append(el("option", { value: category.name, text: category.name + " (" + category.productCount + ")" }));
+        select.append(el("option", { value: category.name, text: label(category.name) + " (" + category.productCount + ")" }));
       }
     } catch (err) {
       showMessage(err.message);
@@ -142,7 +146,7 @@
       grid.replaceChildren(...body.products.map(productCard));
       for (const product of body.products) products.set(product.sku, product);
       $("#result-count").textContent = body.count === 1 ? "1 product" : body.count + " products";
-      $("#catalog-title").textContent = q || category ? "Results" + (q ? " for “" + q + "”" : "") + (category ? " in " + category : "") : "Shop all products";
+      $("#catalog-title").textContent = q || category ? "Results" + (q ? " for “" + q + "”" : "") + (category ? " in " + label(category) : "") : "Shop all products";
       showMessage(body.count ? "" : "No products match your search. Try another word or category.", "info");
       renderCart();
     } catch (err) {
