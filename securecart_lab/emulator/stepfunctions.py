@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -45,19 +46,38 @@ def _install_names() -> None:
 # --- JSONata ---------------------------------------------------------------------------------------------------
 
 
+def _hash(value: str, algorithm: str = "SHA-256") -> str:
+    return hashlib.new(algorithm.replace("-", "").lower(), str(value).encode()).hexdigest()
+
+
 def eval_jsonata(expression: str) -> Any:
     """Evaluate a JSONata expression with jsonata-python; results are plain JSON values."""
     error_type = hooks.resolve("sfn.jsonata.exception")
     try:
-        result = jsonata.Jsonata(expression).evaluate(None)
+        compiled = jsonata.Jsonata(expression)
+        compiled.register_lambda("uuid", lambda: str(uuid.uuid4()))
+        compiled.register_lambda("hash", _hash)
+        result = compiled.evaluate(None)
     except Exception as exc:  # jsonata raises JException and Python errors alike
         raise error_type("States.QueryEvaluationError", str(exc)) from exc
     return json.loads(json.dumps(result)) if result is not None else None
 
 
+def encode_declarations(bindings: dict[str, Any]) -> str:
+    """`$name:=value;` for each binding, every value as JSON (moto leaves quotes in strings unescaped)."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    return "".join(f"{name}:={to_json_str(value, separators=(',', ':'))};" for name, value in bindings.items())
+
+
 def _install_jsonata() -> None:
     for name in ("sfn.jsonata", "sfn.jsonata.string_expression", "sfn.jsonata.validations"):
         hooks.replace(name, eval_jsonata)
+    for name in ("sfn.jsonata.declarations.states", "sfn.jsonata.declarations.variables"):
+        hooks.replace(name, encode_declarations)
+    stubs = hooks.resolve("sfn.jsonata.intrinsics")
+    for name in ("$uuid", "$hash"):
+        stubs.pop(name, None)
 
 
 # --- time scale ------------------------------------------------------------------------------------------------

@@ -102,17 +102,66 @@ def test_executions_without_name_get_uuid_names(emulator):
 def test_jsonata_pass_assign_output_and_lambda_task(emulator):
     definition = {"QueryLanguage": "JSONata", "StartAt": "Prepare", "States": {
         "Prepare": {"Type": "Pass", "Assign": {"total": "{% $sum($states.input.items.price) %}",
-                                                "customer": "{% $states.input.customer %}"},
+                                                "customer": "{% $states.input.customer %}",
+                                                "note": "{% 'said \"hi\"' %}"},
                     "Output": {"count": "{% $count($states.input.items) %}"}, "Next": "Charge"},
         "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
                    "Arguments": {"FunctionName": "payment", "Payload": {"amount": "{% $total %}", "order_id": "o-9"}},
                    "Output": {"charged": "{% $states.result.Payload.charged %}", "count": "{% $states.input.count %}",
-                              "customer": "{% $customer %}", "execution": "{% $states.context.Execution.Name %}"},
+                              "customer": "{% $customer %}", "execution": "{% $states.context.Execution.Name %}",
+                              "note": "{% $note %}", "id": "{% $uuid() %}"},
                    "End": True}}}
     items = [{"price": 10}, {"price": 32.5}]
     result = _run(emulator, _machine(emulator, "jsonata", definition), {"items": items, "customer": "ada"})
     assert result["status"] == "SUCCEEDED", result
-    assert json.loads(result["output"]) == {"charged": 42.5, "count": 2, "customer": "ada", "execution": result["name"]}
+    output = json.loads(result["output"])
+    assert len(output.pop("id")) == 36
+    assert output == {"charged": 42.5, "count": 2, "customer": "ada", "execution": result["name"], "note": 'said "hi"'}
+
+
+def test_jsonata_wait_for_task_token_from_lambda_choice_and_map(emulator):
+    create_function(emulator, "approver", '''
+import boto3, json
+
+def handler(event, context):
+    boto3.client("stepfunctions").send_task_success(taskToken=event["token"], output=json.dumps({"approved": event["order"]}))
+''')
+    definition = {"QueryLanguage": "JSONata", "StartAt": "Approve", "States": {
+        "Approve": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Arguments": {"FunctionName": "approver",
+                                  "Payload": {"token": "{% $states.context.Task.Token %}", "order": "{% $states.input.order %}"}},
+                    "Assign": {"approved": "{% $states.result.approved %}"}, "Next": "Route"},
+        "Route": {"Type": "Choice", "Choices": [{"Condition": "{% $approved = 'o-1' %}", "Next": "Double"}],
+                  "Default": "Rejected"},
+        "Double": {"Type": "Map", "Items": "{% [1, 2, 3] %}", "End": True,
+                   "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Times2", "States": {
+                       "Times2": {"Type": "Pass", "Output": "{% $states.input * 2 %}", "End": True}}}},
+        "Rejected": {"Type": "Fail", "Error": "NotApproved"}}}
+    machine = _machine(emulator, "jsonata-token", definition)
+    approved = _run(emulator, machine, {"order": "o-1"})
+    assert approved["status"] == "SUCCEEDED", approved
+    assert json.loads(approved["output"]) == [2, 4, 6]
+    rejected = _run(emulator, machine, {"order": "o-2"})
+    assert rejected["status"] == "FAILED" and rejected["error"] == "NotApproved"
+
+
+def test_retry_backoff_and_timestamp_wait_follow_the_time_scale(emulator):
+    import datetime
+
+    definition = {"StartAt": "Until", "States": {
+        "Until": {"Type": "Wait", "TimestampPath": "$.at", "Next": "Missing"},
+        "Missing": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "nope"},
+                    "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3,
+                               "BackoffRate": 10, "MaxDelaySeconds": 100}], "End": True}}}
+    at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=100)
+    started = time.monotonic()
+    result = _run(emulator, _machine(emulator, "backoff", definition), {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    elapsed = time.monotonic() - started
+    # 100 s wait + retries after 30, min(300, 100) and min(3000, 100) s, all times 0.01.
+    assert 2.5 < elapsed < 6
+    assert result["status"] == "FAILED" and result["error"] == "Lambda.ResourceNotFoundException"
+    attempts = [e for e in _history(emulator, result["executionArn"]) if e["type"] == "TaskFailed"]
+    assert len(attempts) == 4
 
 
 def test_choice_parallel_and_map(emulator):

@@ -56,6 +56,11 @@ def test_jsonata_values_are_plain_json():
     assert eval_jsonata('($x := {"a": 1}; $x.b)') is None
 
 
+def test_jsonata_aws_functions():
+    assert len(eval_jsonata("$uuid()")) == 36
+    assert eval_jsonata('$hash("abc", "SHA-256")').startswith("ba7816bf")
+
+
 def test_jsonata_error_is_a_query_evaluation_error():
     from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 
