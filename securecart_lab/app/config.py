@@ -44,6 +44,8 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class AppConfig:
+    """Everything the app reads at start; build it with from_env() (a process) or directly (in-process tests)."""
+
     port: int = 8080
     host: str = "127.0.0.1"
     instance_id: str = field(default_factory=_default_instance_id)

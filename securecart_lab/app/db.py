@@ -57,7 +57,7 @@ class Target:
     def _set_reachable(self, reachable: bool, error: Exception | None = None) -> None:
         # Logged on changes only: health checks would otherwise repeat the same line every few seconds.
         if reachable and not self._reachable:
-            log.warning("%s database %s is reachable again", self.role, self.endpoint)
+            log.info("%s database %s is reachable again", self.role, self.endpoint)
         elif not reachable and self._reachable:
             log.warning("%s database %s is unreachable: %s", self.role, self.endpoint, error)
         self._reachable = reachable
