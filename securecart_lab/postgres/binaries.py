@@ -10,6 +10,7 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,17 +56,17 @@ def _system_bindirs(root: Path = Path("/usr/lib/postgresql")) -> list[Path]:
     return sorted(root.glob("*/bin"), key=version, reverse=True)
 
 
-def candidates() -> list[tuple[str, Path]]:
-    """Automatic search order after SECURECART_PG_BIN: pgserver's bundled PostgreSQL 16, PATH, /usr/lib/postgresql."""
-    found: list[tuple[str, Path]] = []
+def candidates() -> Iterator[tuple[str, Path]]:
+    """Automatic search order after SECURECART_PG_BIN: pgserver's bundled PostgreSQL 16, PATH, /usr/lib/postgresql.
+    Lazy, so that the usual first hit costs no subprocess."""
     bundled = _pgserver_bindir()
     if bundled:
-        found.append(("pgserver", bundled))
+        yield "pgserver", bundled
     on_path = _path_bindir()
     if on_path:
-        found.append(("PATH", on_path))
-    found.extend(("system", bindir) for bindir in _system_bindirs())
-    return found
+        yield "PATH", on_path
+    for bindir in _system_bindirs():
+        yield "system", bindir
 
 
 def find_bindir(pg_bin: str | None = None) -> Path:

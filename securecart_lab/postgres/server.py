@@ -144,7 +144,7 @@ class PostgresServer:
             self._run(
                 [
                     "initdb", "-D", str(self.datadir), "-U", config.PG_SUPERUSER, "-E", "UTF8", "--locale=C",
-                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "--no-instructions",
+                    "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "--no-instructions", "--wal-segsize=1",
                 ]
             )  # fmt: skip
         finally:
@@ -358,7 +358,7 @@ class PostgresServer:
             replica._prepare_dir(replica.datadir)
             source = make_conninfo(host=self.host, port=self.port, user=config.PG_SUPERUSER, application_name=slot)
             self._run(
-                ["pg_basebackup", "-d", source, "-D", str(replica.datadir), "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast", "--no-sync"],
+                ["pg_basebackup", "-d", source, "-D", str(replica.datadir), "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast", "--no-sync", "--no-manifest"],
                 password=config.PG_SUPERPASSWORD,
             )
         replica.start()

@@ -45,7 +45,7 @@ def test_incomplete_pg_bin_is_an_error_not_skipped(tmp_path):
 
 
 def test_bundled_pgserver_comes_first():
-    kind, first = binaries.candidates()[0]
+    kind, first = next(binaries.candidates())
     assert kind == "pgserver"
     assert first.parts[-3:] == ("pgserver", "pginstall", "bin")
     assert find_bindir(None) == first
@@ -64,7 +64,7 @@ def test_system_installs_highest_version_first(tmp_path):
 
 
 def test_nothing_found_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(binaries, "candidates", lambda: [])
+    monkeypatch.setattr(binaries, "candidates", lambda: iter(()))
     with pytest.raises(PostgresNotFound) as error:
         find_bindir(None)
     assert "\n" not in error.value.message
