@@ -8,8 +8,10 @@ import sys
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Logs and CI output are read in wide windows: don't wrap tables at 80 columns there.
+_width = None if sys.stdout.isatty() else 120
+console = Console(highlight=False, soft_wrap=True, width=_width)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width)
 
 
 @contextlib.contextmanager

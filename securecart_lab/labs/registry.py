@@ -12,6 +12,8 @@ from securecart_lab.labs.model import Lab, load_lab
 
 @functools.lru_cache(maxsize=4)
 def _labs(root: Path) -> tuple[Lab, ...]:
+    if not root.is_dir():
+        return ()
     folders = sorted(p for p in root.iterdir() if p.is_dir() and (p / "lab.toml").exists())
     return tuple(load_lab(p) for p in folders)
 

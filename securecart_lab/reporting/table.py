@@ -40,4 +40,4 @@ def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
         + (f" (time scale {info.time_scale:g})" if info.time_scale != 1 else "")
     )
     if report.failed and not verbose:
-        console.print('[dim]More help: add --verbose. Stuck? "securecart-lab solve N" shows the reference solution.[/]')
+        console.print(f"[dim]More help: securecart-lab check {report.lab} --verbose[/]")

@@ -1,0 +1,103 @@
+"""The whole learner flow through the CLI, on the real engine, with a tiny fixture course
+(tests/fixtures/course): start, check (fails), edit, deploy, check (passes), bad deploy, reset, solve, ci."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "course"
+
+
+@pytest.fixture
+def course(engine, monkeypatch, tmp_path):
+    monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
+    monkeypatch.setenv("SECURECART_WORKSPACE", str(tmp_path / "ws"))
+    return tmp_path / "ws" / "lab01"
+
+
+def test_learner_flow(cli, course, tmp_path):
+    result = cli("start", "1")
+    assert result.exit_code == 0, result.output
+    assert "Created" in result.output and "queue.json" in result.output
+    queue_file = course / "queue.json"
+    assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "30"}
+
+    # The starter fails the check it should, and the exit code says so.
+    result = cli("check", "1", "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "Set VisibilityTimeout to 60" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    statuses = {c["id"]: c["status"] for c in report["labs"][0]["checks"]}
+    assert statuses == {"queue-exists": "pass", "timeout": "fail", "needs-rds": "pass"}
+    assert report["run"]["engine"] == "local"
+    assert ET.parse(tmp_path / "r.xml").getroot().get("failures") == "1"
+
+    # The learner edits and deploys; start again keeps their file.
+    queue_file.write_text('{"VisibilityTimeout": "60"}')
+    assert "changed since your last deploy" not in cli("check", "1").output
+    assert cli("start", "1").exit_code == 0
+    assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "60"}
+    result = cli("deploy", "1")
+    assert result.exit_code == 0 and "Deployed lab 1" in result.output
+    result = cli("check", "1")
+    assert result.exit_code == 0, result.output
+    assert "Score 20/20" in result.output
+
+    # A malformed file: file and line, non-zero, and what was deployed stays deployed.
+    queue_file.write_text('{\n  "VisibilityTimeout": 60,,\n}')
+    result = cli("deploy", "1")
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {queue_file}:2: ")
+    assert "Traceback" not in result.output
+    result = cli("check", "1")
+    assert result.exit_code == 0
+    assert "changed since your last deploy" in result.output
+
+    # reset backs the learner's file up before restoring the starter.
+    result = cli("reset", "1")
+    assert result.exit_code == 0
+    backups = list((course / ".backups").glob("*/queue.json"))
+    assert len(backups) == 1 and "60,," in backups[0].read_text()
+    assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "30"}
+    assert cli("check", "1", "--only", "timeout").exit_code == 1
+
+    # solve deploys the reference solution without touching the learner's file.
+    result = cli("solve", "1")
+    assert result.exit_code == 0
+    assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "30"}
+    assert (course / "solution" / "queue.json").exists()
+    assert cli("check", "1").exit_code == 0
+
+    status = json.loads(cli("status", "--format", "json").output)
+    lab = status["labs"][0]
+    assert lab["started"] and (lab["passed"], lab["total"]) == (3, 3)
+
+
+def test_unknown_check_id(cli, course):
+    assert cli("start", "1").exit_code == 0
+    result = cli("check", "1", "--only", "nope")
+    assert result.exit_code == 1 and "Lab 1 has no check 'nope'" in result.output
+
+
+def test_check_before_start_fails_every_check_with_the_command_to_run(cli, course, aws, tmp_path):
+    sqs = aws("sqs")
+    for url in sqs.list_queues(QueueNamePrefix="fixture-").get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+    result = cli("check", "1", "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 1
+    checks = json.loads((tmp_path / "r.json").read_text())["labs"][0]["checks"]
+    assert {c["status"] for c in checks} == {"fail"}
+    assert all(c["message"].endswith('Run "securecart-lab start 1".') for c in checks)
+
+
+def test_ci_on_a_running_engine_keeps_it_running(cli, course, engine, tmp_path):
+    result = cli("ci", "--lab", "1", "--junit", str(tmp_path / "ci.xml"))
+    assert result.exit_code == 0, result.output
+    assert "CI passed" in result.output
+    suite = ET.parse(tmp_path / "ci.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "0" and suite.get("tests") == "3"
+    assert engine.health() is not None
