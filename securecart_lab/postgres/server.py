@@ -70,6 +70,7 @@ class PostgresServer:
         self.host = host
         self._user: OsUser | None = None
         self._proc: subprocess.Popen | None = None
+        self._log_offset = 0
 
     def __repr__(self) -> str:
         return f"PostgresServer({str(self.datadir)!r}, port={self.port})"
@@ -191,9 +192,17 @@ class PostgresServer:
         if not (self.datadir / "PG_VERSION").exists():
             raise PostgresError(f"{self.datadir} is not an initialised data directory.", "Call init() first (securecart-lab up does).")
         deadline = time.monotonic() + timeout
-        if self.pid() is not None:  # starting up or shutting down: wait for it to settle
+        lines = self._read_pidfile()
+        if self.pid() is not None and len(lines) >= 4 and lines[3].strip() != str(self.port):
+            raise PostgresError(
+                f"PostgreSQL in {self.datadir} is already running on port {lines[3].strip()}, not {self.port}.",
+                f"Stop it first (`securecart-lab down`), or set SECURECART_PG_PORT={lines[3].strip()}.",
+            )
+        if self.pid() is not None:  # already starting (e.g. from another process): wait for it
             if self._wait_ready(deadline):
                 return
+            if self.pid() is not None:
+                raise PostgresError(f"PostgreSQL in {self.datadir} did not become ready within {timeout:.0f} s.", f"See {self.log_path}.")
         while True:
             self._check_port()
             self._spawn()
@@ -242,7 +251,7 @@ class PostgresServer:
         """The last lines this server wrote to its log since the last start attempt."""
         try:
             with open(self.log_path, "rb") as log:
-                log.seek(getattr(self, "_log_offset", 0))
+                log.seek(self._log_offset)
                 text = log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
@@ -370,6 +379,7 @@ class PostgresServer:
         return re.sub(r"[^a-z0-9_]", "_", self.datadir.name.lower())[:63]
 
     def is_in_recovery(self) -> bool:
+        """True on a standby (replica) that has not been promoted."""
         with self.connect() as conn:
             return bool(conn.execute("SELECT pg_is_in_recovery()").fetchone()[0])
 

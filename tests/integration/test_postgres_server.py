@@ -113,6 +113,16 @@ def test_port_in_use_names_port_owner_and_setting(server):
     shutil.rmtree(other.datadir)
 
 
+def test_same_data_dir_on_another_port_is_refused(server):
+    moved = PostgresServer(server.datadir, free_port(), server.bindir, server.log_path, server.os_user)
+    assert not moved.is_running()
+    started = time.perf_counter()
+    with pytest.raises(PostgresError) as error:
+        moved.start()
+    assert f"already running on port {server.port}" in error.value.message
+    assert time.perf_counter() - started < 1
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="only the unprivileged server user can be locked out")
 def test_unreachable_data_dir_is_a_clear_error(server):
     root = temp_dir()
