@@ -1,0 +1,49 @@
+"""Lab content is linted: valid manifests, unique check ids, steps reference real checks, starter and
+solution hold the same files, every check has a hint. (That the starter fails and the solution passes is
+proven per lab by the integration tests, against the real engine.)"""
+
+import ast
+
+import pytest
+
+from securecart_lab import paths
+from securecart_lab.checking import load_checks
+from securecart_lab.labs.registry import all_labs
+
+LABS = all_labs()
+
+
+def test_the_three_labs_are_there_in_order():
+    assert [lab.number for lab in LABS] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_manifest_and_folders(lab):
+    assert lab.title and lab.summary and lab.objectives and lab.services
+    assert lab.estimated_minutes > 0
+    assert lab.readme.exists() and len(lab.readme.read_text()) > 1000, "the README teaches; it is not a stub"
+    for name in lab.workspace_files:
+        assert (lab.starter_dir / name).is_file(), f"starter/{name}"
+        assert (lab.solution_dir / name).is_file(), f"solution/{name}"
+        assert (lab.starter_dir / name).read_bytes() != (lab.solution_dir / name).read_bytes(), f"{name}: starter == solution"
+    for required in lab.requires:
+        assert required < lab.number
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_provisioning_module_has_the_contract_functions(lab):
+    tree = ast.parse((lab.path / "provision.py").read_text())
+    functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    assert {"provision", "deploy"} <= functions
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_checks_exist_and_steps_reference_them(lab):
+    checks = load_checks(lab.checks_file(paths.checks_dir()))
+    assert len(checks) >= 3
+    ids = {c.id for c in checks}
+    for chk in checks:
+        assert chk.hint.strip() and chk.title.strip() and chk.points > 0
+    referenced = {cid for step in lab.steps for cid in step.checks}
+    assert referenced <= ids, f"steps reference unknown checks: {referenced - ids}"
+    assert lab.steps, "a lab has steps"
