@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import time
 
-from securecart_lab import config, paths
+from securecart_lab import paths
 from securecart_lab.engines.base import ALL_SERVICES, Component, Engine, EngineStatus
 from securecart_lab.errors import EngineUnavailable, LabError
 
@@ -91,6 +91,7 @@ class LocalStackEngine(Engine):
         )
 
     def postgres(self):
-        from securecart_lab.postgres.remote import RemotePostgres
-
-        return RemotePostgres(self.settings.host, self.settings.pg_port)
+        raise EngineUnavailable(
+            "On the localstack engine PostgreSQL is the compose service `postgres`, not a server the kit manages.",
+            'Connect with the PG* variables from "securecart-lab env", or use --engine local.',
+        )
