@@ -220,3 +220,19 @@ def test_workers_stop_with_the_emulator():
             return
         time.sleep(0.05)
     pytest.fail(f"worker {body['pid']} outlived the emulator")
+
+
+def test_raw_writes_to_stdout_do_not_corrupt_the_channel(emulator):
+    create_function(emulator, "noisy", '''
+import os, sys
+
+def handler(event, context):
+    os.write(1, b"raw fd write\\n")
+    print("to the real stdout", file=sys.__stdout__, flush=True)
+    print("captured print")
+    return {"fine": True}
+''')
+    for _ in range(2):
+        response, body = _invoke(emulator, "noisy", LogType="Tail")
+        assert body == {"fine": True}
+        assert "captured print" in base64.b64decode(response["LogResult"]).decode()
