@@ -40,7 +40,6 @@ class Invocation:
     payload: bytes
     errored: bool
     logs: str
-    worker_pid: int | None = None
 
 
 class WorkerDied(Exception):
@@ -267,7 +266,7 @@ def invoke(fn, event: str | None) -> Invocation:
     errored = not response.get("ok")
     logs = _log_text(request_id, response.get("logs", ""), payload if errored else None, duration_ms, fn.memory_size)
     _write_logs(fn, worker.log_stream, logs)
-    return Invocation(json.dumps(payload).encode(), errored, logs, worker.pid)
+    return Invocation(json.dumps(payload).encode(), errored, logs)
 
 
 def _log_text(request_id: str, output: str, error: dict | None, duration_ms: float, memory: int) -> str:
@@ -347,7 +346,3 @@ def shutdown() -> None:
     for worker in workers:
         worker.stop()
 
-
-def worker_pids() -> list[int]:
-    with _pool.lock:
-        return [w.pid for peers in _pool.workers.values() for w in peers]
