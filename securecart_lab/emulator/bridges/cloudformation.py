@@ -1,0 +1,123 @@
+"""CloudFormation as the labs need it, on top of moto's: what a learner's template does on AWS, it does here.
+
+- `!Sub "${Database.Endpoint.Address}"` resolves (moto splits the attribute name at every dot).
+- AWS::RDS::DBInstance honours `VPCSecurityGroups` and the engine's default port (moto reads other names).
+- Each resource gets CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED stack events with the reason.
+- A resource that fails rolls the stack back to ROLLBACK_COMPLETE, as on AWS, instead of failing CreateStack.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from securecart_lab.emulator import hooks
+from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
+
+LOG = logging.getLogger(__name__)
+
+# ${Resource.Attribute.Part}: an attribute name with a dot in it (Endpoint.Address, Endpoint.Port).
+_DOTTED_SUB = re.compile(r"\$\{([A-Za-z0-9]+)\.([A-Za-z0-9]+\.[A-Za-z0-9.]+)\}")
+_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
+
+
+def install() -> None:
+    hooks.replace("cfn.clean_json", _clean_json)
+    hooks.replace("cfn.create_resource", _create_resource)
+    hooks.replace("cfn.stack.create_resources", _create_resources)
+
+
+def _clean_json(resource_json: Any, resources_map: Any) -> Any:
+    original = hooks.original("cfn.clean_json")
+    if isinstance(resource_json, dict) and "Fn::Sub" in resource_json:
+        template = resource_json["Fn::Sub"]
+
+        def resolve(text: str) -> str:
+            return _DOTTED_SUB.sub(
+                lambda m: str(original({"Fn::GetAtt": [m.group(1), m.group(2)]}, resources_map)), text
+            )
+
+        if isinstance(template, str):
+            resource_json = {"Fn::Sub": resolve(template)}
+        elif isinstance(template, list) and template and isinstance(template[0], str):
+            resource_json = {"Fn::Sub": [resolve(template[0]), *template[1:]]}
+    return original(resource_json, resources_map)
+
+
+def _fix_properties(resource_json: dict) -> dict:
+    if resource_json.get("Type") != "AWS::RDS::DBInstance":
+        return resource_json
+    props = dict(resource_json.get("Properties") or {})
+    if "VPCSecurityGroups" in props and "VpcSecurityGroupIds" not in props:
+        props["VpcSecurityGroupIds"] = props["VPCSecurityGroups"]
+    engine = props.get("Engine")
+    if "Port" not in props and isinstance(engine, str) and engine in _DEFAULT_PORTS:
+        props["Port"] = _DEFAULT_PORTS[engine]
+    return {**resource_json, "Properties": props}
+
+
+def _stack(resources_map: Any, account_id: str, region_name: str):
+    backend = hooks.resolve("cfn.backends")[account_id][region_name]
+    return backend.stacks.get(resources_map.stack_id)
+
+
+def _event(stack, logical_id: str, resource_type: str, status: str, physical_id: str | None = None,
+           reason: str | None = None) -> None:
+    if stack is None:
+        return
+    stack.events.append(hooks.resolve("cfn.event")(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id=physical_id,
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    ))
+
+
+def error_text(exc: BaseException) -> str:
+    """An AWS-style 'Code: message' for a moto error (or the exception's text)."""
+    code = getattr(exc, "error_type", None) or getattr(exc, "code", None)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return f"{code}: {message}" if isinstance(code, str) and code not in message else str(message)
+
+
+def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, account_id: str, region_name: str):
+    original = hooks.original("cfn.create_resource")
+    resource_json = _fix_properties(resource_json)
+    stack = _stack(resources_map, account_id, region_name)
+    resource_type = resource_json.get("Type", "")
+    _event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
+    try:
+        resource = original(logical_id, resource_json, resources_map, account_id, region_name)
+    except Exception as exc:
+        _event(stack, logical_id, resource_type, "CREATE_FAILED", reason=error_text(exc))
+        if stack is not None:
+            stack.kit_failed_resource = logical_id
+        raise
+    physical = getattr(resource, "physical_resource_id", None) if resource is not None else None
+    _event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=physical if isinstance(physical, str) else None)
+    return resource
+
+
+def _create_resources(self) -> None:
+    try:
+        hooks.original("cfn.stack.create_resources")(self)
+    except Exception as exc:
+        failed = getattr(self, "kit_failed_resource", None)
+        LOG.info("stack %s: %s failed: %s; rolling back", self.name, failed, error_text(exc))
+        self.status = "ROLLBACK_IN_PROGRESS"
+        self._add_stack_event(
+            "ROLLBACK_IN_PROGRESS",
+            resource_status_reason=f"The following resource(s) failed to create: [{failed}]. Rollback requested by user."
+            if failed else error_text(exc),
+        )
+        try:
+            self.resource_map.delete()
+        except Exception:
+            LOG.exception("stack %s: rollback could not delete every resource", self.name)
+        self.status = "ROLLBACK_COMPLETE"
+        self._add_stack_event("ROLLBACK_COMPLETE")
