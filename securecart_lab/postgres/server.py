@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -204,14 +205,16 @@ class PostgresServer:
             if self.pid() is not None:
                 raise PostgresError(f"PostgreSQL in {self.datadir} did not become ready within {timeout:.0f} s.", f"See {self.log_path}.")
         while True:
+            self._wait_stale_pid_gone(deadline)
             self._check_port()
             self._spawn()
             if self._wait_ready(deadline):
                 return
             tail = self.log_tail()
-            # After a kill -9 the old backends may hold shared memory for a moment: retry until they exit.
-            if "shared memory block is still in use" in tail and time.monotonic() < deadline:
-                time.sleep(0.1)
+            # After a kill -9, old backends may hold shared memory, or the dead pid linger, for a moment.
+            transient = ("shared memory block is still in use", 'lock file "postmaster.pid" already exists')
+            if any(message in tail for message in transient) and time.monotonic() < deadline:
+                time.sleep(0.05)
                 continue
             if self._proc is not None and self._proc.poll() is None:
                 raise PostgresError(f"PostgreSQL in {self.datadir} did not become ready within {timeout:.0f} s.", f"See {self.log_path}.")
@@ -221,12 +224,34 @@ class PostgresServer:
                 f"See {self.log_path}.",
             )
 
+    def _wait_stale_pid_gone(self, deadline: float) -> None:
+        """After a crash, make way for a new postmaster. PostgreSQL refuses to start while the pid in its
+        lock file exists, even as a zombie, and reaping orphans can take PID 1 seconds. A zombie postmaster
+        with no live process left in the data dir (every PostgreSQL process works there) is safely gone."""
+        lines = self._read_pidfile()
+        if not lines or not lines[0].strip().isdigit():
+            return
+        stale = int(lines[0])
+        while time.monotonic() < deadline and Path(f"/proc/{stale}").exists():
+            if self._proc is not None:
+                self._proc.poll()
+            if _process_state(stale) == "Z" and not _processes_in(self.datadir):
+                (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+                return
+            if _is_postgres_process(stale) or _process_state(stale) not in ("Z", "X", None):
+                return  # alive, e.g. a reused pid: PostgreSQL itself decides and reports
+            time.sleep(0.01)
+
     def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # setsid -f forks the postmaster off and exits at once, so the postmaster is never our child:
+        # nothing here can leave it a zombie that blocks a restart after a crash.
+        detach = shutil.which("setsid")
+        command = [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port), "-c", f"listen_addresses={self.host}"]
         with open(self.log_path, "ab") as log:
             self._log_offset = log.tell()
-            self._proc = subprocess.Popen(
-                [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port), "-c", f"listen_addresses={self.host}"],
+            proc = subprocess.Popen(
+                [detach, "-f", *command] if detach else command,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -235,15 +260,21 @@ class PostgresServer:
                 start_new_session=True,  # a Ctrl-C in the CLI must not take the database down
                 **self.user.run_kwargs(),
             )
+        if detach:
+            proc.wait()
+        self._proc = None if detach else proc
 
     def _wait_ready(self, deadline: float) -> bool:
+        """True once running; False as soon as the postmaster is known to have died."""
         while time.monotonic() < deadline:
             if self.is_running():
                 return True
-            if self._proc is not None and self._proc.poll() is not None:
-                return False
-            if self._proc is None and self.pid() is None:
-                return False
+            if self.pid() is None:
+                if self._proc is not None and self._proc.poll() is not None:
+                    return False
+                tail = self.log_tail()
+                if self._proc is None and ("FATAL:" in tail or "PANIC:" in tail):
+                    return False
             time.sleep(0.01)
         return False
 
@@ -412,15 +443,35 @@ class PostgresServer:
         return float(lag)
 
 
+def _process_state(pid: int) -> str | None:
+    """The state letter from /proc/<pid>/stat (R, S, Z...), None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
 def _is_postgres_process(pid: int) -> bool:
     """Alive (not a zombie) and a postgres binary: a stale pid file's pid may have been reused."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state not in ("Z", "X") and os.path.basename(cmdline).startswith(b"postgres")
+    return _process_state(pid) not in ("Z", "X", None) and os.path.basename(cmdline).startswith(b"postgres")
+
+
+def _processes_in(directory: Path) -> list[int]:
+    """Pids of live processes whose working directory is `directory`."""
+    target = str(directory.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "cwd") == target:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
