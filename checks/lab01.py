@@ -1,0 +1,584 @@
+"""Lab 1 checks: each places its own orders (ids "ord-check-...") on its own test SKUs and observes what the
+learner's state machine and rules do with them."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import time
+
+from botocore.exceptions import ClientError
+
+from securecart_lab import paths
+from securecart_lab.checking import check, failed, passed
+
+SFN = {"stepfunctions", "lambda", "dynamodb"}
+EXECUTION_TIMEOUT = 25.0
+
+
+# --- helpers -----------------------------------------------------------------------------------------------------
+
+
+def _prov(ctx):
+    return ctx.lab.provisioner()
+
+
+def _schema(name: str) -> dict:
+    return json.loads((paths.seed_dir() / "events" / f"{name}.schema.json").read_text())
+
+
+def _schema_errors(name: str, document: dict) -> list[str]:
+    from jsonschema import Draft202012Validator
+
+    return [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}"
+            for e in Draft202012Validator(_schema(name)).iter_errors(document)]
+
+
+def _machine(ctx) -> dict | None:
+    try:
+        return ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=_prov(ctx).state_machine_arn(ctx))
+    except ClientError:
+        return None
+
+
+@contextlib.contextmanager
+def _test_sku(ctx, stock: int, threshold: int = 5):
+    """A SKU of the check's own in the inventory table, removed afterwards."""
+    prov = _prov(ctx)
+    sku = ctx.unique("SC-TEST").upper()
+    table = ctx.aws("dynamodb")
+    table.put_item(TableName=prov.INVENTORY_TABLE, Item={
+        "sku": {"S": sku}, "stock": {"N": str(stock)}, "low_stock_threshold": {"N": str(threshold)}})
+    try:
+        yield sku
+    finally:
+        table.delete_item(TableName=prov.INVENTORY_TABLE, Key={"sku": {"S": sku}})
+
+
+def _order(ctx, items: list, token: str = "tok_visa_ok") -> dict:
+    return {
+        "orderId": ctx.unique("ord-check"),
+        "customerEmail": "checks@securecart.example",
+        "items": items,
+        "totalCents": 1999 * sum(i.get("quantity", 0) for i in items),
+        "cardToken": token,
+    }
+
+
+def _wait(ctx, execution_arn: str, timeout: float = EXECUTION_TIMEOUT) -> dict:
+    """describe_execution once the execution has stopped (polled, starting fast)."""
+    sfn = ctx.aws("stepfunctions")
+    deadline, delay = time.monotonic() + timeout, 0.02
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+
+
+def _run(ctx, order: dict) -> dict:
+    """Start the learner's state machine with `order` as input (named after the order) and wait for it."""
+    sfn = ctx.aws("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=_prov(ctx).state_machine_arn(ctx), name=order["orderId"],
+                              input=json.dumps(order))["executionArn"]
+    return _wait(ctx, arn)
+
+
+def _history(ctx, execution_arn: str) -> list[dict]:
+    sfn = ctx.aws("stepfunctions")
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def _ended(described: dict) -> str:
+    """"FAILED (PaymentGatewayTimeout: message)": the status, and the error of a failed execution."""
+    text = described["status"]
+    if described.get("error"):
+        cause = described.get("cause") or ""
+        try:
+            cause = json.loads(cause).get("errorMessage", cause)
+        except (ValueError, AttributeError):
+            pass
+        text += f" ({described['error']}: {cause[:160]})"
+    return text
+
+
+def _matching_rules(ctx, source: str, detail_type: str) -> list[str]:
+    """Names of the enabled rules on the bus that may match such an event. Conservative: only plain string values
+    of "source" and "detail-type" rule a rule out (moto has no TestEventPattern to ask)."""
+    def may_match(pattern: dict, key: str, value: str) -> bool:
+        wanted = pattern.get(key)
+        if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+            return True
+        return value in wanted
+
+    names = []
+    for rule in ctx.aws("events").list_rules(EventBusName=_prov(ctx).BUS).get("Rules", []):
+        pattern = json.loads(rule.get("EventPattern") or "{}")
+        if (rule.get("State", "ENABLED") == "ENABLED" and may_match(pattern, "source", source)
+                and may_match(pattern, "detail-type", detail_type)):
+            names.append(rule["Name"])
+    return names
+
+
+def _order_item(ctx, order_id: str) -> dict:
+    item = ctx.aws("dynamodb").get_item(TableName=_prov(ctx).ORDERS_TABLE, Key={"orderId": {"S": order_id}},
+                                        ConsistentRead=True).get("Item") or {}
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def _status(ctx, order_id: str) -> str | None:
+    return _order_item(ctx, order_id).get("status")
+
+
+def _stock(ctx, sku: str) -> int:
+    item = ctx.aws("dynamodb").get_item(TableName=_prov(ctx).INVENTORY_TABLE, Key={"sku": {"S": sku}},
+                                        ConsistentRead=True)["Item"]
+    return int(item["stock"]["N"])
+
+
+def _payment(ctx, order_id: str) -> dict:
+    item = ctx.aws("dynamodb").get_item(TableName=_prov(ctx).PAYMENTS_TABLE, Key={"orderId": {"S": order_id}},
+                                        ConsistentRead=True).get("Item") or {}
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def _messages_for(ctx, queue: str, order_id: str) -> list[dict]:
+    """The messages on `queue` about `order_id` (removed: they are the check's own); others are left visible."""
+    sqs = ctx.aws("sqs")
+    url = _prov(ctx).queue_url(ctx, queue)
+    ours, others = [], []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, WaitTimeSeconds=0,
+                                    MessageAttributeNames=["All"]).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            (ours if order_id in message["Body"] else others).append(message)
+    for start in range(0, len(others), 10):
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, m in enumerate(others[start:start + 10])])
+    for start in range(0, len(ours), 10):
+        sqs.delete_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(ours[start:start + 10])])
+    return [json.loads(m["Body"]) if m["Body"].startswith("{") else {"body": m["Body"]} for m in ours]
+
+
+def _invoked_function(event: dict) -> str | None:
+    """The Lambda function a TaskScheduled / LambdaFunctionScheduled history event invokes."""
+    asl = _prov_asl()
+    if event["type"] == "TaskScheduled":
+        details = event["taskScheduledEventDetails"]
+        if details.get("resourceType") != "lambda":
+            return None
+        name = json.loads(details.get("parameters") or "{}").get("FunctionName")
+        return asl.function_name(name) if isinstance(name, str) else None
+    if event["type"] == "LambdaFunctionScheduled":
+        return asl.function_name(event["lambdaFunctionScheduledEventDetails"]["resource"])
+    return None
+
+
+def _prov_asl():
+    from securecart_lab.labs.registry import get_lab
+
+    return get_lab(1).provisioner().asl
+
+
+def _retry_failures(history: list[dict], error: str) -> int:
+    return sum(1 for e in history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")
+               and (e.get("taskFailedEventDetails") or e.get("lambdaFunctionFailedEventDetails") or {}).get("error") == error)
+
+
+def _states(definition: dict):
+    """Every state in a definition, branches and Map processors included: (name, state)."""
+    for name, state in (definition.get("States") or {}).items():
+        yield name, state
+        for branch in state.get("Branches", []) if isinstance(state, dict) else []:
+            yield from _states(branch)
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                yield from _states(state[key])
+
+
+def _invokes(state: dict) -> str | None:
+    asl = _prov_asl()
+    resource = state.get("Resource", "")
+    if asl.LAMBDA_INVOKE.match(resource):
+        name = (state.get("Parameters") or {}).get("FunctionName")
+        return asl.function_name(name) if isinstance(name, str) else None
+    if asl.LAMBDA_ARN.match(resource):
+        return asl.function_name(resource)
+    return None
+
+
+# --- checks --------------------------------------------------------------------------------------------------------
+
+
+@check("deployment", "The order-processing state machine is deployed and valid", points=5,
+       hint='Run "securecart-lab deploy 1" and fix any error it reports.',
+       more="deploy validates your four files, then creates the securecart-order-processing state machine with the "
+            "securecart-order-processing-role role and puts your rules on the securecart bus.",
+       needs={"stepfunctions", "events"})
+def deployment(ctx):
+    prov = _prov(ctx)
+    machine = _machine(ctx)
+    if machine is None:
+        return failed(f"No state machine named {prov.STATE_MACHINE}.", expected=prov.STATE_MACHINE, actual="nothing")
+    if machine.get("status", "ACTIVE") != "ACTIVE":
+        return failed("The state machine is not active.", expected="ACTIVE", actual=machine["status"])
+    definition = json.loads(machine["definition"])
+    problems = prov.asl.validate(definition, lambda name: True, lambda name: True)
+    if problems:
+        return failed(f"The deployed definition has problems: {problems[0].message}.", actual=len(problems))
+    if not machine["roleArn"].endswith(f"role/{prov.ROLE}"):
+        return failed("The state machine does not use the lab's role.", expected=prov.ROLE, actual=machine["roleArn"])
+    rules = ctx.aws("events").list_rules(EventBusName=prov.BUS).get("Rules", [])
+    if not rules:
+        return failed(f"No EventBridge rules on the {prov.BUS} bus.", expected="rules from rules.json", actual="none")
+    return passed(f"{len(definition['States'])} states, {len(rules)} rules", actual=len(definition["States"]))
+
+
+@check("order-event-starts-execution", "An OrderPlaced event starts an execution", points=10,
+       hint='In rules.json, a rule on the securecart bus matching {"source": ["securecart.orders"], "detail-type": '
+            '["OrderPlaced"]} with the state machine as target ("Arn": "${StateMachineArn}", "RoleArn": '
+            '"${EventsRoleArn}", "InputPath": "$.detail").',
+       more="The check puts an OrderPlaced event (valid against seed/events/OrderPlaced.schema.json) on the bus and "
+            "waits up to 10 s for an execution whose input carries its order id.",
+       needs={"stepfunctions", "events", "lambda", "dynamodb"})
+def order_event_starts_execution(ctx):
+    prov = _prov(ctx)
+    if _machine(ctx) is None:
+        return failed(f"No state machine named {prov.STATE_MACHINE}: deploy first.")
+    sfn = ctx.aws("stepfunctions")
+    arn = prov.state_machine_arn(ctx)
+    with _test_sku(ctx, stock=50) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 1, "unitPriceCents": 1999}])
+        order["placedAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        errors = _schema_errors("OrderPlaced", order)
+        if errors:
+            raise AssertionError(f"the check's own event breaks the OrderPlaced schema: {errors[0]}")
+        if not _matching_rules(ctx, "securecart.orders", "OrderPlaced"):
+            return failed(f"No enabled rule on the {prov.BUS} bus matches an OrderPlaced event from securecart.orders.",
+                          expected="a matching rule", actual="none")
+        before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn, maxResults=100)["executions"]}
+        response = ctx.aws("events").put_events(Entries=[{
+            "Source": "securecart.orders", "DetailType": "OrderPlaced", "Detail": json.dumps(order),
+            "EventBusName": prov.BUS}])
+        if response.get("FailedEntryCount"):
+            return failed("PutEvents rejected the event.", actual=response["Entries"][0].get("ErrorMessage"))
+        deadline, seen = time.monotonic() + 10, set(before)
+        while time.monotonic() < deadline:
+            for execution in sfn.list_executions(stateMachineArn=arn, maxResults=100)["executions"]:
+                if execution["executionArn"] in seen:
+                    continue
+                seen.add(execution["executionArn"])
+                described = sfn.describe_execution(executionArn=execution["executionArn"])
+                if order["orderId"] in described.get("input", ""):
+                    _wait(ctx, execution["executionArn"])  # let it finish before the test SKU goes
+                    return passed(f"event started {execution['name']}", actual=execution["name"])
+            time.sleep(0.1)
+    return failed(f"No execution started within 10 s of an OrderPlaced event for {order['orderId']}.",
+                  expected="a new execution with the order as input", actual="none")
+
+
+@check("happy-path", "A valid order is CONFIRMED, its stock reserved and the customer notified", points=15,
+       hint="After AuthorizePayment, call reserve-inventory and notify-customer (see the Parallel step), then mark "
+            "the order CONFIRMED with the dynamodb:updateItem task and end in a Succeed state.",
+       more="Order of 3 units of a fresh SKU with 50 in stock, paid with tok_visa_ok. Expected: execution SUCCEEDED, "
+            "order status CONFIRMED, stock 47, exactly one message for the order on securecart-notifications.",
+       needs=SFN | {"sqs"})
+def happy_path(ctx):
+    with _test_sku(ctx, stock=50) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 3}])
+        described = _run(ctx, order)
+        if described["status"] != "SUCCEEDED":
+            return failed("The execution did not succeed.", expected="SUCCEEDED", actual=_ended(described))
+        status = _status(ctx, order["orderId"])
+        if status != "CONFIRMED":
+            return failed("The order was not marked CONFIRMED.", expected="CONFIRMED", actual=status)
+        stock = _stock(ctx, sku)
+        if stock != 47:
+            return failed("Stock did not go down by exactly the ordered quantity (3).", expected=47, actual=stock)
+    notes = _messages_for(ctx, _prov(ctx).NOTIFICATIONS_QUEUE, order["orderId"])
+    if len(notes) != 1:
+        return failed("Expected exactly one notification for the order on securecart-notifications.",
+                      expected=1, actual=len(notes))
+    return passed("SUCCEEDED, CONFIRMED, stock 50 -> 47, 1 notification", actual="CONFIRMED")
+
+
+@check("payment-retry", "Transient payment failures are retried with backoff", points=15,
+       hint='Add to AuthorizePayment: "Retry": [{"ErrorEquals": ["PaymentGatewayTimeout"], "IntervalSeconds": 1, '
+            '"MaxAttempts": 3, "BackoffRate": 2.0}].',
+       more="A tok_flaky_2 card times out twice, then approves. Expected: the execution SUCCEEDED, the history shows "
+            "two PaymentGatewayTimeout failures, the payment was authorized on attempt 3, and the retrier waits "
+            "longer each time (BackoffRate > 1) for at least 3 retries.",
+       needs=SFN)
+def payment_retry(ctx):
+    with _test_sku(ctx, stock=50) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 1}], token="tok_flaky_2")
+        described = _run(ctx, order)
+    failures = _retry_failures(_history(ctx, described["executionArn"]), "PaymentGatewayTimeout")
+    if described["status"] != "SUCCEEDED":
+        return failed("A payment that times out twice and then succeeds did not get through.",
+                      expected="SUCCEEDED after 2 retries", actual=_ended(described))
+    payment = _payment(ctx, order["orderId"])
+    if not payment.get("authorizationId") or int(payment.get("attempts", 0)) != 3 or failures < 2:
+        return failed("The payment was not authorized on the third attempt after two timeouts.",
+                      expected="3 attempts, 2 PaymentGatewayTimeout in the history",
+                      actual=f"{payment.get('attempts', 0)} attempts, {failures} timeouts")
+    definition = json.loads(_machine(ctx)["definition"])
+    retriers = [r for _, s in _states(definition) if isinstance(s, dict) and _invokes(s) == "authorize-payment"
+                for r in s.get("Retry", []) if {"PaymentGatewayTimeout", "States.ALL", "States.TaskFailed"} & set(r.get("ErrorEquals", []))]
+    if not retriers:
+        return failed("No Retry on the state that calls authorize-payment matches PaymentGatewayTimeout.")
+    retrier = retriers[0]
+    attempts, rate = retrier.get("MaxAttempts", 3), retrier.get("BackoffRate", 2.0)
+    if attempts < 3 or rate <= 1:
+        return failed("The retry needs exponential backoff and room for at least 3 retries.",
+                      expected="MaxAttempts >= 3, BackoffRate > 1", actual=f"MaxAttempts {attempts}, BackoffRate {rate}")
+    return passed(f"authorized on attempt 3 after {failures} timeouts", actual=f"{failures} retries")
+
+
+@check("payment-declined-to-support", "A declined payment goes to support and is marked PAYMENT_FAILED", points=15,
+       hint='Add to AuthorizePayment: "Catch": [{"ErrorEquals": ["PaymentDeclinedError"], "ResultPath": "$.error", '
+            '"Next": "SendToSupport"}]; SendToSupport uses arn:aws:states:::sqs:sendMessage with "QueueUrl": '
+            '"${QueueUrl:securecart-support}", then a dynamodb:updateItem task sets status PAYMENT_FAILED.',
+       more="A tok_declined card. Expected: a message carrying the order id on securecart-support, the order "
+            "PAYMENT_FAILED, and the stock untouched.",
+       needs=SFN | {"sqs"})
+def payment_declined_to_support(ctx):
+    with _test_sku(ctx, stock=20) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 2}], token="tok_declined")
+        described = _run(ctx, order)
+        stock = _stock(ctx, sku)
+    if described["status"] == "RUNNING":
+        return failed("The execution was still running after 25 s.", expected="stopped", actual="RUNNING")
+    to_support = _messages_for(ctx, _prov(ctx).SUPPORT_QUEUE, order["orderId"])
+    status = _status(ctx, order["orderId"])
+    if not to_support:
+        return failed("Nothing about the declined order reached the securecart-support queue.",
+                      expected="1 message with the order id", actual=f"none; execution {_ended(described)}")
+    if status != "PAYMENT_FAILED":
+        return failed("The declined order was not marked PAYMENT_FAILED.", expected="PAYMENT_FAILED", actual=status)
+    if stock != 20:
+        return failed("A declined order changed the stock.", expected=20, actual=stock)
+    return passed("support queue message, PAYMENT_FAILED, stock unchanged", actual="PAYMENT_FAILED")
+
+
+@check("invalid-order-rejected", "An invalid order is REJECTED without calling payment", points=10,
+       hint='Add to ValidateOrder: "Catch": [{"ErrorEquals": ["InvalidOrderError"], "ResultPath": "$.error", '
+            '"Next": "RejectOrder"}], where RejectOrder sets status REJECTED (dynamodb:updateItem) and never '
+            'reaches AuthorizePayment.',
+       more="An order with quantity 0. Expected: the order REJECTED, and authorize-payment never invoked for it "
+            "(neither in the execution history nor in the payments table).",
+       needs=SFN)
+def invalid_order_rejected(ctx):
+    order = _order(ctx, [{"sku": "SC-ELEC-0001", "quantity": 0}])
+    described = _run(ctx, order)
+    history = _history(ctx, described["executionArn"])
+    payment_calls = sum(1 for e in history if _invoked_function(e) == "authorize-payment")
+    if payment_calls or _payment(ctx, order["orderId"]):
+        return failed("authorize-payment was called for an invalid order.", expected="0 payment calls",
+                      actual=max(payment_calls, 1))
+    status = _status(ctx, order["orderId"])
+    if status != "REJECTED":
+        return failed("The invalid order was not marked REJECTED.", expected="REJECTED",
+                      actual=f"{status or 'no status'}; execution {_ended(described)}")
+    return passed("REJECTED, payment never called", actual="REJECTED")
+
+
+@check("parallel-fulfilment", "Stock reservation and the customer notification run in one Parallel state", points=10,
+       hint='Replace the sequence with a "Type": "Parallel" state with two Branches: one running ReserveInventory '
+            '(reserve-inventory), the other NotifyCustomer (notify-customer).',
+       more="From the history of a valid order: both functions are invoked between the same ParallelStateEntered "
+            "and ParallelStateExited, each in its own branch.",
+       needs=SFN | {"sqs"})
+def parallel_fulfilment(ctx):
+    with _test_sku(ctx, stock=50) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 1}])
+        described = _run(ctx, order)
+    _messages_for(ctx, _prov(ctx).NOTIFICATIONS_QUEUE, order["orderId"])
+    history = _history(ctx, described["executionArn"])
+    by_id = {e["id"]: e for e in history}
+    parallel_starts = {e["id"] for e in history if e["type"] == "ParallelStateStarted"}
+
+    def branch_of(event):
+        """(parallel start id, branch root id) of the event, following previousEventId back; None outside Parallel."""
+        current = event
+        while current.get("previousEventId") in by_id:
+            previous = current["previousEventId"]
+            if previous in parallel_starts:
+                return previous, current["id"]
+            current = by_id[previous]
+        return None
+
+    branches = {}
+    for event in history:
+        name = _invoked_function(event)
+        if name in ("reserve-inventory", "notify-customer"):
+            branches[name] = branch_of(event)
+    missing = [n for n in ("reserve-inventory", "notify-customer") if n not in branches]
+    if missing:
+        return failed(f"A valid order never invoked {', '.join(missing)}.", expected="both functions invoked",
+                      actual=f"execution {_ended(described)}")
+    reserve, notify = branches["reserve-inventory"], branches["notify-customer"]
+    if reserve is None or notify is None:
+        return failed("reserve-inventory and notify-customer do not run inside a Parallel state.",
+                      expected="both inside one Parallel", actual="run in sequence")
+    if reserve[0] != notify[0]:
+        return failed("reserve-inventory and notify-customer run in two different Parallel states.",
+                      expected="one Parallel state", actual="two")
+    if reserve[1] == notify[1]:
+        return failed("reserve-inventory and notify-customer run one after the other in the same branch.",
+                      expected="two branches", actual="one branch")
+    return passed("two branches of one Parallel state", actual="parallel")
+
+
+@check("restock-on-low-inventory", "An InventoryLow event triggers restock", points=10,
+       hint='Add a rule to rules.json: {"Name": "securecart-inventory-low", "EventBusName": "securecart", '
+            '"EventPattern": {"source": ["securecart.inventory"], "detail-type": ["InventoryLow"]}, "Targets": '
+            '[{"Id": "restock", "Arn": "${FunctionArn:restock}"}]}.',
+       more="The check puts an InventoryLow event (valid against seed/events/InventoryLow.schema.json) for a test "
+            "SKU on the bus, the event reserve-inventory emits, and waits up to 10 s for restock to record a "
+            "request for that SKU in securecart-restock-requests.",
+       needs={"events", "lambda", "dynamodb"})
+def restock_on_low_inventory(ctx):
+    prov = _prov(ctx)
+    sku = ctx.unique("SC-TEST").upper()
+    detail = {"sku": sku, "stock": 2, "threshold": 3, "orderId": ctx.unique("ord-check"),
+              "detectedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    errors = _schema_errors("InventoryLow", detail)
+    if errors:
+        raise AssertionError(f"the check's own event breaks the InventoryLow schema: {errors[0]}")
+    if not _matching_rules(ctx, "securecart.inventory", "InventoryLow"):
+        return failed(f"No enabled rule on the {prov.BUS} bus matches an InventoryLow event from securecart.inventory.",
+                      expected="a matching rule with the restock function as target", actual="none")
+    ctx.aws("events").put_events(Entries=[{"Source": "securecart.inventory", "DetailType": "InventoryLow",
+                                           "Detail": json.dumps(detail), "EventBusName": prov.BUS}])
+    dynamodb = ctx.aws("dynamodb")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        items = dynamodb.query(TableName=prov.RESTOCK_TABLE, KeyConditionExpression="sku = :sku",
+                               ExpressionAttributeValues={":sku": {"S": sku}}, ConsistentRead=True)["Items"]
+        if items:
+            for item in items:
+                dynamodb.delete_item(TableName=prov.RESTOCK_TABLE, Key={"sku": item["sku"], "requestId": item["requestId"]})
+            return passed(f"restock requested {items[0]['quantity']['N']} x {sku}", actual=len(items))
+        time.sleep(0.1)
+    return failed("No restock request was recorded within 10 s of an InventoryLow event.",
+                  expected=f"a row for {sku} in {prov.RESTOCK_TABLE}", actual="none")
+
+
+@check("execution-logs", "Executions are logged to CloudWatch Logs", points=10,
+       hint='In logging.json: {"level": "ALL", "includeExecutionData": true, "destinations": '
+            '[{"cloudWatchLogsLogGroup": {"logGroupArn": "${LogGroupArn}"}}]}, then deploy.',
+       more="The check runs one (invalid, so quick) order and looks for its execution's events in the log group "
+            "named by the state machine's logging configuration.",
+       needs={"stepfunctions", "logs", "lambda"})
+def execution_logs(ctx):
+    machine = _machine(ctx)
+    if machine is None:
+        return failed("No state machine: deploy first.")
+    config = machine.get("loggingConfiguration") or {}
+    level = config.get("level", "OFF")
+    destinations = config.get("destinations") or []
+    if level == "OFF" or not destinations:
+        return failed("Logging is off for the state machine.", expected="level ALL with a log group", actual=level)
+    group_arn = destinations[0]["cloudWatchLogsLogGroup"]["logGroupArn"]
+    group = group_arn.split(":log-group:", 1)[1].rsplit(":*", 1)[0]
+    started_ms = int(time.time() * 1000) - 1000
+    described = _run(ctx, _order(ctx, []))
+    logs = ctx.aws("logs")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName=group, startTime=started_ms)["events"]
+        except ClientError as exc:
+            return failed(f"Cannot read log group {group}: {exc.response['Error'].get('Message')}")
+        mine = [e for e in events if described["executionArn"] in e["message"]]
+        if mine:
+            return passed(f"{len(mine)} log events in {group}", actual=len(mine))
+        time.sleep(0.1)
+    return failed(f"No log events for a new execution in {group}.", expected="execution history events",
+                  actual="none")
+
+
+@check("least-privilege-role", "The state machine's role allows only what it uses", points=10,
+       hint="In role_policy.json, replace wildcard actions like lambda:* with the exact actions "
+            "(lambda:InvokeFunction, dynamodb:UpdateItem, sqs:SendMessage) on the exact resources "
+            '(${FunctionArn:validate-order}, ${TableArn:securecart-orders}, ${QueueArn:securecart-support}, ...).',
+       more="Reads the role's policies: no action may contain *, every statement except CloudWatch Logs delivery "
+            "(logs:*Delivery* etc., which AWS requires on \"*\") names its resources, and every Lambda function, "
+            "table and queue the deployed state machine uses is allowed.",
+       needs={"iam", "stepfunctions"})
+def least_privilege_role(ctx):
+    prov = _prov(ctx)
+    iam = ctx.aws("iam")
+    statements = []
+    for name in iam.list_role_policies(RoleName=prov.ROLE)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=prov.ROLE, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statement = document.get("Statement", [])
+        statements += statement if isinstance(statement, list) else [statement]
+    attached = iam.list_attached_role_policies(RoleName=prov.ROLE)["AttachedPolicies"]
+    if attached:
+        return failed("The role has managed policies attached; keep only role_policy.json.",
+                      expected="no managed policies", actual=", ".join(p["PolicyName"] for p in attached))
+    allows = [s for s in statements if s.get("Effect") == "Allow"]
+    if not allows:
+        return failed("The role allows nothing.", expected="the actions the state machine uses", actual="none")
+
+    def as_list(value):
+        return value if isinstance(value, list) else [value]
+
+    wildcard = [a for s in allows for a in as_list(s.get("Action", [])) if "*" in a]
+    if wildcard:
+        return failed("The role allows wildcard actions.", expected="exact actions", actual=", ".join(wildcard))
+    broad = [a for s in allows if "*" in as_list(s.get("Resource", []))
+             for a in as_list(s.get("Action", [])) if not a.lower().startswith("logs:")]
+    if broad:
+        return failed('Some actions apply to every resource ("Resource": "*").', expected="named resources",
+                      actual=", ".join(broad))
+    machine = _machine(ctx)
+    if machine is None:
+        return failed("No state machine: deploy first.")
+
+    def allowed(action, resource):
+        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) and any(fnmatch.fnmatchcase(resource, r)
+                   for r in as_list(s.get("Resource", []))) for s in allows for a in as_list(s.get("Action", [])))
+
+    missing = [f"{action} on {resource}" for action, resource in _required(ctx, json.loads(machine["definition"]))
+               if not allowed(action, resource)]
+    if missing:
+        return failed("The role does not allow something the state machine uses.", expected="allowed",
+                      actual="; ".join(missing))
+    return passed(f"{len(allows)} statements, no wildcards", actual="least privilege")
+
+
+def _required(ctx, definition: dict) -> list[tuple[str, str]]:
+    """(action, resource ARN) for every Lambda function, DynamoDB table and SQS queue the definition uses."""
+    account = ctx.aws("sts").get_caller_identity()["Account"]
+    region = ctx.aws("sts").meta.region_name
+    needed = []
+    for _, state in _states(definition):
+        if not isinstance(state, dict) or state.get("Type") != "Task":
+            continue
+        resource, params = state.get("Resource", ""), state.get("Parameters") or {}
+        function = _invokes(state)
+        if function:
+            needed.append(("lambda:InvokeFunction", f"arn:aws:lambda:{region}:{account}:function:{function}"))
+        elif resource.startswith("arn:aws:states:::dynamodb:") and isinstance(params.get("TableName"), str):
+            api = resource.rsplit(":", 1)[1].split(".")[0]
+            needed.append((f"dynamodb:{api[0].upper()}{api[1:]}",
+                           f"arn:aws:dynamodb:{region}:{account}:table/{params['TableName']}"))
+        elif resource.startswith("arn:aws:states:::sqs:sendMessage") and isinstance(params.get("QueueUrl"), str):
+            needed.append(("sqs:SendMessage", f"arn:aws:sqs:{region}:{account}:{params['QueueUrl'].rstrip('/').rsplit('/', 1)[1]}"))
+    return needed

@@ -1,0 +1,583 @@
+"""Lab 1's baseline (tables, queues, bus, roles, log group, Lambda functions) and the deploy of the learner's files.
+
+Workspace files (all JSON, with ${...} placeholders so nobody types account ids):
+  state_machine.asl.json  the order-processing state machine (Amazon States Language)
+  rules.json              EventBridge rules on the securecart bus: [{Name, EventPattern, Targets: [{Id, Arn, ...}]}]
+  role_policy.json        the IAM policy of the state machine's role
+  logging.json            the state machine's loggingConfiguration (CreateStateMachine's shape)
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import io
+import json
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from securecart_lab.errors import WorkspaceFileError
+
+HERE = Path(__file__).resolve().parent
+FUNCTIONS_DIR = HERE / "functions"
+
+BUS = "securecart"
+STATE_MACHINE = "securecart-order-processing"
+ROLE = "securecart-order-processing-role"
+ROLE_POLICY = "securecart-order-processing"
+EVENTS_ROLE = "securecart-events-role"
+LAMBDA_ROLE = "securecart-lab01-lambda-role"
+LOG_GROUP = "/aws/vendedlogs/states/securecart-order-processing"
+ORDERS_TABLE = "securecart-orders"
+INVENTORY_TABLE = "securecart-inventory"
+PAYMENTS_TABLE = "securecart-payments"
+RESTOCK_TABLE = "securecart-restock-requests"
+NOTIFICATIONS_QUEUE = "securecart-notifications"
+SUPPORT_QUEUE = "securecart-support"
+
+TABLES = {
+    ORDERS_TABLE: ("orderId",),
+    INVENTORY_TABLE: ("sku",),
+    PAYMENTS_TABLE: ("orderId",),
+    RESTOCK_TABLE: ("sku", "requestId"),
+}
+# Each queue with its dead-letter queue: a message received 5 times without being deleted moves there.
+QUEUES = {NOTIFICATIONS_QUEUE: f"{NOTIFICATIONS_QUEUE}-dlq", SUPPORT_QUEUE: f"{SUPPORT_QUEUE}-dlq"}
+_ENV = {
+    "ORDERS_TABLE": ORDERS_TABLE, "INVENTORY_TABLE": INVENTORY_TABLE, "PAYMENTS_TABLE": PAYMENTS_TABLE,
+    "RESTOCK_TABLE": RESTOCK_TABLE, "NOTIFICATIONS_QUEUE": NOTIFICATIONS_QUEUE, "EVENT_BUS": BUS,
+}
+FUNCTIONS = {
+    "validate-order": "validate_order",
+    "authorize-payment": "authorize_payment",
+    "reserve-inventory": "reserve_inventory",
+    "notify-customer": "notify_customer",
+    "restock": "restock",
+}
+WORKSPACE_FILES = ("state_machine.asl.json", "rules.json", "role_policy.json", "logging.json")
+
+
+def _sibling(name: str):
+    """A module next to this file (provision.py is loaded by path, not as part of a package)."""
+    key = f"securecart_lab01_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, HERE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+asl = _sibling("asl")
+
+
+# --- baseline ---------------------------------------------------------------------------------------------------
+
+
+def provision(ctx) -> None:
+    """Create whatever of the baseline is missing; update functions whose code changed. Fast when all is there."""
+    _tables(ctx)
+    _queues(ctx)
+    _bus(ctx)
+    _log_group(ctx)
+    _roles(ctx)
+    _functions(ctx)
+
+
+def is_provisioned(ctx) -> bool:
+    try:
+        ctx.aws("dynamodb").describe_table(TableName=INVENTORY_TABLE)
+        ctx.aws("lambda").get_function(FunctionName="restock")
+        ctx.aws("events").describe_event_bus(Name=BUS)
+    except ClientError:
+        return False
+    return True
+
+
+def is_deployed(ctx) -> bool:
+    try:
+        ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn(ctx))
+    except ClientError:
+        return False
+    return True
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def _tables(ctx) -> None:
+    dynamodb = ctx.aws("dynamodb")
+    existing = set(dynamodb.list_tables(Limit=100)["TableNames"])
+    for name, keys in TABLES.items():
+        if name in existing:
+            continue
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            KeySchema=[{"AttributeName": k, "KeyType": kind} for k, kind in zip(keys, ("HASH", "RANGE"))],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        if name == INVENTORY_TABLE:
+            _load_inventory(dynamodb)
+
+
+def _load_inventory(dynamodb) -> None:
+    """The seed's inventory (seed/inventory.csv), loaded once, when the table is created."""
+    from securecart_lab.postgres.seed import seed_rows
+
+    rows = seed_rows()["inventory"]
+    for start in range(0, len(rows), 25):
+        request = {INVENTORY_TABLE: [
+            {"PutRequest": {"Item": {
+                "sku": {"S": row["sku"]},
+                "stock": {"N": str(row["stock"])},
+                "low_stock_threshold": {"N": str(row["low_stock_threshold"])},
+            }}}
+            for row in rows[start:start + 25]
+        ]}
+        while request:
+            request = dynamodb.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
+
+
+def _queues(ctx) -> None:
+    sqs = ctx.aws("sqs")
+    for name, dlq in QUEUES.items():
+        dlq_url = sqs.create_queue(QueueName=dlq)["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})
+        try:
+            sqs.create_queue(QueueName=name, Attributes={"RedrivePolicy": redrive})
+        except ClientError as exc:
+            if _code(exc) not in ("QueueAlreadyExists", "QueueNameExists"):
+                raise
+
+
+def _bus(ctx) -> None:
+    try:
+        ctx.aws("events").create_event_bus(Name=BUS)
+    except ClientError as exc:
+        if _code(exc) != "ResourceAlreadyExistsException":
+            raise
+
+
+def _log_group(ctx) -> None:
+    try:
+        ctx.aws("logs").create_log_group(logGroupName=LOG_GROUP)
+    except ClientError as exc:
+        if _code(exc) != "ResourceAlreadyExistsException":
+            raise
+
+
+def _trust(service: str) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]})
+
+
+def _ensure_role(iam, name: str, service: str, description: str) -> str:
+    try:
+        return iam.get_role(RoleName=name)["Role"]["Arn"]
+    except ClientError as exc:
+        if _code(exc) != "NoSuchEntity":
+            raise
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=_trust(service), Description=description)["Role"]["Arn"]
+
+
+def _roles(ctx) -> None:
+    iam = ctx.aws("iam")
+    _ensure_role(iam, ROLE, "states.amazonaws.com", "SecureCart order processing (lab 1); its policy is role_policy.json")
+    _ensure_role(iam, EVENTS_ROLE, "events.amazonaws.com", "Lets EventBridge start the order-processing state machine")
+    iam.put_role_policy(RoleName=EVENTS_ROLE, PolicyName="start-order-processing", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": state_machine_arn(ctx)}]}))
+    _ensure_role(iam, LAMBDA_ROLE, "lambda.amazonaws.com", "SecureCart lab 1 functions")
+    account = _account(ctx)
+    arn = f"arn:aws:{{}}:{_region(ctx)}:{account}:{{}}"
+    iam.put_role_policy(RoleName=LAMBDA_ROLE, PolicyName="order-functions", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:UpdateItem",
+                                            "dynamodb:PutItem", "dynamodb:TransactWriteItems"],
+             "Resource": [arn.format("dynamodb", f"table/{t}") for t in TABLES]},
+            {"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+             "Resource": arn.format("sqs", NOTIFICATIONS_QUEUE)},
+            {"Effect": "Allow", "Action": "events:PutEvents", "Resource": arn.format("events", f"event-bus/{BUS}")},
+            {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": arn.format("logs", "log-group:/aws/lambda/*")},
+        ]}))
+
+
+def function_zip(module: str) -> bytes:
+    """The function's deployment package: its one source file, with fixed timestamps so equal code zips equally."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        info = zipfile.ZipInfo(f"{module}.py", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, (FUNCTIONS_DIR / f"{module}.py").read_bytes())
+    return buffer.getvalue()
+
+
+def _functions(ctx) -> None:
+    lam = ctx.aws("lambda")
+    role_arn = ctx.aws("iam").get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
+    for name, module in FUNCTIONS.items():
+        package = function_zip(module)
+        digest = base64.b64encode(hashlib.sha256(package).digest()).decode()
+        settings = {"Runtime": "python3.12", "Handler": f"{module}.handler", "Timeout": 10, "MemorySize": 128,
+                    "Environment": {"Variables": _ENV}, "Role": role_arn}
+        try:
+            current = lam.get_function(FunctionName=name)["Configuration"]
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            lam.create_function(FunctionName=name, Code={"ZipFile": package},
+                                Description=f"SecureCart lab 1: functions/{module}.py", **settings)
+            lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+            continue
+        if current.get("CodeSha256") != digest:
+            lam.update_function_code(FunctionName=name, ZipFile=package)
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        if (current.get("Environment") or {}).get("Variables") != _ENV or current.get("Handler") != settings["Handler"]:
+            lam.update_function_configuration(FunctionName=name, **settings)
+            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+# --- names --------------------------------------------------------------------------------------------------------
+
+
+def _account(ctx) -> str:
+    if "account" not in ctx.cache:
+        ctx.cache["account"] = ctx.aws("sts").get_caller_identity()["Account"]
+    return ctx.cache["account"]
+
+
+def _region(ctx) -> str:
+    return ctx.aws("sts").meta.region_name
+
+
+def state_machine_arn(ctx) -> str:
+    return f"arn:aws:states:{_region(ctx)}:{_account(ctx)}:stateMachine:{STATE_MACHINE}"
+
+
+def queue_url(ctx, name: str) -> str:
+    return ctx.aws("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+# --- deploy -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """The learner's four files, parsed, with placeholders resolved."""
+
+    definition: dict
+    rules: list
+    policy: dict
+    logging: dict
+    texts: dict[str, str] = field(default_factory=dict)
+
+
+def deploy(ctx, source: Path) -> list[str]:
+    """Validate every file in `source`, then apply: role policy, state machine, rules. Raises WorkspaceFileError
+    (file, line, what is wrong) before changing anything; a failure while applying restores the previous policy."""
+    ws = load_workspace(ctx, source)
+    iam, sfn = ctx.aws("iam"), ctx.aws("stepfunctions")
+    role_arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
+    previous_policy = _current_policy(iam)
+    iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(ws.policy))
+    applied = [f"IAM role {ROLE}: policy from role_policy.json ({len(ws.policy['Statement'])} statements)"]
+    definition = json.dumps(ws.definition, indent=2)
+    try:
+        if is_deployed(ctx):
+            sfn.update_state_machine(stateMachineArn=state_machine_arn(ctx), definition=definition, roleArn=role_arn,
+                                     loggingConfiguration=ws.logging)
+            verb = "updated"
+        else:
+            sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role_arn, type="STANDARD",
+                                     loggingConfiguration=ws.logging)
+            verb = "created"
+    except ClientError as exc:
+        _restore_policy(iam, previous_policy)
+        raise WorkspaceFileError(source / "state_machine.asl.json",
+                                 f"Step Functions rejected the definition: {exc.response['Error'].get('Message', exc)}",
+                                 hint="Nothing was changed; the previous deployment is still running.")
+    applied.append(f"State machine {STATE_MACHINE}: {verb} ({len(ws.definition['States'])} states, "
+                   f"logging {ws.logging.get('level', 'OFF')})")
+    applied += _apply_rules(ctx, ws.rules)
+    return applied
+
+
+def _current_policy(iam) -> str | None:
+    try:
+        document = iam.get_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY)["PolicyDocument"]
+    except ClientError:
+        return None
+    return document if isinstance(document, str) else json.dumps(document)
+
+
+def _restore_policy(iam, document: str | None) -> None:
+    if document is None:
+        iam.delete_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY)
+    else:
+        iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY, PolicyDocument=document)
+
+
+def _apply_rules(ctx, rules: list) -> list[str]:
+    events, lam = ctx.aws("events"), ctx.aws("lambda")
+    applied = []
+    wanted = {rule["Name"] for rule in rules}
+    for old in events.list_rules(EventBusName=BUS).get("Rules", []):
+        if old["Name"] not in wanted:
+            targets = events.list_targets_by_rule(Rule=old["Name"], EventBusName=BUS).get("Targets", [])
+            if targets:
+                events.remove_targets(Rule=old["Name"], EventBusName=BUS, Ids=[t["Id"] for t in targets])
+            events.delete_rule(Name=old["Name"], EventBusName=BUS)
+            applied.append(f"EventBridge rule {old['Name']}: deleted (not in rules.json)")
+    for rule in rules:
+        name = rule["Name"]
+        rule_arn = events.put_rule(Name=name, EventBusName=BUS, EventPattern=json.dumps(rule["EventPattern"]),
+                                   State=rule.get("State", "ENABLED"), Description=rule.get("Description", ""))["RuleArn"]
+        targets = rule["Targets"]
+        current = events.list_targets_by_rule(Rule=name, EventBusName=BUS).get("Targets", [])
+        stale = [t["Id"] for t in current if t["Id"] not in {t["Id"] for t in targets}]
+        if stale:
+            events.remove_targets(Rule=name, EventBusName=BUS, Ids=stale)
+        events.put_targets(Rule=name, EventBusName=BUS, Targets=targets)
+        for target in targets:
+            if asl.LAMBDA_ARN.match(target["Arn"]):
+                _allow_events_to_invoke(lam, asl.function_name(target["Arn"]), name, rule_arn)
+        applied.append(f"EventBridge rule {name}: {', '.join(t['Id'] for t in targets)}")
+    return applied
+
+
+def _allow_events_to_invoke(lam, function: str, rule: str, rule_arn: str) -> None:
+    """What the console does for a Lambda target: a resource policy statement letting this rule invoke it."""
+    try:
+        lam.add_permission(FunctionName=function, StatementId=f"events-{rule}"[:100], Action="lambda:InvokeFunction",
+                           Principal="events.amazonaws.com", SourceArn=rule_arn)
+    except ClientError as exc:
+        if _code(exc) != "ResourceConflictException":
+            raise
+
+
+# --- reading and validating the workspace ---------------------------------------------------------------------
+
+
+def load_workspace(ctx, source: Path) -> Workspace:
+    """Parse, resolve and validate the four files; raise WorkspaceFileError for the first problem found."""
+    texts, documents = {}, {}
+    for name in WORKSPACE_FILES:
+        path = source / name
+        try:
+            texts[name] = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise WorkspaceFileError(path, "file not found",
+                                     hint=f'Run "securecart-lab reset {ctx.lab.number}" to get the starter files back.')
+        documents[name] = parse_json(path, texts[name])
+    resolver = Resolver(ctx)
+    resolved = {name: resolver.resolve(source / name, texts[name], doc) for name, doc in documents.items()}
+    ws = Workspace(resolved["state_machine.asl.json"], resolved["rules.json"], resolved["role_policy.json"],
+                   resolved["logging.json"], texts)
+    _validate_definition(ctx, source / "state_machine.asl.json", texts["state_machine.asl.json"], ws.definition)
+    _validate_rules(source / "rules.json", texts["rules.json"], ws.rules)
+    _validate_policy(source / "role_policy.json", texts["role_policy.json"], ws.policy)
+    _validate_logging(source / "logging.json", texts["logging.json"], ws.logging)
+    return ws
+
+
+def parse_json(path: Path, text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkspaceFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                                 line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.")
+
+
+def line_of(text: str, path: tuple[str, ...]) -> int | None:
+    """The line where the value at `path` (object keys; list indexes are skipped) appears, found by scanning
+    for each key in turn; None when a key cannot be found."""
+    position, found = 0, None
+    for key in path:
+        if key.isdigit():
+            continue
+        match = re.compile(r'"' + re.escape(key) + r'"\s*:').search(text, position)
+        if match is None:
+            break
+        position, found = match.end(), match.start()
+    return None if found is None else text.count("\n", 0, found) + 1
+
+
+class Resolver:
+    """Replaces ${...} placeholders in string values with names from the running engine."""
+
+    PATTERN = re.compile(r"\$\{([A-Za-z]+)(?::([^}]+))?\}")
+    HELP = ("${AccountId}, ${Region}, ${StateMachineArn}, ${EventsRoleArn}, ${LogGroupArn}, ${EventBusArn}, "
+            "${FunctionArn:NAME}, ${QueueUrl:NAME}, ${QueueArn:NAME}, ${TableArn:NAME}")
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.cache: dict[tuple, str] = {}
+
+    def resolve(self, path: Path, text: str, document):
+        if isinstance(document, dict):
+            return {k: self.resolve(path, text, v) for k, v in document.items()}
+        if isinstance(document, list):
+            return [self.resolve(path, text, v) for v in document]
+        if isinstance(document, str):
+            return self.PATTERN.sub(lambda m: self._value(path, text, m), document)
+        return document
+
+    def _value(self, path: Path, text: str, match: re.Match) -> str:
+        key = (match.group(1), match.group(2))
+        if key not in self.cache:
+            try:
+                value = self._lookup(*key)
+            except (ClientError, KeyError):
+                value = None
+            if value is None:
+                line = text.count("\n", 0, text.find(match.group(0))) + 1
+                what = f"{key[0]}:{key[1]}" if key[1] else key[0]
+                raise WorkspaceFileError(path, f"placeholder {match.group(0)} does not name anything that exists "
+                                               f"({what})", line=line, hint=f"Placeholders: {self.HELP}.")
+            self.cache[key] = value
+        return self.cache[key]
+
+    def _lookup(self, kind: str, name: str | None) -> str | None:
+        ctx = self.ctx
+        account, region = _account(ctx), _region(ctx)
+        simple = {
+            "AccountId": account,
+            "Region": region,
+            "StateMachineArn": state_machine_arn(ctx),
+            "LogGroupArn": f"arn:aws:logs:{region}:{account}:log-group:{LOG_GROUP}:*",
+            "EventBusArn": f"arn:aws:events:{region}:{account}:event-bus/{BUS}",
+        }
+        if name is None:
+            if kind == "EventsRoleArn":
+                return ctx.aws("iam").get_role(RoleName=EVENTS_ROLE)["Role"]["Arn"]
+            return simple.get(kind)
+        if kind == "FunctionArn":
+            return ctx.aws("lambda").get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        if kind == "QueueUrl":
+            return queue_url(ctx, name)
+        if kind == "QueueArn":
+            url = queue_url(ctx, name)
+            return ctx.aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if kind == "TableArn":
+            return ctx.aws("dynamodb").describe_table(TableName=name)["Table"]["TableArn"]
+        if kind == "LogGroupArn":
+            return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
+        return None
+
+
+def _fail(path: Path, text: str, where: tuple[str, ...], message: str, hint: str | None = None):
+    raise WorkspaceFileError(path, message, line=line_of(text, where),
+                             hint=hint or "Fix the file and deploy again; nothing was changed.")
+
+
+def _validate_definition(ctx, path: Path, text: str, definition) -> None:
+    functions = set(FUNCTIONS)
+
+    def function_exists(name: str) -> bool:
+        if name in functions:
+            return True
+        try:
+            ctx.aws("lambda").get_function(FunctionName=name)
+        except ClientError:
+            return False
+        functions.add(name)
+        return True
+
+    def table_exists(name: str) -> bool:
+        return name in TABLES or name in ctx.aws("dynamodb").list_tables(Limit=100)["TableNames"]
+
+    problems = asl.validate(definition, function_exists, table_exists)
+    if problems:
+        first = problems[0]
+        more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} after this one)" if len(problems) > 1 else ""
+        _fail(path, text, first.path, first.message + more)
+
+
+def _validate_rules(path: Path, text: str, rules) -> None:
+    if not isinstance(rules, list):
+        _fail(path, text, (), "rules.json must be a JSON list of rules: [{\"Name\": ..., \"EventPattern\": ..., \"Targets\": [...]}]")
+    names = set()
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            _fail(path, text, (), f"rule {i + 1} must be an object")
+        name = rule.get("Name")
+        if not isinstance(name, str) or not re.fullmatch(r"[\w.\-]{1,64}", name):
+            _fail(path, text, ("Name",), f"rule {i + 1} needs a Name (letters, digits, . _ -; at most 64)")
+        if name in names:
+            _fail(path, text, ("Name",), f"two rules are named {name!r}")
+        names.add(name)
+        if rule.get("EventBusName", BUS) != BUS:
+            _fail(path, text, ("EventBusName",), f"rule {name!r} is on bus {rule['EventBusName']!r}; this lab's rules "
+                                                 f"belong on the {BUS!r} bus")
+        pattern = rule.get("EventPattern")
+        if not isinstance(pattern, dict) or not pattern:
+            _fail(path, text, ("EventPattern",), f"rule {name!r} needs an EventPattern object, e.g. "
+                                                 '{"source": ["securecart.orders"], "detail-type": ["OrderPlaced"]}')
+        _validate_pattern(path, text, name, pattern)
+        targets = rule.get("Targets")
+        if not isinstance(targets, list) or not targets or len(targets) > 5:
+            _fail(path, text, ("Targets",), f"rule {name!r} needs 1 to 5 Targets")
+        for target in targets:
+            if not isinstance(target, dict) or not target.get("Id") or not isinstance(target.get("Arn"), str):
+                _fail(path, text, ("Targets",), f"each target of rule {name!r} needs an Id and an Arn")
+            if ":states:" in target["Arn"] and ":stateMachine:" in target["Arn"] and not target.get("RoleArn"):
+                _fail(path, text, ("Targets",), f"target {target['Id']!r} of rule {name!r} starts a state machine "
+                                                'and needs "RoleArn": "${EventsRoleArn}"')
+
+
+def _validate_pattern(path: Path, text: str, rule: str, pattern: dict) -> None:
+    for key, value in pattern.items():
+        if isinstance(value, dict):
+            _validate_pattern(path, text, rule, value)
+        elif not isinstance(value, list):
+            _fail(path, text, (key,), f"in the EventPattern of rule {rule!r}, {key!r} must be a list of values to "
+                                      f'match, e.g. "{key}": [{json.dumps(value)}]')
+
+
+def _validate_policy(path: Path, text: str, policy) -> None:
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    if not isinstance(statements, list) or not statements:
+        _fail(path, text, ("Statement",), 'role_policy.json must be an IAM policy: {"Version": "2012-10-17", '
+                                          '"Statement": [...]}')
+    for i, statement in enumerate(statements):
+        if not isinstance(statement, dict):
+            _fail(path, text, ("Statement",), f"Statement[{i}] must be an object")
+        for key in ("Effect", "Action", "Resource"):
+            if key not in statement:
+                _fail(path, text, ("Statement",), f"Statement[{i}] needs {key}")
+        if statement["Effect"] not in ("Allow", "Deny"):
+            _fail(path, text, ("Effect",), f"Statement[{i}].Effect must be Allow or Deny")
+        for key in ("Action", "Resource"):
+            value = statement[key]
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str) and v for v in values):
+                _fail(path, text, (key,), f"Statement[{i}].{key} must be a string or a list of strings")
+
+
+def _validate_logging(path: Path, text: str, logging) -> None:
+    if not isinstance(logging, dict):
+        _fail(path, text, (), 'logging.json must be an object like {"level": "ALL", "destinations": [...]}')
+    level = logging.get("level", "OFF")
+    if level not in ("ALL", "ERROR", "FATAL", "OFF"):
+        _fail(path, text, ("level",), f"level must be ALL, ERROR, FATAL or OFF, found {level!r}")
+    destinations = logging.get("destinations", [])
+    if level != "OFF" and not destinations:
+        _fail(path, text, ("level",), f"level {level} needs a destination: "
+                                      '"destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": "${LogGroupArn}"}}]')
+    for destination in destinations if isinstance(destinations, list) else [None]:
+        arn = ((destination or {}).get("cloudWatchLogsLogGroup") or {}).get("logGroupArn") if isinstance(destination, dict) else None
+        if not isinstance(arn, str) or ":log-group:" not in arn:
+            _fail(path, text, ("destinations",), "each destination needs cloudWatchLogsLogGroup.logGroupArn, "
+                                                 'e.g. "${LogGroupArn}"')
