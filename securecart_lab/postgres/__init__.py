@@ -11,7 +11,7 @@ from securecart_lab.postgres import seed
 from securecart_lab.postgres.binaries import find_bindir, os_user, runnable_bindir
 from securecart_lab.postgres.server import PostgresServer
 
-__all__ = ["PostgresServer", "bindir_for", "ensure_primary", "primary", "server_for"]
+__all__ = ["PostgresServer", "bindir_for", "ensure_primary", "log_path_for", "primary", "server_for"]
 
 
 def bindir_for(settings: Settings) -> Path:
@@ -25,10 +25,28 @@ def primary(settings: Settings) -> PostgresServer:
         settings.pg_dir / "primary",
         settings.pg_port,
         bindir_for(settings),
-        settings.logs_dir / "postgres.log",
+        log_path_for(settings, "primary"),
         settings.pg_os_user,
         settings.host,
     )
+
+
+def log_path_for(settings: Settings, name: str) -> Path:
+    """Log file of the server whose data dir is settings.pg_dir/name: logs/postgres.log for the primary,
+    logs/postgres-<name>.log for the others (replicas)."""
+    return settings.logs_dir / ("postgres.log" if name == "primary" else f"postgres-{name}.log")
+
+
+def server_for(settings: Settings, datadir: Path, port: int | None = None) -> PostgresServer:
+    """The server of an existing data dir (the primary or a replica under settings.pg_dir). Its port is
+    `port`, else the one in its pid file when it runs, else settings.pg_port for the primary."""
+    datadir = Path(datadir)
+    if port is None:
+        try:
+            port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
+        except (OSError, IndexError, ValueError):
+            port = settings.pg_port
+    return PostgresServer(datadir, port, bindir_for(settings), log_path_for(settings, datadir.name), settings.pg_os_user, settings.host)
 
 
 def ensure_primary(settings: Settings) -> PostgresServer:
@@ -44,14 +62,3 @@ def ensure_primary(settings: Settings) -> PostgresServer:
     with server.connect(config.DB_NAME, config.DB_USER, config.DB_PASSWORD) as conn:
         seed.load(conn)
     return server
-
-
-def server_for(settings: Settings, datadir: Path) -> PostgresServer:
-    """The server whose data is in `datadir` (primary or replica), its port read from its pid file."""
-    port = settings.pg_port
-    try:
-        port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
-    except (OSError, IndexError, ValueError):
-        pass
-    return PostgresServer(datadir, port, bindir_for(settings), settings.logs_dir / f"postgres-{datadir.name}.log",
-                          settings.pg_os_user, settings.host)

@@ -13,7 +13,7 @@ from securecart_lab import config
 from securecart_lab.config import Settings
 from securecart_lab.errors import PortInUse, PostgresError
 from securecart_lab.ports import free_port
-from securecart_lab.postgres import bindir_for, ensure_primary, seed
+from securecart_lab.postgres import bindir_for, ensure_primary, log_path_for, seed, server_for
 from securecart_lab.postgres.server import PostgresServer
 from securecart_lab.postgres.testing import temp_dir, temp_server
 
@@ -146,6 +146,14 @@ def test_ensure_primary_creates_seeds_and_is_fast_when_running():
         ensure_primary(settings)
         assert time.perf_counter() - started < 0.1
         assert (settings.logs_dir / "postgres.log").exists()
+        found = server_for(settings, settings.pg_dir / "primary")
+        assert (found.port, found.pid(), found.log_path) == (server.port, server.pid(), server.log_path)
+        replica = server.create_replica(settings.pg_dir / "replica1", free_port(), log_path_for(settings, "replica1"))
+        try:
+            assert server_for(settings, settings.pg_dir / "replica1").port == replica.port
+            assert replica.log_path == settings.logs_dir / "postgres-replica1.log"
+        finally:
+            replica.stop()
     finally:
         server.stop()
         shutil.rmtree(home)
