@@ -3,6 +3,7 @@
 - `!Sub "${Database.Endpoint.Address}"` resolves (moto splits the attribute name at every dot).
 - AWS::RDS::DBInstance honours `VPCSecurityGroups` and the engine's default port (moto reads other names).
 - Each resource gets CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED stack events with the reason.
+- AWS::EC2::SubnetRouteTableAssociation really associates the subnet with the route table (and undoes it).
 - A resource that fails rolls the stack back to ROLLBACK_COMPLETE, as on AWS, instead of failing CreateStack.
 """
 
@@ -26,6 +27,15 @@ def install() -> None:
     hooks.replace("cfn.clean_json", _clean_json)
     hooks.replace("cfn.create_resource", _create_resource)
     hooks.replace("cfn.stack.create_resources", _create_resources)
+    hooks.replace("ec2.create_subnet_association", _create_subnet_association)
+
+
+def _create_subnet_association(self, route_table_id: str, subnet_id: str):
+    association = hooks.original("ec2.create_subnet_association")(self, route_table_id, subnet_id)
+    association_id = self.associate_route_table(route_table_id, subnet_id=subnet_id)
+    # The stack's delete calls resource.delete(account, region): disassociate so the route table can go.
+    association.delete = lambda account_id, region_name: self.disassociate_route_table(association_id)
+    return association
 
 
 def _clean_json(resource_json: Any, resources_map: Any) -> Any:

@@ -18,6 +18,8 @@ BRIDGE_HOOKS: tuple[Hook, ...] = (
          "a resource that fails rolls the stack back (ROLLBACK_COMPLETE), as on AWS, instead of an API error"),
     Hook("cfn.event", f"{_CFN}.models", "Event", "stack events the kit records per resource"),
     Hook("cfn.backends", f"{_CFN}.models", "cloudformation_backends", "find a stack by id"),
+    Hook("ec2.create_subnet_association", f"{_EC2}.subnets", "SubnetBackend.create_subnet_association",
+         "AWS::EC2::SubnetRouteTableAssociation records the association but never associates the route table"),
     Hook("rds.create_db_instance", _RDS, "RDSBackend.create_db_instance", "a real PostgreSQL database"),
     Hook("rds.delete_db_instance", _RDS, "RDSBackend.delete_db_instance", "drop the database after a final dump"),
     Hook("rds.address", _RDS, "DBInstance.address", "report the real endpoint host"),
