@@ -1,0 +1,95 @@
+"""Lab 1's deploy-time validation without an engine: ASL problems, JSON errors and line numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from securecart_lab.errors import WorkspaceFileError
+from securecart_lab.labs.registry import get_lab
+
+LAB = get_lab(1)
+PROV = LAB.provisioner()
+ASL = PROV.asl
+
+
+def _solution(name="state_machine.asl.json"):
+    return json.loads((LAB.solution_dir / name).read_text())
+
+
+def _problems(definition):
+    return [p.message for p in ASL.validate(definition, lambda name: name in PROV.FUNCTIONS, lambda name: name in PROV.TABLES)]
+
+
+def test_starter_and_solution_definitions_are_valid():
+    assert _problems(_solution()) == []
+    assert _problems(json.loads((LAB.starter_dir / "state_machine.asl.json").read_text())) == []
+
+
+def test_next_to_a_missing_state_and_unreachable_states_are_reported():
+    definition = _solution()
+    definition["States"]["ValidateOrder"]["Next"] = "Authorize"
+    problems = _problems(definition)
+    assert any("Next of state 'ValidateOrder' is 'Authorize', which is not a state" in p for p in problems)
+    assert any("state 'AuthorizePayment' is not reachable" in p for p in problems)
+
+
+def test_problems_inside_parallel_branches_are_found():
+    definition = _solution()
+    branch = definition["States"]["FulfilOrder"]["Branches"][0]
+    branch["States"]["ReserveInventory"].pop("End")
+    assert _problems(definition) == ["state 'ReserveInventory' needs a Next or \"End\": true"]
+
+
+def test_unknown_resource_and_missing_type_are_reported():
+    definition = _solution()
+    definition["States"]["MarkConfirmed"]["Resource"] = "arn:aws:states:::dynamodb:scan"
+    definition["States"]["OrderConfirmed"]["Type"] = "Success"
+    problems = _problems(definition)
+    assert any("'arn:aws:states:::dynamodb:scan', which is not a Lambda function or a service integration" in p for p in problems)
+    assert any("Type 'Success'" in p for p in problems)
+
+
+def test_function_name_accepts_names_and_arns():
+    assert ASL.function_name("validate-order") == "validate-order"
+    assert ASL.function_name("arn:aws:lambda:us-east-1:123456789012:function:restock:$LATEST") == "restock"
+
+
+def test_invalid_json_gives_line_and_column(tmp_path):
+    path = tmp_path / "rules.json"
+    text = '[\n  {"Name": "x",\n   "EventPattern": {}\n  ]\n'
+    with pytest.raises(WorkspaceFileError) as error:
+        PROV.parse_json(path, text)
+    assert error.value.line == 4
+    assert str(error.value).startswith(f"{path}:4: invalid JSON at line 4, column 3")
+
+
+def test_line_of_follows_the_key_path():
+    text = (LAB.solution_dir / "state_machine.asl.json").read_text()
+    line = PROV.line_of(text, ("States", "FulfilOrder", "Branches", "0", "States", "ReserveInventory", "Parameters"))
+    assert '"Parameters"' in text.splitlines()[line - 1]
+    assert text.splitlines()[line - 4].strip().startswith('"ReserveInventory"')
+
+
+@pytest.mark.parametrize("rules, message", [
+    ({"Name": "x"}, "must be a JSON list"),
+    ([{"Name": "r", "EventPattern": {"source": "securecart.orders"}, "Targets": [{"Id": "t", "Arn": "a"}]}],
+     "'source' must be a list of values"),
+    ([{"Name": "r", "EventBusName": "default", "EventPattern": {"source": ["s"]}, "Targets": [{"Id": "t", "Arn": "a"}]}],
+     "belong on the 'securecart' bus"),
+    ([{"Name": "r", "EventPattern": {"source": ["s"]},
+       "Targets": [{"Id": "t", "Arn": "arn:aws:states:us-east-1:1:stateMachine:m"}]}], "needs \"RoleArn\""),
+])
+def test_rules_are_validated(tmp_path, rules, message):
+    text = json.dumps(rules, indent=2)
+    with pytest.raises(WorkspaceFileError) as error:
+        PROV._validate_rules(tmp_path / "rules.json", text, rules)
+    assert message in error.value.message
+
+
+def test_logging_on_needs_a_destination(tmp_path):
+    with pytest.raises(WorkspaceFileError) as error:
+        PROV._validate_logging(Path("logging.json"), '{"level": "ALL"}', {"level": "ALL"})
+    assert "needs a destination" in error.value.message and error.value.line == 1
