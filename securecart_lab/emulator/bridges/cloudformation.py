@@ -3,7 +3,9 @@
 - `!Sub "${Database.Endpoint.Address}"` resolves (moto splits the attribute name at every dot).
 - AWS::RDS::DBInstance honours `VPCSecurityGroups` and the engine's default port (moto reads other names).
 - Each resource gets CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED stack events with the reason.
-- AWS::EC2::SubnetRouteTableAssociation really associates the subnet with the route table (and undoes it).
+- AWS::EC2::SubnetRouteTableAssociation really associates the subnet with the route table (and undoes it), and
+  route tables, internet gateways and target groups are deleted with their stack (moto leaves them behind, so
+  the VPC could not be deleted and a new stack's target group name would clash).
 - A resource that fails rolls the stack back to ROLLBACK_COMPLETE, as on AWS, instead of failing CreateStack.
 """
 
@@ -67,6 +69,19 @@ def _fix_properties(resource_json: dict) -> dict:
     return {**resource_json, "Properties": props}
 
 
+def _delete_internet_gateway(backend, igw) -> None:
+    if igw.vpc is not None:
+        backend.detach_internet_gateway(igw.id, igw.vpc.id)
+    backend.delete_internet_gateway(igw.id)
+
+
+_DELETERS = {
+    "AWS::EC2::RouteTable": ("ec2.backends", lambda backend, table: backend.delete_route_table(table.id)),
+    "AWS::EC2::InternetGateway": ("ec2.backends", _delete_internet_gateway),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": ("elbv2.backends", lambda backend, tg: backend.delete_target_group(tg.arn)),
+}
+
+
 def _stack(resources_map: Any, account_id: str, region_name: str):
     backend = hooks.resolve("cfn.backends")[account_id][region_name]
     return backend.stacks.get(resources_map.stack_id)
@@ -108,6 +123,11 @@ def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, a
         if stack is not None:
             stack.kit_failed_resource = logical_id
         raise
+    if resource_type in _DELETERS and resource is not None:
+        backends, delete = _DELETERS[resource_type]
+        backend = hooks.resolve(backends)[account_id][region_name]
+        # ResourceMap.delete calls resource.delete(account, region); a failure (still in use) is retried.
+        resource.delete = lambda account, region, res=resource: delete(backend, res)
     physical = getattr(resource, "physical_resource_id", None) if resource is not None else None
     _event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=physical if isinstance(physical, str) else None)
     return resource
@@ -129,5 +149,8 @@ def _create_resources(self) -> None:
             self.resource_map.delete()
         except Exception:
             LOG.exception("stack %s: rollback could not delete every resource", self.name)
+        # moto's maps create resources lazily when read: a rolled-back stack has no resources and no outputs.
+        self.resource_map._resource_json_map = {}
+        self.output_map = type(self.output_map)(self.resource_map, {"Outputs": {}}, self.stack_id)
         self.status = "ROLLBACK_COMPLETE"
         self._add_stack_event("ROLLBACK_COMPLETE")

@@ -1,0 +1,242 @@
+"""RDS read replicas -> real PostgreSQL streaming standbys (lab 3).
+
+`create_db_instance_read_replica` (and AWS::RDS::DBInstance with SourceDBInstanceIdentifier) takes a base backup
+of the server that holds the source instance and starts it as a streaming standby in SECURECART_HOME/postgres/<id>
+on its own port. The replica is `creating` until the source's pg_stat_replication shows it streaming, then
+`available`. `promote_read_replica` promotes the real server; `reboot_db_instance` restarts it;
+`delete_db_instance` stops it and removes its data. A monitor thread publishes the real replay lag as the
+CloudWatch metric AWS/RDS ReplicaLag every MONITOR_SECONDS.
+
+A lab 2 DB instance is a database on the kit's shared primary server, so its replica is a replica of that whole
+server (every database on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from securecart_lab import config, postgres
+from securecart_lab.config import Settings
+from securecart_lab.emulator import bridges, hooks
+from securecart_lab.emulator.bridges import rds
+from securecart_lab.emulator.hooks import HOOKS, Hook
+from securecart_lab.errors import LabError
+from securecart_lab.ports import free_port
+
+LOG = logging.getLogger(__name__)
+
+MONITOR_SECONDS = 5.0
+STREAMING_TIMEOUT = 60.0
+
+_RDS = "moto.rds.models"
+REPLICA_HOOKS: tuple[Hook, ...] = (
+    Hook("rds.create_db_instance_read_replica", _RDS, "RDSBackend.create_db_instance_read_replica",
+         "a real streaming standby of the source's PostgreSQL server"),
+    Hook("rds.promote_read_replica", _RDS, "RDSBackend.promote_read_replica",
+         "promote the real standby; moto keeps the source link, the kit clears it"),
+    Hook("rds.reboot_db_instance", _RDS, "RDSBackend.reboot_db_instance", "restart the replica's server"),
+    Hook("rds.backends", _RDS, "rds_backends", "DB instances the lag monitor reports on"),
+    Hook("cloudwatch.backends", "moto.cloudwatch.models", "cloudwatch_backends", "publish ReplicaLag"),
+)
+HOOKS.update({hook.name: hook for hook in REPLICA_HOOKS})
+
+_lock = threading.RLock()
+_servers: dict[str, Any] = {}  # instance id -> PostgresServer, for every replica (promoted or not) this bridge started
+_stop = threading.Event()
+
+
+def install() -> None:
+    hooks.replace("rds.create_db_instance_read_replica", _create_read_replica)
+    hooks.replace("rds.promote_read_replica", _promote_read_replica)
+    hooks.replace("rds.reboot_db_instance", _reboot_db_instance)
+    thread = threading.Thread(target=_monitor_forever, name="replica-lag-monitor", daemon=True)
+    thread.start()
+
+    def shutdown() -> None:
+        _stop.set()
+        thread.join(timeout=5)
+
+    bridges.on_shutdown(shutdown)
+
+
+def _rds_error(code: str, message: str) -> Exception:
+    return hooks.resolve("rds.error")(code, message)
+
+
+# --- real servers ----------------------------------------------------------------------------------------------
+
+def _standby_of(datadir: Path, source_port: int) -> bool:
+    """Is `datadir` a standby that streams from the server on `source_port`?"""
+    try:
+        auto_conf = (datadir / "postgresql.auto.conf").read_text()
+    except OSError:
+        return False
+    return (datadir / "standby.signal").exists() and re.search(rf"\bport={source_port}\b", auto_conf) is not None
+
+
+def start_replica(source_server, instance_id: str, settings: Settings | None = None):
+    """A running streaming standby of `source_server` in settings.pg_dir/<instance_id>: reused when that folder
+    already holds one (e.g. after an emulator restart), else a fresh base backup on a free port. A folder that
+    holds anything else (a promoted replica) is kept aside as <id>.replaced-<time>, never deleted."""
+    settings = settings or Settings.from_env()
+    datadir = settings.pg_dir / instance_id
+    if (datadir / "PG_VERSION").exists():
+        existing = postgres.server_for(settings, datadir)
+        if _standby_of(datadir, source_server.port):
+            if existing.is_running():
+                return existing
+        else:
+            if existing.is_running():
+                existing.stop()
+            aside = datadir.with_name(f"{instance_id}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            datadir.rename(aside)
+            LOG.warning("RDS %s: %s held another server; moved to %s", instance_id, datadir, aside)
+    return source_server.create_replica(datadir, free_port(), settings.logs_dir / f"postgres-{instance_id}.log")
+
+
+def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
+    """on_delete for replicas: stop the server, drop its slot on the source, delete its data."""
+    server = handle.server
+    server.stop(mode="fast")
+    with _lock:
+        _servers.pop(handle.instance_id, None)
+    for other in {id(s): s for s in [postgres.primary(Settings.from_env()), *_servers.values()]}.values():
+        try:
+            if other.is_running() and not other.is_in_recovery():
+                with other.connect() as conn:
+                    conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                                 " WHERE slot_name = %s AND NOT active", (server.slot_name,))
+        except (LabError, psycopg.Error):
+            LOG.warning("RDS %s: could not drop replication slot %s", handle.instance_id, server.slot_name)
+    shutil.rmtree(server.datadir, ignore_errors=True)
+    LOG.info("RDS %s deleted: replica server stopped and %s removed", handle.instance_id, server.datadir)
+
+
+def _await_streaming(database, replica, source_server) -> None:
+    deadline = time.monotonic() + STREAMING_TIMEOUT
+    while time.monotonic() < deadline and not _stop.is_set():
+        try:
+            if any(r["application_name"] == replica.slot_name and r["state"] == "streaming"
+                   for r in source_server.replication_status()):
+                database.status = "available"
+                LOG.info("RDS %s: replica streaming from port %s", database.db_instance_identifier, source_server.port)
+                return
+        except (LabError, psycopg.Error):
+            pass
+        time.sleep(0.1)
+    database.status = "failed"
+    LOG.error("RDS %s: the replica did not start streaming within %.0f s; see %s",
+              database.db_instance_identifier, STREAMING_TIMEOUT, replica.log_path)
+
+
+# --- moto patches ----------------------------------------------------------------------------------------------
+
+def _create_read_replica(self, db_kwargs: dict[str, Any]):
+    original = hooks.original("rds.create_db_instance_read_replica")
+    source_id = db_kwargs.get("source_db_instance_identifier") or ""
+    source = rds.lookup(source_id.rsplit(":", 1)[-1])
+    if source is None:
+        return original(self, db_kwargs)
+    replica_id = db_kwargs.get("db_instance_identifier") or ""
+    if replica_id in self.databases:
+        raise _rds_error("DBInstanceAlreadyExists", f"DB instance {replica_id} already exists.")
+    if replica_id.lower() == "primary":
+        raise _rds_error("InvalidParameterValue", "The identifier 'primary' is reserved by the kit; choose another.")
+    if not source.server.is_running():
+        raise _rds_error("InvalidDBInstanceState",
+                         f"The source DB instance {source_id} is not available: its PostgreSQL server is down.")
+    database = original(self, db_kwargs)
+    try:
+        server = start_replica(source.server, replica_id)
+    except (LabError, psycopg.Error, OSError) as exc:
+        self.databases.pop(replica_id, None)
+        primary = self.databases.get(source.instance_id)
+        if primary is not None and replica_id in primary.replicas:
+            primary.replicas.remove(replica_id)
+        message = exc.message if isinstance(exc, LabError) else str(exc).strip()
+        raise _rds_error("InvalidParameterValue", f"The kit could not start the replica's PostgreSQL server: {message}") from None
+    database.port = server.port
+    database.db_name = source.dbname
+    database.status = "creating"
+    with _lock:
+        _servers[replica_id] = server
+    rds.register(rds.DatabaseHandle(replica_id, server, source.dbname, source.master_user, on_delete=_remove_replica))
+    threading.Thread(target=_await_streaming, args=(database, server, source.server), daemon=True,
+                     name=f"replica-{replica_id}").start()
+    LOG.info("RDS %s -> PostgreSQL standby of %s on %s:%s", replica_id, source_id, server.host, server.port)
+    return database
+
+
+def _promote_read_replica(self, db_kwargs: dict[str, Any]):
+    instance_id = db_kwargs.get("db_instance_identifier") or ""
+    database = self.describe_db_instances(instance_id)[0]
+    if not database.is_replica:
+        raise _rds_error("InvalidDBInstanceState", f"DB instance {instance_id} is not a read replica.")
+    handle = rds.lookup(instance_id)
+    if handle is not None:
+        try:
+            handle.server.promote()
+        except LabError as exc:
+            raise _rds_error("InvalidDBInstanceState", f"The replica's PostgreSQL server could not be promoted: {exc.message}") from None
+    source = self.databases.get(database.source_db_instance_identifier or "")
+    if source is not None and instance_id in source.replicas:
+        source.remove_replica(database)
+    promoted = hooks.original("rds.promote_read_replica")(self, db_kwargs)
+    promoted.source_db_instance_identifier = None
+    promoted.status = "available"
+    LOG.info("RDS %s promoted: a standalone, writable instance", instance_id)
+    return promoted
+
+
+def _reboot_db_instance(self, db_instance_identifier: str):
+    database = hooks.original("rds.reboot_db_instance")(self, db_instance_identifier)
+    with _lock:
+        server = _servers.get(db_instance_identifier)
+    if server is not None:
+        try:
+            server.restart()
+        except LabError as exc:
+            raise _rds_error("InvalidDBInstanceState", f"The instance's PostgreSQL server did not restart: {exc.message}") from None
+    return database
+
+
+# --- ReplicaLag --------------------------------------------------------------------------------------------------
+
+def publish_lag() -> dict[str, float]:
+    """Measure each running replica's replay lag and publish it as AWS/RDS ReplicaLag. Returns what it published."""
+    backend = hooks.resolve("rds.backends")[config.ACCOUNT_ID][config.REGION]
+    published: dict[str, float] = {}
+    with _lock:
+        servers = dict(_servers)
+    for instance_id, server in servers.items():
+        database = backend.databases.get(instance_id)
+        if database is None or not database.is_replica or not server.is_running():
+            continue
+        try:
+            published[instance_id] = server.replay_lag_seconds()
+        except (LabError, psycopg.Error):
+            continue
+    if published:
+        cloudwatch = hooks.resolve("cloudwatch.backends")[config.ACCOUNT_ID][config.REGION]
+        cloudwatch.put_metric_data("AWS/RDS", [
+            {"MetricName": "ReplicaLag", "Value": lag, "Unit": "Seconds",
+             "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": instance_id}]}
+            for instance_id, lag in published.items()
+        ])
+    return published
+
+
+def _monitor_forever() -> None:
+    while not _stop.wait(MONITOR_SECONDS):
+        try:
+            publish_lag()
+        except Exception:
+            LOG.exception("ReplicaLag monitor failed; retrying")

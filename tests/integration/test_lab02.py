@@ -1,0 +1,105 @@
+"""Lab 2 on the real local engine: the starter fails, wrong templates fail the check they should, the reference
+solution passes every check (and stays deployed: lab 3 builds on it)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from securecart_lab.checking import FAIL, PASS
+from securecart_lab.errors import DeployError, WorkspaceFileError
+from securecart_lab.labs import service
+
+pytestmark = pytest.mark.integration
+
+STRUCTURE = {"network-tiers", "security-group-chain", "database-private", "database-resilient", "app-tier-scaling", "load-balancer"}
+BEHAVIOUR = {"site-serves-products", "orders-stored", "load-balanced", "self-healing"}
+
+
+@pytest.fixture(scope="module")
+def lab2(lab_ctx):
+    ctx = lab_ctx(2)
+    ctx.lab.provisioner().provision(ctx)
+    return ctx
+
+
+@pytest.fixture
+def variant(lab2):
+    """variant({old: new, ...}) -> a folder holding the solution template with those replacements."""
+    folders = []
+
+    def make(replacements: dict[str, str]) -> Path:
+        text = (lab2.lab.solution_dir / "template.yaml").read_text()
+        for old, new in replacements.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        folder = Path(tempfile.mkdtemp(prefix="lab02-", dir="/tmp"))
+        folders.append(folder)
+        (folder / "template.yaml").write_text(text)
+        return folder
+
+    yield make
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def deploy(ctx, folder: Path) -> list[str]:
+    return ctx.lab.provisioner().deploy(ctx, folder)
+
+
+def outcomes(settings, only=None) -> dict[str, object]:
+    return {o.id: o for o in service.check(settings, 2, only=only).outcomes}
+
+
+def test_starter_fails_every_structural_and_behaviour_check(lab2, settings):
+    deploy(lab2, lab2.lab.starter_dir)
+    results = outcomes(settings)
+    assert set(results) == STRUCTURE | BEHAVIOUR
+    assert {cid for cid, o in results.items() if o.status != FAIL} == set()
+    assert "public and private subnets" in results["network-tiers"].message
+
+
+def test_invalid_yaml_names_the_file_and_line(lab2, tmp_path):
+    (tmp_path / "template.yaml").write_text("Resources:\n  Vpc:\n    Type: AWS::EC2::VPC\n   Properties: [\n")
+    with pytest.raises(WorkspaceFileError) as error:
+        deploy(lab2, tmp_path)
+    assert error.value.line == 4 and "template.yaml:4" in error.value.message
+
+
+def test_a_failing_resource_is_reported_by_name_and_rolled_back(lab2, variant, aws):
+    folder = variant({"CidrBlock: 10.20.11.0/24": "CidrBlock: 10.99.11.0/24"})
+    with pytest.raises(DeployError) as error:
+        deploy(lab2, folder)
+    assert "PrivateSubnetB (AWS::EC2::Subnet)" in error.value.message and "ROLLBACK_COMPLETE" in error.value.message
+    assert aws("rds").describe_db_instances()["DBInstances"] == []  # rolled back before the database
+
+
+@pytest.mark.parametrize("name, replacements, failing", [
+    ("database publicly accessible", {"PubliclyAccessible: false": "PubliclyAccessible: true"}, {"database-private"}),
+    ("database group open to the internet",
+     {"{IpProtocol: tcp, FromPort: 5432, ToPort: 5432, SourceSecurityGroupId: !Ref AppSecurityGroup}":
+      "{IpProtocol: tcp, FromPort: 5432, ToPort: 5432, CidrIp: 0.0.0.0/0}"}, {"security-group-chain"}),
+    ("single Availability Zone", {'AvailabilityZone: !Select [1, !GetAZs ""]': 'AvailabilityZone: !Select [0, !GetAZs ""]',
+                                  "MultiAZ: true": "MultiAZ: false"},
+     {"network-tiers", "database-resilient", "app-tier-scaling", "load-balancer"}),
+    ("Auto Scaling group of one", {'MinSize: "2"': 'MinSize: "1"', 'DesiredCapacity: "2"': 'DesiredCapacity: "1"'},
+     {"app-tier-scaling", "load-balanced"}),
+])
+def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, name, replacements, failing):
+    deploy(lab2, variant(replacements))
+    results = outcomes(settings, only=STRUCTURE | {"site-serves-products", "load-balanced"})
+    assert {cid for cid, o in results.items() if o.status == FAIL} == failing, {c: o.message for c, o in results.items()}
+
+
+def test_reference_solution_passes_every_check_and_stays_deployed(lab2, settings):
+    applied = deploy(lab2, lab2.lab.solution_dir)
+    assert any(line.startswith("Site: http://127.0.0.1:") for line in applied)
+    assert "Target group securecart-app: 2 of 2 targets healthy" in applied
+    results = outcomes(settings)
+    assert {cid: o.status for cid, o in results.items()} == {cid: PASS for cid in STRUCTURE | BEHAVIOUR}, \
+        {c: o.message for c, o in results.items() if o.status != PASS}
+    assert deploy(lab2, lab2.lab.solution_dir)[0].startswith("Stack securecart-lab02 is up to date")
+    assert lab2.lab.provisioner().is_deployed(lab2)
