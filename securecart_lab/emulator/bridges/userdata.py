@@ -64,32 +64,41 @@ def _is_app_command(words: list[str]) -> bool:
     return program.startswith("python") and "-m" in words and words[words.index("-m") + 1:][:1] == ["securecart_lab.app"]
 
 
+def _commands(line: str) -> list[list[str]]:
+    """The simple commands on one line, split at ; && || & and |."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    try:
+        for token in lexer:
+            if token and set(token) <= set(";&|"):
+                commands.append([])
+            else:
+                commands[-1].append(token)
+    except ValueError:  # unbalanced quotes: not a line we understand
+        return []
+    return [c for c in commands if c]
+
+
 def parse(text: str) -> AppLaunch | None:
     """The app's environment when the script runs the SecureCart app, else None."""
     env: dict[str, str] = {}
     launch: AppLaunch | None = None
     for raw in text.replace("\\\n", " ").splitlines():
-        try:
-            words = shlex.split(raw, comments=True, posix=True)
-        except ValueError:
-            continue
-        if words and words[-1] == "&":
-            words = words[:-1]
-        if not words:
-            continue
-        if words[0] == "export":
-            for word in words[1:]:
-                match = _ASSIGN.match(word)
+        for words in _commands(raw):
+            if words[0] == "export":
+                for word in words[1:]:
+                    match = _ASSIGN.match(word)
+                    if match:
+                        env[match.group(1)] = _expand(match.group(2), env)
+                continue
+            local = dict(env)
+            while words and (_ASSIGN.match(words[0]) or words[0] in _PREFIXES):
+                match = _ASSIGN.match(words.pop(0))
                 if match:
-                    env[match.group(1)] = _expand(match.group(2), env)
-            continue
-        local = dict(env)
-        while words and (_ASSIGN.match(words[0]) or words[0] in _PREFIXES):
-            match = _ASSIGN.match(words.pop(0))
-            if match:
-                local[match.group(1)] = _expand(match.group(2), local)
-        if not words:
-            env = local  # plain NAME=value lines
-        elif _is_app_command(words):
-            launch = AppLaunch(env=local)
+                    local[match.group(1)] = _expand(match.group(2), local)
+            if not words:
+                env = local  # plain NAME=value lines
+            elif _is_app_command(words):
+                launch = AppLaunch(env=local)
     return launch

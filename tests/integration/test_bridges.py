@@ -1,0 +1,185 @@
+"""The data-plane bridges through the AWS API of the real emulator: RDS is PostgreSQL, EC2 instances are app
+processes, an ALB forwards real HTTP after real health checks, Auto Scaling replaces a dead instance."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+
+from securecart_lab import config
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(predicate, timeout: float = 20, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def get(url: str) -> tuple[int, dict, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def app_user_data(settings, password: str = config.DB_PASSWORD) -> str:
+    return (f"#!/bin/bash\nexport DB_HOST=127.0.0.1 DB_PORT={settings.pg_port}\n"
+            f"export DB_NAME={config.DB_NAME} DB_USER={config.DB_USER} DB_PASSWORD='{password}'\n"
+            "exec python3 -m securecart_lab.app\n")
+
+
+def app_pid(instance_id: str) -> int | None:
+    needle = f"INSTANCE_ID={instance_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if needle in (proc / "environ").read_bytes().split(b"\0"):
+                    return int(proc.name)
+            except OSError:
+                continue
+    return None
+
+
+@pytest.fixture(scope="module")
+def network(aws):
+    """A VPC with two subnets in two AZs."""
+    ec2 = aws("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+               for i, az in enumerate("ab")]
+    return vpc, subnets
+
+
+def balancer(aws, vpc, subnets, name: str, interval: int = 5):
+    elbv2 = aws("elbv2")
+    tg = elbv2.create_target_group(Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, HealthCheckPath="/health",
+                                   HealthCheckIntervalSeconds=interval, HealthyThresholdCount=2, UnhealthyThresholdCount=2)["TargetGroups"][0]
+    lb = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}])
+    return tg["TargetGroupArn"], lb
+
+
+def target_states(aws, tg_arn: str) -> dict[str, dict]:
+    return {d["Target"]["Id"]: d["TargetHealth"] for d in aws("elbv2").describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]}
+
+
+def test_rds_instance_is_a_real_postgresql_database(aws, settings):
+    rds = aws("rds")
+    suffix = uuid.uuid4().hex[:8]
+    ident, dbname = f"bridge-db-{suffix}", f"bridge_{suffix}"
+    created = rds.create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro",
+                                     AllocatedStorage=20, DBName=dbname, MasterUsername="bridge_admin",
+                                     MasterUserPassword="bridge-secret")["DBInstance"]
+    described = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+    assert created["Endpoint"] == described["Endpoint"] == {"Address": "127.0.0.1", "Port": settings.pg_port, **{k: v for k, v in described["Endpoint"].items() if k not in ("Address", "Port")}}
+    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname=dbname, user="bridge_admin", password="bridge-secret") as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+        conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-bridge', 'a@example.com', 100)")
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname="postgres", user=config.PG_SUPERUSER,
+                         password=config.PG_SUPERPASSWORD) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None
+    dumps = list((settings.home / "rds-final-dumps").glob(f"{ident}-*.sql"))
+    assert len(dumps) == 1 and "ord-bridge" in dumps[0].read_text()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("DBName", config.DB_NAME, "the kit's own database"),
+    ("MasterUsername", config.PG_SUPERUSER, "reserved by the kit"),
+])
+def test_rds_refuses_the_kits_own_names(aws, field, value, message):
+    params = dict(DBInstanceIdentifier=f"bridge-bad-{uuid.uuid4().hex[:6]}", Engine="postgres", DBInstanceClass="db.t3.micro",
+                  AllocatedStorage=20, DBName="whatever", MasterUsername="someone", MasterUserPassword="long-enough")
+    params[field] = value
+    with pytest.raises(ClientError) as error:
+        aws("rds").create_db_instance(**params)
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValue" and message in str(error.value)
+    assert not [d for d in aws("rds").describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == params["DBInstanceIdentifier"]]
+
+
+def test_an_instance_behind_a_load_balancer_serves_real_http(aws, settings, network):
+    vpc, subnets = network
+    ec2 = aws("ec2")
+    tg_arn, lb = balancer(aws, vpc, subnets, "bridge-http")
+    assert lb["DNSName"].startswith("127.0.0.1:")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                 UserData=app_user_data(settings))["Instances"][0]["InstanceId"]
+    aws("elbv2").register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance}])
+    assert target_states(aws, tg_arn)[instance]["State"] in ("initial", "healthy")
+    wait_for(lambda: target_states(aws, tg_arn)[instance]["State"] == "healthy", what="a healthy target")
+    status, headers, body = get(f"http://{lb['DNSName']}/api/products?limit=3")
+    assert status == 200 and headers["X-SecureCart-Instance"] == instance and b'"sku"' in body
+
+    ec2.stop_instances(InstanceIds=[instance])
+    assert target_states(aws, tg_arn)[instance]["State"] == "unused"
+    assert app_pid(instance) is None
+    assert get(f"http://{lb['DNSName']}/api/products")[0] == 503
+
+    ec2.terminate_instances(InstanceIds=[instance])
+    aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://{lb['DNSName']}/", timeout=2)
+
+
+def test_a_target_whose_health_check_fails_is_unhealthy_and_gets_no_traffic(aws, settings, network):
+    vpc, subnets = network
+    tg_arn, lb = balancer(aws, vpc, subnets, "bridge-unhealthy")
+    instance = aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                        UserData=app_user_data(settings, password="wrong-password"))["Instances"][0]["InstanceId"]
+    aws("elbv2").register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance}])
+    health = wait_for(lambda: (h := target_states(aws, tg_arn)[instance])["State"] == "unhealthy" and h, what="an unhealthy target")
+    assert health["Reason"] == "Target.ResponseCodeMismatch" and "[503]" in health["Description"]
+    status, _, body = get(f"http://{lb['DNSName']}/")
+    assert status == 503 and b"no healthy targets" in body
+    aws("ec2").terminate_instances(InstanceIds=[instance])
+    aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network):
+    vpc, subnets = network
+    tg_arn, lb = balancer(aws, vpc, subnets, "bridge-asg")
+    aws("ec2").create_launch_template(LaunchTemplateName="bridge-asg", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "UserData": __import__("base64").b64encode(app_user_data(settings).encode()).decode()})
+    autoscaling = aws("autoscaling")
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="bridge-asg", MinSize=2, MaxSize=3, DesiredCapacity=2,
+                                          LaunchTemplate={"LaunchTemplateName": "bridge-asg"}, VPCZoneIdentifier=",".join(subnets),
+                                          TargetGroupARNs=[tg_arn])
+
+    def in_service():
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["bridge-asg"])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService"]
+
+    first = in_service()
+    assert len(first) == 2
+    reservations = aws("ec2").describe_instances(InstanceIds=first)["Reservations"]
+    assert {i["SubnetId"] for r in reservations for i in r["Instances"]} == set(subnets), "spread over both subnets"
+    wait_for(lambda: all(target_states(aws, tg_arn).get(i, {}).get("State") == "healthy" for i in first), what="2 healthy targets")
+
+    os.kill(wait_for(lambda: app_pid(first[0]), what="the app process"), signal.SIGKILL)
+    replaced = wait_for(lambda: (now := in_service()) and first[0] not in now and len(now) == 2 and now, what="a replacement")
+    state = aws("ec2").describe_instances(InstanceIds=[first[0]])["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "terminated"
+    wait_for(lambda: all(target_states(aws, tg_arn).get(i, {}).get("State") == "healthy" for i in replaced), what="the replacement healthy")
+    status, headers, _ = get(f"http://{lb['DNSName']}/health")
+    assert status == 200 and headers["X-SecureCart-Instance"] in replaced
+
+    autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
+    wait_for(lambda: all(app_pid(i) is None for i in replaced), what="the group's app processes to stop")
+    aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
