@@ -243,7 +243,7 @@ def deployment(ctx):
     rules = ctx.aws("events").list_rules(EventBusName=prov.BUS).get("Rules", [])
     if not rules:
         return failed(f"No EventBridge rules on the {prov.BUS} bus.", expected="rules from rules.json", actual="none")
-    return passed(f"{len(definition['States'])} states, {len(rules)} rules", actual=len(definition["States"]))
+    return passed(f"{len(definition['States'])} states, {len(rules)} rules")
 
 
 @check("order-event-starts-execution", "An OrderPlaced event starts an execution", points=10,
@@ -283,7 +283,7 @@ def order_event_starts_execution(ctx):
                 described = sfn.describe_execution(executionArn=execution["executionArn"])
                 if order["orderId"] in described.get("input", ""):
                     _wait(ctx, execution["executionArn"])  # let it finish before the test SKU goes
-                    return passed(f"event started {execution['name']}", actual=execution["name"])
+                    return passed(f"event started {execution['name']}")
             time.sleep(0.1)
     return failed(f"No execution started within 10 s of an OrderPlaced event for {order['orderId']}.",
                   expected="a new execution with the order as input", actual="none")
@@ -311,7 +311,7 @@ def happy_path(ctx):
     if len(notes) != 1:
         return failed("Expected exactly one notification for the order on securecart-notifications.",
                       expected=1, actual=len(notes))
-    return passed("SUCCEEDED, CONFIRMED, stock 50 -> 47, 1 notification", actual="CONFIRMED")
+    return passed("SUCCEEDED, CONFIRMED, stock 50 -> 47, 1 notification")
 
 
 @check("payment-retry", "Transient payment failures are retried with backoff", points=15,
@@ -344,7 +344,7 @@ def payment_retry(ctx):
     if attempts < 3 or rate <= 1:
         return failed("The retry needs exponential backoff and room for at least 3 retries.",
                       expected="MaxAttempts >= 3, BackoffRate > 1", actual=f"MaxAttempts {attempts}, BackoffRate {rate}")
-    return passed(f"authorized on attempt 3 after {failures} timeouts", actual=f"{failures} retries")
+    return passed(f"authorized on attempt 3 after {failures} timeouts")
 
 
 @check("payment-declined-to-support", "A declined payment goes to support and is marked PAYMENT_FAILED", points=15,
@@ -370,7 +370,7 @@ def payment_declined_to_support(ctx):
         return failed("The declined order was not marked PAYMENT_FAILED.", expected="PAYMENT_FAILED", actual=status)
     if stock != 20:
         return failed("A declined order changed the stock.", expected=20, actual=stock)
-    return passed("support queue message, PAYMENT_FAILED, stock unchanged", actual="PAYMENT_FAILED")
+    return passed("support queue message, PAYMENT_FAILED, stock unchanged")
 
 
 @check("invalid-order-rejected", "An invalid order is REJECTED without calling payment", points=10,
@@ -392,7 +392,7 @@ def invalid_order_rejected(ctx):
     if status != "REJECTED":
         return failed("The invalid order was not marked REJECTED.", expected="REJECTED",
                       actual=f"{status or 'no status'}; execution {_ended(described)}")
-    return passed("REJECTED, payment never called", actual="REJECTED")
+    return passed("REJECTED, payment never called")
 
 
 @check("parallel-fulfilment", "Stock reservation and the customer notification run in one Parallel state", points=10,
@@ -439,7 +439,7 @@ def parallel_fulfilment(ctx):
     if reserve[1] == notify[1]:
         return failed("reserve-inventory and notify-customer run one after the other in the same branch.",
                       expected="two branches", actual="one branch")
-    return passed("two branches of one Parallel state", actual="parallel")
+    return passed("two branches of one Parallel state")
 
 
 @check("restock-on-low-inventory", "An InventoryLow event triggers restock", points=10,
@@ -471,7 +471,7 @@ def restock_on_low_inventory(ctx):
         if items:
             for item in items:
                 dynamodb.delete_item(TableName=prov.RESTOCK_TABLE, Key={"sku": item["sku"], "requestId": item["requestId"]})
-            return passed(f"restock requested {items[0]['quantity']['N']} x {sku}", actual=len(items))
+            return passed(f"restock requested {items[0]['quantity']['N']} x {sku}")
         time.sleep(0.1)
     return failed("No restock request was recorded within 10 s of an InventoryLow event.",
                   expected=f"a row for {sku} in {prov.RESTOCK_TABLE}", actual="none")
@@ -505,7 +505,7 @@ def execution_logs(ctx):
             return failed(f"Cannot read log group {group}: {exc.response['Error'].get('Message')}")
         mine = [e for e in events if described["executionArn"] in e["message"]]
         if mine:
-            return passed(f"{len(mine)} log events in {group}", actual=len(mine))
+            return passed(f"{len(mine)} log events in {group}")
         time.sleep(0.1)
     return failed(f"No log events for a new execution in {group}.", expected="execution history events",
                   actual="none")
@@ -560,7 +560,7 @@ def least_privilege_role(ctx):
     if missing:
         return failed("The role does not allow something the state machine uses.", expected="allowed",
                       actual="; ".join(missing))
-    return passed(f"{len(allows)} statements, no wildcards", actual="least privilege")
+    return passed(f"{len(allows)} statements, no wildcards")
 
 
 def _required(ctx, definition: dict) -> list[tuple[str, str]]:

@@ -83,7 +83,10 @@ def _history(sfn, execution_arn: str) -> list[dict]:
 def render(execution: dict, trace: tracing.ExecutionTrace) -> Tree:
     """The Rich tree of one execution."""
     style = _STATUS_STYLE.get(trace.status, "")
-    took = f" in {_seconds(trace.seconds)}" if trace.seconds is not None else ""
+    seconds = trace.seconds
+    if execution.get("startDate") and execution.get("stopDate"):  # what the executions table shows
+        seconds = (execution["stopDate"] - execution["startDate"]).total_seconds()
+    took = f" in {_seconds(seconds)}" if seconds is not None else ""
     root = Tree(f"[bold]{execution['name']}[/]  [{style}]{trace.status}[/]{took}")
     _add(root, trace.states)
     if trace.error:
