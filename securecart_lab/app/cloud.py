@@ -8,7 +8,7 @@ import os
 import threading
 import time
 
-from securecart_lab.app.config import READER_PARAMETER, AppConfig, AppConfigError, Endpoint
+from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER, AppConfig, AppConfigError, Endpoint
 from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
 
 log = logging.getLogger("securecart.app.cloud")
@@ -57,9 +57,14 @@ class ReaderLookup:
         self._lock = threading.Lock()
         self._cached: tuple[float, Endpoint | None] | None = None
 
+    parameter = READER_PARAMETER
+
     def __call__(self) -> Endpoint | None:
         if self._config.static_reader or self._clients is None:
             return self._config.static_reader
+        return self._cached_parameter()
+
+    def _cached_parameter(self) -> Endpoint | None:
         with self._lock:
             now = time.monotonic()
             if self._cached is None or now >= self._cached[0]:
@@ -70,19 +75,31 @@ class ReaderLookup:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            value = self._clients.get("ssm").get_parameter(Name=READER_PARAMETER)["Parameter"]["Value"]
+            value = self._clients.get("ssm").get_parameter(Name=self.parameter)["Parameter"]["Value"]
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                log.warning("reading %s failed: %s", READER_PARAMETER, error)
+                log.warning("reading %s failed: %s", self.parameter, error)
             return None
         except BotoCoreError as error:
-            log.warning("reading %s failed: %s", READER_PARAMETER, error)
+            log.warning("reading %s failed: %s", self.parameter, error)
             return None
         try:
             return Endpoint.parse(value, self._config.db_port)
         except AppConfigError as error:
-            log.warning("%s: %s", READER_PARAMETER, error)
+            log.warning("%s: %s", self.parameter, error)
             return None
+
+
+class WriterLookup(ReaderLookup):
+    """Which writer to use: the SSM parameter /securecart/db/writer-endpoint when it is set (cached briefly; a
+    failover moves the writer there without redeploying instances), else DB_HOST/DB_PORT."""
+
+    parameter = WRITER_PARAMETER
+
+    def __call__(self) -> Endpoint:
+        if self._clients is None:
+            return self._config.writer
+        return self._cached_parameter() or self._config.writer
 
 
 def publish_order_placed(clients: Clients | None, bus_name: str, detail: dict) -> bool:

@@ -11,6 +11,8 @@ from securecart_lab.config import DB_NAME, DB_PASSWORD, DB_USER
 from securecart_lab.errors import LabError
 
 READER_PARAMETER = "/securecart/db/reader-endpoint"
+# Where a failover moves the writer without redeploying instances: when set, it wins over DB_HOST/DB_PORT.
+WRITER_PARAMETER = "/securecart/db/writer-endpoint"
 
 
 class AppConfigError(LabError):

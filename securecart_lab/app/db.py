@@ -116,14 +116,26 @@ class Target:
 
 
 class Database:
-    """The writer, plus the reader the configuration (or SSM, through `reader_lookup`) names at the moment."""
+    """The writer and the reader the configuration (or SSM, through the lookups) names at the moment."""
 
-    def __init__(self, config: AppConfig, reader_lookup: Callable[[], Endpoint | None]):
+    def __init__(self, config: AppConfig, reader_lookup: Callable[[], Endpoint | None],
+                 writer_lookup: Callable[[], Endpoint] | None = None):
         self._config = config
         self._reader_lookup = reader_lookup
-        self.writer = Target(config.writer, config, WRITER, config.writer_timeout)
+        self._writer_lookup = writer_lookup or (lambda: config.writer)
+        self._writers: dict[Endpoint, Target] = {}
         self._readers: dict[Endpoint, Target] = {}
         self._lock = threading.Lock()
+
+    @property
+    def writer(self) -> Target:
+        """The writer named at the moment (a failover can move it)."""
+        endpoint = self._writer_lookup()
+        with self._lock:
+            target = self._writers.get(endpoint)
+            if target is None:
+                target = self._writers[endpoint] = Target(endpoint, self._config, WRITER, self._config.writer_timeout)
+            return target
 
     def write(self, work: Callable[[psycopg.Connection], T]) -> T:
         """Run `work` on the writer (it opens its own transaction where it needs one)."""
@@ -149,6 +161,6 @@ class Database:
     def close(self) -> None:
         """Close every pool (the app process is stopping)."""
         with self._lock:
-            targets = [self.writer, *self._readers.values()]
+            targets = [*self._writers.values(), *self._readers.values()]
         for target in targets:
             target.close()

@@ -10,7 +10,7 @@ from flask import Flask, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from securecart_lab.app import catalog, orders
-from securecart_lab.app.cloud import Clients, ReaderLookup, publish_order_placed
+from securecart_lab.app.cloud import Clients, ReaderLookup, WriterLookup, publish_order_placed
 from securecart_lab.app.config import AppConfig
 from securecart_lab.app.db import WRITER, Database, DatabaseUnavailable
 from securecart_lab.app.errors import ApiError, bad_request, not_found
@@ -31,7 +31,7 @@ def create_app(config: AppConfig) -> Flask:
     app = Flask(__name__, static_folder=str(static_dir()), static_url_path="/static")
     app.json.sort_keys = False
     clients = Clients(config.aws_endpoint_url) if config.aws_endpoint_url else None
-    db = Database(config, ReaderLookup(config, clients))
+    db = Database(config, ReaderLookup(config, clients), WriterLookup(config, clients))
     app.extensions["securecart_db"] = db
 
     def routed(route: str) -> None:
