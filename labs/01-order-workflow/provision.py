@@ -310,7 +310,12 @@ def deploy(ctx, source: Path) -> list[str]:
                                  hint="Nothing was changed; the previous deployment is still running.")
     applied.append(f"State machine {STATE_MACHINE}: {verb} ({len(ws.definition['States'])} states, "
                    f"logging {ws.logging.get('level', 'OFF')})")
-    applied += _apply_rules(ctx, ws.rules)
+    try:
+        applied += _apply_rules(ctx, ws.rules)
+    except ClientError as exc:
+        raise WorkspaceFileError(source / "rules.json",
+                                 f"EventBridge rejected a rule: {exc.response['Error'].get('Message', exc)}",
+                                 hint="The state machine and role were deployed; fix rules.json and deploy again.")
     return applied
 
 
@@ -532,6 +537,9 @@ def _validate_rules(path: Path, text: str, rules) -> None:
         for target in targets:
             if not isinstance(target, dict) or not target.get("Id") or not isinstance(target.get("Arn"), str):
                 _fail(path, text, ("Targets",), f"each target of rule {name!r} needs an Id and an Arn")
+            if not target["Arn"].startswith("arn:"):
+                _fail(path, text, ("Arn",), f"target {target['Id']!r} of rule {name!r} has Arn {target['Arn']!r}; "
+                                            "use an ARN or a placeholder such as ${FunctionArn:restock}")
             if ":states:" in target["Arn"] and ":stateMachine:" in target["Arn"] and not target.get("RoleArn"):
                 _fail(path, text, ("Targets",), f"target {target['Id']!r} of rule {name!r} starts a state machine "
                                                 'and needs "RoleArn": "${EventsRoleArn}"')

@@ -7,6 +7,7 @@ import copy
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,15 @@ def test_trace_without_a_deployed_state_machine_says_what_to_run(lab1, lab_ctx, 
         assert "not deployed" in result.output and "securecart-lab start 1" in result.output
     finally:
         service.solve(lab1, 1)
+
+
+def test_provision_again_changes_nothing_and_is_fast(lab1, lab_ctx):
+    ctx = lab_ctx(1)
+    before = ctx.aws("lambda").get_function(FunctionName="restock")["Configuration"]
+    started = time.monotonic()
+    LAB.provisioner().provision(ctx)
+    assert time.monotonic() - started < 2
+    after = ctx.aws("lambda").get_function(FunctionName="restock")["Configuration"]
+    assert (after["CodeSha256"], after["LastModified"]) == (before["CodeSha256"], before["LastModified"])
+    stock = ctx.aws("dynamodb").get_item(TableName="securecart-inventory", Key={"sku": {"S": "SC-ELEC-0001"}})["Item"]
+    assert int(stock["stock"]["N"]) > 0

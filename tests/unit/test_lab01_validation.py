@@ -93,3 +93,12 @@ def test_logging_on_needs_a_destination(tmp_path):
     with pytest.raises(WorkspaceFileError) as error:
         PROV._validate_logging(Path("logging.json"), '{"level": "ALL"}', {"level": "ALL"})
     assert "needs a destination" in error.value.message and error.value.line == 1
+
+
+def test_a_target_arn_must_be_an_arn(tmp_path):
+    rules = [{"Name": "r", "EventPattern": {"source": ["s"]}, "Targets": [{"Id": "t", "Arn": "restock"}]}]
+    text = json.dumps(rules, indent=2)
+    with pytest.raises(WorkspaceFileError) as error:
+        PROV._validate_rules(tmp_path / "rules.json", text, rules)
+    assert "${FunctionArn:restock}" in error.value.message
+    assert error.value.line == text[:text.index('"Arn"')].count("\n") + 1
