@@ -1,0 +1,64 @@
+"""The storefront through lab 2's load balancer in headless Chromium: search, add to cart, check out, see the
+confirmation, and find the order in PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+
+import psycopg
+import pytest
+from cdp import Browser, chromium_path
+
+from securecart_lab import config
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def site(lab_ctx):
+    """The lab 2 reference solution's site URL (deployed unless it already is)."""
+    ctx = lab_ctx(2)
+    provisioner = ctx.lab.provisioner()
+    if not provisioner.is_deployed(ctx):
+        provisioner.deploy(ctx, ctx.lab.solution_dir)
+    return provisioner.site_url(ctx)
+
+
+@pytest.fixture
+def browser():
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the storefront browser test needs it.")
+    driver = Browser(executable)
+    yield driver
+    driver.close()
+
+
+def test_search_add_to_cart_checkout_and_see_the_confirmation(site, browser, aws):
+    with urllib.request.urlopen(f"{site}/api/products?limit=1") as response:
+        word = json.load(response)["products"][0]["name"].split()[0]
+    with urllib.request.urlopen(f"{site}/api/products?q={urllib.parse.quote(word)}") as response:
+        expected_first = json.load(response)["products"][0]["name"]
+    browser.goto(f"{site}/")
+    assert browser.wait("document.querySelectorAll('[data-testid=product-card]').length") > 1
+
+    browser.js(f"document.querySelector('#search').value = {json.dumps(word)}; document.querySelector('#search-button').click()")
+    browser.wait(f"document.querySelector('[data-testid=product-card] .product-name').textContent === {json.dumps(expected_first)}")
+
+    browser.js("document.querySelector('[data-testid=add-to-cart]:not([disabled])').click()")
+    browser.wait("document.querySelector('[data-testid=cart-count]').textContent === '1'")
+    browser.js("document.querySelector('[data-testid=checkout-button]').click()")
+    browser.wait("!document.querySelector('[data-testid=checkout]').hidden")
+    browser.js("document.querySelector('[data-testid=email]').value = 'browser-test@example.com';"
+               "document.querySelector('[data-testid=place-order]').click()")
+    order_id = browser.wait("!document.querySelector('[data-testid=confirmation]').hidden && "
+                            "document.querySelector('[data-testid=order-id]').textContent")
+    assert order_id.startswith("ord-")
+    assert browser.js("document.querySelector('[data-testid=served-by]').textContent").strip()
+
+    db = aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
+    with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
+                         user=config.PG_SUPERUSER, password=config.PG_SUPERPASSWORD) as conn:
+        assert conn.execute("SELECT customer_email FROM orders WHERE id = %s", (order_id,)).fetchone() == ("browser-test@example.com",)
