@@ -172,9 +172,9 @@ def _messages_for(ctx, queue: str, order_id: str) -> list[dict]:
     return [json.loads(m["Body"]) if m["Body"].startswith("{") else {"body": m["Body"]} for m in ours]
 
 
-def _invoked_function(event: dict) -> str | None:
+def _invoked_function(ctx, event: dict) -> str | None:
     """The Lambda function a TaskScheduled / LambdaFunctionScheduled history event invokes."""
-    asl = _prov_asl()
+    asl = _prov(ctx).asl
     if event["type"] == "TaskScheduled":
         details = event["taskScheduledEventDetails"]
         if details.get("resourceType") != "lambda":
@@ -184,12 +184,6 @@ def _invoked_function(event: dict) -> str | None:
     if event["type"] == "LambdaFunctionScheduled":
         return asl.function_name(event["lambdaFunctionScheduledEventDetails"]["resource"])
     return None
-
-
-def _prov_asl():
-    from securecart_lab.labs.registry import get_lab
-
-    return get_lab(1).provisioner().asl
 
 
 def _retry_failures(history: list[dict], error: str) -> int:
@@ -208,8 +202,8 @@ def _states(definition: dict):
                 yield from _states(state[key])
 
 
-def _invokes(state: dict) -> str | None:
-    asl = _prov_asl()
+def _invokes(ctx, state: dict) -> str | None:
+    asl = _prov(ctx).asl
     resource = state.get("Resource", "")
     if asl.LAMBDA_INVOKE.match(resource):
         name = (state.get("Parameters") or {}).get("FunctionName")
@@ -335,7 +329,7 @@ def payment_retry(ctx):
                       expected="3 attempts, 2 PaymentGatewayTimeout in the history",
                       actual=f"{payment.get('attempts', 0)} attempts, {failures} timeouts")
     definition = json.loads(_machine(ctx)["definition"])
-    retriers = [r for _, s in _states(definition) if isinstance(s, dict) and _invokes(s) == "authorize-payment"
+    retriers = [r for _, s in _states(definition) if isinstance(s, dict) and _invokes(ctx, s) == "authorize-payment"
                 for r in s.get("Retry", []) if {"PaymentGatewayTimeout", "States.ALL", "States.TaskFailed"} & set(r.get("ErrorEquals", []))]
     if not retriers:
         return failed("No Retry on the state that calls authorize-payment matches PaymentGatewayTimeout.")
@@ -384,7 +378,7 @@ def invalid_order_rejected(ctx):
     order = _order(ctx, [{"sku": "SC-ELEC-0001", "quantity": 0}])
     described = _run(ctx, order)
     history = _history(ctx, described["executionArn"])
-    payment_calls = sum(1 for e in history if _invoked_function(e) == "authorize-payment")
+    payment_calls = sum(1 for e in history if _invoked_function(ctx, e) == "authorize-payment")
     if payment_calls or _payment(ctx, order["orderId"]):
         return failed("authorize-payment was called for an invalid order.", expected="0 payment calls",
                       actual=max(payment_calls, 1))
@@ -422,7 +416,7 @@ def parallel_fulfilment(ctx):
 
     branches = {}
     for event in history:
-        name = _invoked_function(event)
+        name = _invoked_function(ctx, event)
         if name in ("reserve-inventory", "notify-customer"):
             branches[name] = branch_of(event)
     missing = [n for n in ("reserve-inventory", "notify-customer") if n not in branches]
@@ -572,7 +566,7 @@ def _required(ctx, definition: dict) -> list[tuple[str, str]]:
         if not isinstance(state, dict) or state.get("Type") != "Task":
             continue
         resource, params = state.get("Resource", ""), state.get("Parameters") or {}
-        function = _invokes(state)
+        function = _invokes(ctx, state)
         if function:
             needed.append(("lambda:InvokeFunction", f"arn:aws:lambda:{region}:{account}:function:{function}"))
         elif resource.startswith("arn:aws:states:::dynamodb:") and isinstance(params.get("TableName"), str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import tomllib
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -73,7 +74,8 @@ class Lab:
     def provisioner(self) -> ModuleType:
         """The lab's provisioning module (`provision.py`): provision(ctx), deploy(ctx, source_dir)."""
         path = self.path / "provision.py"
-        name = f"securecart_provision_{self.key}"
+        # Keyed by path too: two courses (the real one, a test fixture) may both have a lab 1.
+        name = f"securecart_provision_{self.key}_{zlib.crc32(str(path.resolve()).encode()):08x}"
         if name in sys.modules:
             return sys.modules[name]
         spec = importlib.util.spec_from_file_location(name, path)
