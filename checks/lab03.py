@@ -24,7 +24,7 @@ from securecart_lab.labs.registry import get_lab
 
 RDS = {"rds", "ssm", "cloudformation"}
 SITE = RDS | {"elbv2", "ec2"}
-PROBE_DB = "securecart_lab_probe"
+PROBE_DB = replicas.PROBE_DB
 LAG_LIMIT = 1.0
 SEARCHES = 12
 # Only the product search ends like this (orders read products too, by SKU).
@@ -183,7 +183,7 @@ def replica_lag(ctx):
     if seen is None:
         return failed(f"The row written on {writer.id} was not on {replica.id} after {LAG_LIMIT:.0f} s",
                       expected=f"visible within {LAG_LIMIT:.0f} s", actual="not visible")
-    return passed(f"Visible on {replica.id} {seen * 1000:.0f} ms after the commit on {writer.id}", actual=f"{seen * 1000:.0f} ms")
+    return passed(f"Visible on {replica.id} {seen * 1000:.1f} ms after the commit on {writer.id}", actual=f"{seen * 1000:.1f} ms")
 
 
 @check("replica-read-only", "A write to the replica is refused", points=10,

@@ -24,6 +24,7 @@ from securecart_lab.postgres.server import PostgresServer
 
 LAB2_STACK = "securecart-lab02"
 DRILL_FILE = "lab03-primary-down.json"
+PROBE_DB = "securecart_lab_probe"  # the checks' own database (replication probe rows)
 NO_DATABASE_HINT = 'Run "securecart-lab start 3 --with-prereqs" (it deploys lab 2\'s reference solution), or finish lab 2.'
 
 
@@ -149,7 +150,7 @@ class Outage:
     dbname: str
     at: str
     orders: list[str]
-    shared_with: list[str]
+    shared_with: list[str]  # the other databases on the stopped server
 
     def save(self, settings: Settings) -> Path:
         path = settings.home / DRILL_FILE
@@ -187,7 +188,9 @@ def primary_down(settings: Settings) -> Outage:
                        'Bring it back with "securecart-lab chaos primary-up", or carry on with the failover.')
     with writer.connect() as conn:
         orders = [row[0] for row in conn.execute("SELECT id FROM orders ORDER BY created_at, id")]
-    shared = sorted(i.id for i in topo.instances.values() if i.port == writer.port and i.id != writer.id)
+        shared = [row[0] for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres', %s, %s) ORDER BY 1",
+            (writer.dbname, PROBE_DB))]
     outage = Outage(writer.id, writer.host, writer.port, str(server.datadir), writer.dbname,
                     time.strftime("%Y-%m-%dT%H:%M:%S"), orders, shared)
     server.stop(mode="immediate")

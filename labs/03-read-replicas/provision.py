@@ -107,7 +107,7 @@ def _create(ctx, cf, path: Path, body: str) -> list[str]:
 
 def _report(ctx, cf) -> list[str]:
     resources = cf.describe_stack_resources(StackName=STACK)["StackResources"]
-    ids = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::RDS::DBInstance"]
+    ids = [r["PhysicalResourceId"] for r in resources if r.get("ResourceType") == "AWS::RDS::DBInstance"]
     lines = []
     for instance_id, found in wait_available(ctx.aws("rds"), ids).items() if ids else ():
         endpoint = found["Endpoint"]
@@ -115,7 +115,7 @@ def _report(ctx, cf) -> list[str]:
         role = f"read replica of {source}" if source else "standalone (promoted)"
         lines.append(f"DB instance {instance_id}: {found['DBInstanceStatus']}, {role}, at {endpoint['Address']}:{endpoint['Port']}")
     for r in resources:
-        if r["ResourceType"] == "AWS::SSM::Parameter":
+        if r.get("ResourceType") == "AWS::SSM::Parameter":
             value = ctx.aws("ssm").get_parameter(Name=r["PhysicalResourceId"])["Parameter"]["Value"]
             lines.append(f"Parameter {r['PhysicalResourceId']} = {value}")
     return lines
@@ -141,4 +141,4 @@ def is_deployed(ctx) -> bool:
         resources = ctx.aws("cloudformation").describe_stack_resources(StackName=STACK)["StackResources"]
     except (ClientError, OSError):
         return False
-    return any(r["ResourceType"] == "AWS::RDS::DBInstance" for r in resources)
+    return any(r.get("ResourceType") == "AWS::RDS::DBInstance" for r in resources)

@@ -1,0 +1,37 @@
+"""chaos: failure drills on the lab database (lab 3)."""
+
+from __future__ import annotations
+
+from securecart_lab import replicas
+from securecart_lab.config import Settings
+from securecart_lab.console import console, spinner
+from securecart_lab.engines import get_engine
+from securecart_lab.errors import LabError
+
+ACTIONS = ("primary-down", "primary-up")
+
+
+def chaos(settings: Settings, action: str) -> None:
+    if action not in ACTIONS:
+        raise LabError(f"Unknown chaos action {action!r}.", f"Use one of: {', '.join(ACTIONS)}.")
+    if settings.engine != "local":
+        raise LabError(f"chaos needs the local engine (found {settings.engine}): it stops real PostgreSQL servers.",
+                       "Run it with --engine local.")
+    get_engine(settings).require_running()
+    if action == "primary-down":
+        with spinner("Stopping the writer's PostgreSQL server..."):
+            outage = replicas.primary_down(settings)
+        console.print(f"[bold red]{outage.instance}[/] is down: its PostgreSQL server on {outage.host}:{outage.port} "
+                      f"was stopped (immediate shutdown, as in a crash) at {outage.at}.")
+        if outage.shared_with:
+            console.print(f"[yellow]Warning:[/] every database on that server is down with it: {', '.join(outage.shared_with)} "
+                          "(lab 2's database is one of several on the kit's PostgreSQL server).")
+        console.print(f"{len(outage.orders)} orders were confirmed before the failure; `check 3` looks for each of them after "
+                      "your failover.")
+        console.print("Next: aws rds promote-read-replica --db-instance-identifier <your replica>, then point "
+                      "/securecart/db/writer-endpoint at it (README, step 3).")
+    else:
+        with spinner("Starting the server again..."):
+            outage = replicas.primary_up(settings)
+        console.print(f"[green]{outage.instance}'s server on {outage.host}:{outage.port} is running again.[/] "
+                      "It is a separate database now: the app keeps writing wherever /securecart/db/writer-endpoint points.")
