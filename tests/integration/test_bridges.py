@@ -4,7 +4,9 @@ processes, an ALB forwards real HTTP after real health checks, Auto Scaling repl
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -183,3 +185,22 @@ def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network
     autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
     wait_for(lambda: all(app_pid(i) is None for i in replaced), what="the group's app processes to stop")
     aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def test_app_processes_end_when_the_emulator_is_killed(settings):
+    from emulator_fixture import client, start_emulator
+
+    home = Path(tempfile.mkdtemp(prefix="securecart-crash-", dir="/tmp"))
+    handle = start_emulator(home, extra_env={"SECURECART_PG_PORT": str(settings.pg_port)})
+    try:
+        ec2 = client(handle, "ec2")
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                     UserData=app_user_data(settings))["Instances"][0]["InstanceId"]
+        pid = wait_for(lambda: app_pid(instance), what="the app process")
+        os.kill(handle.process.pid, signal.SIGKILL)
+        handle.process.wait()
+        wait_for(lambda: not Path(f"/proc/{pid}").exists() or b"Z" in Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3],
+                 timeout=10, what="the app to exit with its emulator")
+    finally:
+        handle.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -1,7 +1,7 @@
 """EC2 -> real app processes, and Auto Scaling groups that keep their capacity.
 
-An instance whose user data runs the SecureCart app (see `userdata`) becomes a local `python -m securecart_lab.app`
-process on its own free port, with the user data's environment, INSTANCE_ID = the instance id and the emulator as
+An instance whose user data runs the SecureCart app (see `userdata`) becomes a local app process (`instance`, which
+runs `python -m securecart_lab.app` and ends with the emulator) on its own free port, with the user data's environment, INSTANCE_ID = the instance id and the emulator as
 its AWS endpoint. Stop and terminate end the process; start runs it again. When a process dies, its instance is
 terminated (state reason Server.InternalError) and its Auto Scaling group launches a replacement: a reconciler
 thread keeps every group at its desired capacity and its instances registered in the group's target groups.
@@ -24,6 +24,7 @@ from securecart_lab.config import Settings
 from securecart_lab.emulator import bridges, hooks
 from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
 from securecart_lab.emulator.bridges import userdata
+from securecart_lab.emulator.bridges.instance import LIFELINE_ENV
 from securecart_lab.ports import free_port
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ _lock = threading.RLock()
 _apps: dict[str, AppProcess] = {}
 _launches: dict[str, userdata.AppLaunch] = {}
 _stop = threading.Event()
+# (read, write): app processes watch the read end and exit at its EOF, when this process ends however it ends.
+_lifeline: tuple[int, int] | None = None
 
 
 def app_port(instance_id: str) -> int | None:
@@ -60,6 +63,8 @@ def app_processes() -> dict[str, AppProcess]:
 
 
 def install() -> None:
+    global _lifeline
+    _lifeline = os.pipe()
     hooks.replace("ec2.run_instances", _run_instances)
     hooks.replace("ec2.instance.start", _instance_start)
     hooks.replace("ec2.instance.stop", _instance_stop)
@@ -91,6 +96,7 @@ def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: 
         "PORT": str(port),
         "HOST": "127.0.0.1",
         "INSTANCE_ID": instance_id,
+        LIFELINE_ENV: str(_lifeline[0]),
     }
 
 
@@ -105,13 +111,14 @@ def _start_app(instance_id: str) -> None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "securecart_lab.app"],
+                [sys.executable, "-m", "securecart_lab.emulator.bridges.instance"],
                 env=_app_env(instance_id, launch, port, settings),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=str(settings.home) if settings.home.exists() else "/",
                 start_new_session=True,
+                pass_fds=(_lifeline[0],),
             )
         _apps[instance_id] = AppProcess(instance_id, port, proc, log_path)
         LOG.info("EC2 %s -> SecureCart app pid %s on 127.0.0.1:%s (log %s)", instance_id, proc.pid, port, log_path)

@@ -103,8 +103,10 @@ def start_replica(source_server, instance_id: str, settings: Settings | None = N
 
 
 def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
-    """on_delete for replicas: stop the server, drop its slot on the source, delete its data."""
+    """on_delete for replicas: stop the server, drop its slot on the source, delete its data. A promoted replica
+    holds data of its own: its folder is moved to dump_dir instead, as a final snapshot."""
     server = handle.server
+    promoted = server.is_running() and not server.is_in_recovery()
     server.stop(mode="fast")
     with _lock:
         _servers.pop(handle.instance_id, None)
@@ -116,8 +118,14 @@ def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
                                  " WHERE slot_name = %s AND NOT active", (server.slot_name,))
         except (LabError, psycopg.Error):
             LOG.warning("RDS %s: could not drop replication slot %s", handle.instance_id, server.slot_name)
-    shutil.rmtree(server.datadir, ignore_errors=True)
-    LOG.info("RDS %s deleted: replica server stopped and %s removed", handle.instance_id, server.datadir)
+    if promoted:
+        dump_dir.mkdir(parents=True, exist_ok=True)
+        kept = dump_dir / f"{handle.instance_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(str(server.datadir), kept)
+        LOG.info("RDS %s deleted: server stopped, its data kept in %s", handle.instance_id, kept)
+    else:
+        shutil.rmtree(server.datadir, ignore_errors=True)
+        LOG.info("RDS %s deleted: replica server stopped and %s removed", handle.instance_id, server.datadir)
 
 
 def _await_streaming(database, replica, source_server) -> None:
