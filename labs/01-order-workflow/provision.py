@@ -17,7 +17,7 @@ import json
 import re
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
@@ -281,7 +281,6 @@ class Workspace:
     rules: list
     policy: dict
     logging: dict
-    texts: dict[str, str] = field(default_factory=dict)
 
 
 def deploy(ctx, source: Path) -> list[str]:
@@ -389,7 +388,7 @@ def load_workspace(ctx, source: Path) -> Workspace:
     resolver = Resolver(ctx)
     resolved = {name: resolver.resolve(source / name, texts[name], doc) for name, doc in documents.items()}
     ws = Workspace(resolved["state_machine.asl.json"], resolved["rules.json"], resolved["role_policy.json"],
-                   resolved["logging.json"], texts)
+                   resolved["logging.json"])
     _validate_definition(ctx, source / "state_machine.asl.json", texts["state_machine.asl.json"], ws.definition)
     _validate_rules(source / "rules.json", texts["rules.json"], ws.rules)
     _validate_policy(source / "role_policy.json", texts["role_policy.json"], ws.policy)
