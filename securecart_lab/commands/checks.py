@@ -31,6 +31,7 @@ def _progress(outcome: Outcome) -> None:
 def check(settings: Settings, lab: str | None, all_labs_flag: bool, json_path: Path | None, junit_path: Path | None,
           verbose: bool, only: set[str] | None = None) -> int:
     numbers = _numbers(lab, all_labs_flag)
+    get_engine(settings).require_running()
     info = service.run_info(settings)
     reports: list[LabReport] = []
     for number in numbers:
