@@ -7,6 +7,8 @@ bridge); an unchanged template is left alone.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -74,6 +76,55 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+# The AWS API each resource type needs: an engine without it (LocalStack community) gets the rest of the stack.
+_SERVICE_OF_TYPE = {"AWS::RDS::": "rds", "AWS::ElasticLoadBalancingV2::": "elbv2", "AWS::AutoScaling::": "autoscaling"}
+_SUB_NAMES = re.compile(r"\$\{([A-Za-z0-9]+)[.}]")
+
+
+def _references(value) -> set[str]:
+    """Logical ids a resource or output refers to (Ref, GetAtt, Sub, DependsOn)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                found.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                found |= set(_SUB_NAMES.findall(text if isinstance(text, str) else ""))
+                found |= _references(inner[1:] if isinstance(inner, list) else None)
+            elif key == "DependsOn":
+                found |= {inner} if isinstance(inner, str) else set(inner)
+            else:
+                found |= _references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _references(inner)
+    return found
+
+
+def supported_part(document: dict, capabilities) -> tuple[dict, list[str]]:
+    """The template without the resources the engine has no API for (and what refers to them), and their names."""
+    resources = dict(document["Resources"])
+    dropped = {name for name, r in resources.items()
+               if any(r["Type"].startswith(prefix) and service not in capabilities for prefix, service in _SERVICE_OF_TYPE.items())}
+    while True:
+        more = {name for name, r in resources.items() if name not in dropped and _references(r) & dropped}
+        if not more:
+            break
+        dropped |= more
+    if not dropped:
+        return document, []
+    outputs = {k: v for k, v in (document.get("Outputs") or {}).items() if not _references(v) & dropped}
+    kept = {**document, "Resources": {k: v for k, v in resources.items() if k not in dropped}}
+    if outputs:
+        kept["Outputs"] = outputs
+    else:
+        kept.pop("Outputs", None)
+    return kept, [f"{name} ({resources[name]['Type']})" for name in sorted(dropped)]
+
+
 def provision(ctx) -> None:
     """Lab 2 has no baseline of its own: everything comes from the learner's template."""
 
@@ -115,15 +166,15 @@ def deploy(ctx, source: Path) -> list[str]:
     """Create stack securecart-lab02 from source/template.yaml (recreating it when the template changed),
     wait for it, and report its resources, outputs and the load balancer's healthy targets."""
     path = source / TEMPLATE
-    load_template(path)
-    body = path.read_text(encoding="utf-8")
+    document, skipped = supported_part(load_template(path), ctx.engine.capabilities)
+    body = json.dumps(document, indent=1) if skipped else path.read_text(encoding="utf-8")
     cf = ctx.aws("cloudformation")
-    lines: list[str] = []
+    lines: list[str] = [f"Not deployed: the {ctx.engine.name} engine has no API for " + ", ".join(skipped)] if skipped else []
     existing = _wait(cf)
     if existing is not None:
         current = cf.get_template(StackName=STACK)["TemplateBody"]
         if existing["StackStatus"] in _DONE and current == body:
-            return [f"Stack {STACK} is up to date ({existing['StackStatus']})", *_summary(ctx, cf)]
+            return [*lines, f"Stack {STACK} is up to date ({existing['StackStatus']})", *_summary(ctx, cf)]
         _delete(cf)
         lines.append(f"Deleted the previous stack {STACK} ({existing['StackStatus']}) to apply the changed template")
     try:

@@ -94,6 +94,28 @@ def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, nam
     assert {cid for cid, o in results.items() if o.status == FAIL} == failing, {c: o.message for c, o in results.items()}
 
 
+def test_an_engine_without_rds_elbv2_autoscaling_gets_the_rest_and_skips_those_checks(lab2, settings):
+    from dataclasses import replace as copy_with
+
+    from securecart_lab import paths
+    from securecart_lab.checking import SKIP, load_checks, run_check
+    from securecart_lab.engines.base import ALL_SERVICES
+
+    class NetworkOnly(type(lab2.engine)):
+        name = "network-only"
+        capabilities = ALL_SERVICES - {"rds", "elbv2", "autoscaling"}
+
+    ctx = copy_with(lab2, engine=NetworkOnly(settings), cache={})
+    applied = deploy(ctx, lab2.lab.solution_dir)
+    assert applied[0].startswith("Not deployed: the network-only engine has no API for AppGroup (AWS::AutoScaling::AutoScalingGroup)")
+    assert "Database (AWS::RDS::DBInstance)" in applied[0] and "AppLaunchTemplate (AWS::EC2::LaunchTemplate)" in applied[0]
+    results = {c.id: run_check(c, ctx, ctx.engine.capabilities, ctx.engine.missing_reason)
+               for c in load_checks(lab2.lab.checks_file(paths.checks_dir()))}
+    assert results.pop("network-tiers").status == PASS
+    assert {o.status for o in results.values()} == {SKIP}
+    assert "network-only engine has no autoscaling, elbv2 API" in results["load-balanced"].message
+
+
 def test_reference_solution_passes_every_check_and_stays_deployed(lab2, settings):
     applied = deploy(lab2, lab2.lab.solution_dir)
     assert any(line.startswith("Site: http://127.0.0.1:") for line in applied)
