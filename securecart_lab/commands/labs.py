@@ -33,7 +33,8 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
     lab = result.lab
     body = [f"[bold]{lab.summary}[/]", "", "You will:"]
     body += [f"  • {o}" for o in lab.objectives]
-    console.print(Panel("\n".join(body), title=f"Lab {lab.number}: {lab.title}", subtitle=f"~{lab.estimated_minutes} min"))
+    console.print(Panel("\n".join(body), title=f"Lab {lab.number}: {lab.title}", subtitle=f"~{lab.estimated_minutes} min"),
+                  soft_wrap=False)
     for number in result.prerequisites:
         console.print(f"Deployed lab {number}'s reference solution, which this lab builds on.")
     for path in result.created:
