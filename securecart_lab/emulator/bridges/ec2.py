@@ -228,8 +228,15 @@ def reconcile() -> None:
             LOG.info("Auto Scaling group %s: %d of %d instances in service; launching replacements",
                      name, len(group.active_instances()), desired)
             group.set_desired_capacity(desired)
-        elif group.target_group_arns:
+        elif group.target_group_arns and _unregistered(group, elbv2):
             autoscaling.update_attached_target_groups(name)
+
+
+def _unregistered(group, elbv2) -> bool:
+    """Does a target group of the group miss one of its instances? (moto registers replacements only sometimes)"""
+    members = {state.instance.id for state in group.instance_states}
+    return any(tg is not None and not members <= set(tg.targets)
+               for tg in (elbv2.target_groups.get(arn) for arn in group.target_group_arns))
 
 
 def _reconcile_forever() -> None:
