@@ -40,10 +40,13 @@ def _topology(ctx) -> replicas.Topology:
 
 
 def _replica(ctx) -> tuple[replicas.DbInstance, replicas.DbInstance]:
-    """(writer, its first available read replica), or LabError saying what is missing."""
+    """(primary, its first available read replica), or LabError saying what is missing. The primary is the app's
+    writer, or that writer's source when the writer is (wrongly) a read replica itself."""
     topo = _topology(ctx)
     writer = topo.require_writer()
-    available = [r for r in topo.replicas if r.status == "available"]
+    if writer.source and writer.source in topo.instances:
+        writer = topo.instances[writer.source]
+    available = [r for r in topo.instances.values() if r.source == writer.id and r.status == "available"]
     if not available:
         others = ", ".join(f"{i.id} ({i.status})" for i in topo.replicas) or "none"
         raise LabError(f"Expected an available read replica of {writer.id} (the writer) through the RDS API, found {others}.",
@@ -236,9 +239,11 @@ def reads_on_replica(ctx):
        needs=SITE)
 def writes_on_primary(ctx):
     writer, _ = _replica(ctx)
+    app_writer = _topology(ctx).writer
     status, body = _place_order(ctx, _site(ctx), writer)
     if status != 201:
-        return failed("The site refused an order", expected="201 Created",
+        why = f" ({WRITER_PARAMETER} names the read replica {app_writer.id})" if app_writer.source else ""
+        return failed(f"The site refused an order{why}", expected="201 Created",
                       actual=f"{status} {body.get('error', '')}: {body.get('message', '')}".strip())
     if not _order_on(writer, [body["orderId"]]):
         return failed(f"Order {body['orderId']} was confirmed but is not in {writer.id}'s database",

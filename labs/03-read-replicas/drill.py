@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 
 from securecart_lab import replicas
-from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
+from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER, AppConfig
 from securecart_lab.errors import DeployError
 from securecart_lab.labs.registry import get_lab
 
@@ -52,6 +52,8 @@ def run(ctx) -> list[str]:
     ssm.put_parameter(Name=READER_PARAMETER, Value=reader, Type="String", Overwrite=True)
     lines.append(f"Drill: new read replica {new_id}; {READER_PARAMETER} = {reader}")
     lines.append(_wait_for_site(ctx))
+    # Until their cache expires, instances may still read from the old replica, which is the writer now.
+    time.sleep(AppConfig.reader_cache_seconds + 0.5)
     return lines
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
+from securecart_lab import replicas
+from securecart_lab.app.config import WRITER_PARAMETER
 from securecart_lab.errors import DeployError
 from securecart_lab.labs.registry import get_lab
 
@@ -76,6 +78,7 @@ def deploy(ctx, source: Path) -> list[str]:
         lines.append(f"Stack {STACK} is up to date ({existing['StackStatus']})")
     else:
         if existing is not None:
+            _refuse_to_delete_the_writer(ctx, cf)
             cf.delete_stack(StackName=STACK)
             _wait(cf)
             lines.append(f"Deleted the previous stack {STACK} ({existing['StackStatus']}) to apply the changed template")
@@ -84,6 +87,18 @@ def deploy(ctx, source: Path) -> list[str]:
     if source.resolve() == ctx.lab.solution_dir.resolve():
         lines += _drill(ctx).run(ctx)
     return lines
+
+
+def _refuse_to_delete_the_writer(ctx, cf) -> None:
+    """After a failover the stack's replica is the writer: re-creating the stack would delete it and its orders."""
+    resources = cf.describe_stack_resources(StackName=STACK)["StackResources"]
+    ids = {r.get("PhysicalResourceId") for r in resources if r.get("ResourceType") == "AWS::RDS::DBInstance"}
+    writer = replicas.topology(ctx.endpoint_url).writer
+    if writer is not None and writer.id in ids:
+        raise DeployError(
+            f"Stack {STACK} holds {writer.id}, which is the writer now ({WRITER_PARAMETER} = {writer.endpoint}); "
+            "applying a changed replica.yaml re-creates the stack and would delete it.",
+            "Keep replica.yaml as it was deployed, or move the writer elsewhere first.")
 
 
 def _create(ctx, cf, path: Path, body: str) -> list[str]:
