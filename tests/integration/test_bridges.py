@@ -204,3 +204,23 @@ def test_app_processes_end_when_the_emulator_is_killed(settings):
     finally:
         handle.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_database_kept_from_an_earlier_instance_is_reused_and_handed_to_the_new_master(aws, settings):
+    """After an emulator restart the instance is gone but its database is not: creating it again reuses the data."""
+    from securecart_lab.postgres import primary, seed
+
+    suffix = uuid.uuid4().hex[:8]
+    dbname, earlier = f"kept_{suffix}", f"earlier_{suffix}"
+    server = primary(settings)
+    server.create_database(dbname, earlier, "earlier-secret")
+    with server.connect(dbname, earlier, "earlier-secret") as conn:
+        seed.load(conn)
+        conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-kept', 'k@example.com', 1)")
+    ident = f"kept-{suffix}"
+    aws("rds").create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                                  DBName=dbname, MasterUsername=f"now_{suffix}", MasterUserPassword="now-secret")
+    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname=dbname, user=f"now_{suffix}", password="now-secret") as conn:
+        assert conn.execute("SELECT count(*) FROM orders WHERE id = 'ord-kept'").fetchone()[0] == 1
+        conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-new', 'n@example.com', 1)")
+    aws("rds").delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)

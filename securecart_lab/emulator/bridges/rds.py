@@ -127,13 +127,9 @@ def _validate(instance_id: str, dbname: str, master: str, password: str) -> None
                          f"DBName {dbname} is the kit's own database on this PostgreSQL server; choose another, e.g. storefront.")
     with _lock:
         for other in registry.values():
-            if other.dbname == dbname and other.instance_id != instance_id and other.server.port == postgres_port():
+            if other.dbname == dbname and other.instance_id != instance_id and other.server.port == Settings.from_env().pg_port:
                 raise _rds_error("InvalidParameterValue",
                                  f"DBName {dbname} is already used by DB instance {other.instance_id} on this server; choose another.")
-
-
-def postgres_port() -> int:
-    return Settings.from_env().pg_port
 
 
 def create_real_database(dbname: str, master: str, password: str):
@@ -145,6 +141,12 @@ def create_real_database(dbname: str, master: str, password: str):
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone():
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(master), sql.Literal(password)))
     server.create_database(dbname, master, password)
+    with server.connect(dbname) as conn:  # kept from an earlier instance with another master user: hand it over
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()[0]
+        if owner != master:
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(master)))
+            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+                conn.execute(sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(table), sql.Identifier(master)))
     with server.connect(dbname, master, password) as conn:
         seed.load(conn)
     return server
