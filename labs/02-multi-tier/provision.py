@@ -140,17 +140,24 @@ def _stack(cf) -> dict | None:
     return live[0] if live else None
 
 
-def _wait(cf, statuses_in_progress: tuple[str, ...] = ("_IN_PROGRESS",), timeout: float = 300) -> dict | None:
+def _wait(cf, timeout: float = 300) -> dict | None:
+    """The stack once no operation is in progress (None when there is none)."""
     deadline = time.monotonic() + timeout
     while True:
         stack = _stack(cf)
-        if stack is None or not stack["StackStatus"].endswith(statuses_in_progress) or time.monotonic() > deadline:
+        if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
             return stack
         time.sleep(0.2)
 
 
 def _delete(cf) -> None:
-    cf.delete_stack(StackName=STACK)
+    try:
+        cf.delete_stack(StackName=STACK)
+    except ClientError as exc:
+        raise DeployError(f"Could not delete the previous stack {STACK} to apply the changed template: "
+                          f"{exc.response['Error'].get('Message', exc)}",
+                          '"securecart-lab down" then "securecart-lab start 2" starts again from an empty emulator '
+                          "(your files and your database dumps are kept).") from None
     _wait(cf)
 
 
