@@ -7,8 +7,6 @@ so it can run again and again.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from securecart_lab.errors import LabError
+from securecart_lab.paths import load_module
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
@@ -115,13 +114,7 @@ class Outcome:
 
 def load_checks(path: Path) -> list[Check]:
     """Import a checks module by file path and return its checks in the order they are written."""
-    name = f"securecart_checks_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise LabError(f"Cannot load checks from {path}.")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = load_module(path, fresh=True)
     found = [obj.__check__ for obj in vars(module).values() if callable(obj) and hasattr(obj, "__check__")]
     ids = [c.id for c in found]
     duplicates = {i for i in ids if ids.count(i) > 1}

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+import zlib
 from pathlib import Path
+from types import ModuleType
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -36,3 +40,25 @@ def seed_dir() -> Path:
 
 def compose_file() -> Path:
     return content_root() / "docker-compose.yml"
+
+
+def load_module(path: Path, fresh: bool = False) -> ModuleType:
+    """Import a lab's or a checks file by path, once (or again when `fresh`). Keyed by path: two courses
+    (the kit's, a test fixture's) may both have a lab 1."""
+    path = path.resolve()
+    name = f"securecart_{path.parent.name}_{path.stem}_{zlib.crc32(str(path).encode()):08x}".replace("-", "_")
+    if name in sys.modules and not fresh:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        from securecart_lab.errors import LabError
+
+        raise LabError(f"Cannot load {path}.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from securecart_lab import __version__, config
+from securecart_lab import __version__
 from securecart_lab.engines.base import Component, Engine, EngineStatus
 from securecart_lab.errors import LabError, PortInUse
 from securecart_lab.ports import port_owner

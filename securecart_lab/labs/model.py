@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tomllib
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 from securecart_lab.errors import LabError
+from securecart_lab.paths import load_module
 
 FORMAT_VERSION = 1
 
@@ -74,17 +72,13 @@ class Lab:
     def provisioner(self) -> ModuleType:
         """The lab's provisioning module (`provision.py`): provision(ctx), deploy(ctx, source_dir)."""
         path = self.path / "provision.py"
-        # Keyed by path too: two courses (the real one, a test fixture) may both have a lab 1.
-        name = f"securecart_provision_{self.key}_{zlib.crc32(str(path.resolve()).encode()):08x}"
-        if name in sys.modules:
-            return sys.modules[name]
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None or not path.exists():
+        if not path.exists():
             raise LabError(f"Lab {self.number} has no provisioning module at {path}.")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
+        return load_module(path)
+
+    def module(self, filename: str) -> ModuleType:
+        """Another Python file of the lab's folder (e.g. lab 3's drill.py), imported once."""
+        return load_module(self.path / filename)
 
 
 def _require(data: dict, key: str, kind, where: Path):

@@ -3,7 +3,6 @@ passes every check, each typical mistake fails the check that names it, and a ba
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 import tempfile

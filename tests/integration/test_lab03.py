@@ -15,6 +15,7 @@ import pytest
 from securecart_lab import replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.checking import FAIL, PASS
+from securecart_lab.labs import stacks
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import get_lab
 
@@ -44,7 +45,7 @@ def _restore(settings, ctx) -> None:
     ssm, rds = ctx.aws("ssm"), ctx.aws("rds")
     cloudformation = ctx.aws("cloudformation")
     cloudformation.delete_stack(StackName="securecart-lab03")
-    ctx.lab.provisioner()._wait(cloudformation)
+    stacks.wait(cloudformation, "securecart-lab03")
     for name in (WRITER_PARAMETER, READER_PARAMETER):
         try:
             ssm.delete_parameter(Name=name)

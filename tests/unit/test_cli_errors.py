@@ -35,7 +35,7 @@ def test_check_without_a_lab_or_all(cli, isolated_settings):
 
 def test_check_when_nothing_runs_says_what_to_run(cli, isolated_settings):
     lines = _one_error(cli("check", "1"))
-    assert f"found nothing" in lines[0] and isolated_settings.endpoint_url in lines[0]
+    assert "found nothing" in lines[0] and isolated_settings.endpoint_url in lines[0]
     assert "securecart-lab up" in lines[1]
 
 

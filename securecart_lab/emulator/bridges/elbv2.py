@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import logging
-import re
 import socket
 import threading
 import time
