@@ -101,3 +101,38 @@ def test_ci_on_a_running_engine_keeps_it_running(cli, course, engine, tmp_path):
     suite = ET.parse(tmp_path / "ci.xml").getroot().find("testsuite")
     assert suite.get("failures") == "0" and suite.get("tests") == "3"
     assert engine.health() is not None
+
+
+def _delete_fixture_queues(aws):
+    sqs = aws("sqs")
+    for url in sqs.list_queues(QueueNamePrefix="fixture-").get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+
+
+def test_a_lab_building_on_a_missing_one_never_prompts_without_a_terminal(cli, course, aws):
+    _delete_fixture_queues(aws)
+    result = cli("start", "2")
+    assert result.exit_code == 1
+    assert "Error: Lab 2 needs lab 1's resources, and they are not deployed." in result.output
+    assert "--with-prereqs" in result.output
+    assert not aws("sqs").list_queues(QueueNamePrefix="fixture-queue").get("QueueUrls")
+
+
+def test_with_prereqs_deploys_the_earlier_lab_solution(cli, course, aws):
+    _delete_fixture_queues(aws)
+    result = cli("start", "2", "--with-prereqs")
+    assert result.exit_code == 0, result.output
+    assert "Deployed lab 1's reference solution" in result.output
+    assert cli("check", "1").exit_code == 0  # lab 1's solution is what was deployed
+    assert cli("solve", "2").exit_code == 0 and cli("check", "2").exit_code == 0
+
+
+def test_a_yes_at_the_prompt_deploys_the_prerequisite(settings, course, aws, monkeypatch):
+    from securecart_lab.labs import service
+
+    _delete_fixture_queues(aws)
+    monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
+    asked = []
+    result = service.start(settings.__class__.from_env(), 2, confirm=lambda q: asked.append(q) or True)
+    assert result.prerequisites == [1]
+    assert "builds on lab 1 (Make a queue), which is not deployed" in asked[0]

@@ -85,3 +85,30 @@ def test_installed_console_script_runs_as_a_subprocess(engine):
     bad = subprocess.run([script, "start", "42"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert bad.stderr.startswith("Error: There is no lab 42") and "Traceback" not in bad.stderr
+
+
+def test_logs_of_the_emulator_postgres_and_a_lambda(engine, cli, aws):
+    import io
+    import zipfile
+
+    assert cli("logs", "emulator").exit_code == 0
+    assert "database system is ready" in cli("logs", "postgres", "-n", "500").output
+
+    iam = aws("iam")
+    role = iam.create_role(RoleName="logs-test", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }))["Role"]["Arn"]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    print('hello from', context.function_name)\n")
+    aws("lambda").create_function(FunctionName="logs-test", Runtime="python3.12", Role=role, Handler="app.handler",
+                                  Code={"ZipFile": buf.getvalue()})
+    aws("lambda").invoke(FunctionName="logs-test", Payload=b"{}")
+    result = cli("logs", "lambda", "logs-test")
+    assert result.exit_code == 0
+    assert "hello from logs-test" in result.output and "REPORT RequestId" in result.output
+
+    result = cli("logs", "lambda", "never-ran")
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: No log group /aws/lambda/never-ran")
