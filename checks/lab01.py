@@ -241,11 +241,12 @@ def deployment(ctx):
 
 
 @check("order-event-starts-execution", "An OrderPlaced event starts an execution", points=10,
-       hint='In rules.json, a rule on the securecart bus matching {"source": ["securecart.orders"], "detail-type": '
-            '["OrderPlaced"]} with the state machine as target ("Arn": "${StateMachineArn}", "RoleArn": '
-            '"${EventsRoleArn}", "InputPath": "$.detail").',
+       hint="In rules.json, route OrderPlaced events from securecart.orders on the securecart bus to the state "
+            "machine, passing only the event's detail as input.",
        more="The check puts an OrderPlaced event (valid against seed/events/OrderPlaced.schema.json) on the bus and "
-            "waits up to 10 s for an execution whose input carries its order id.",
+            "waits up to 10 s for an execution whose input carries its order id. The rule: "
+            '{"source": ["securecart.orders"], "detail-type": ["OrderPlaced"]} with a target "Arn": '
+            '"${StateMachineArn}", "RoleArn": "${EventsRoleArn}", "InputPath": "$.detail".',
        needs={"stepfunctions", "events", "lambda", "dynamodb"})
 def order_event_starts_execution(ctx):
     prov = _prov(ctx)
@@ -284,10 +285,12 @@ def order_event_starts_execution(ctx):
 
 
 @check("happy-path", "A valid order is CONFIRMED, its stock reserved and the customer notified", points=15,
-       hint="After AuthorizePayment, call reserve-inventory and notify-customer (see the Parallel step), then mark "
-            "the order CONFIRMED with the dynamodb:updateItem task and end in a Succeed state.",
+       hint="After AuthorizePayment, reserve the stock and notify the customer, then mark the order CONFIRMED "
+            "and end in a Succeed state.",
        more="Order of 3 units of a fresh SKU with 50 in stock, paid with tok_visa_ok. Expected: execution SUCCEEDED, "
-            "order status CONFIRMED, stock 47, exactly one message for the order on securecart-notifications.",
+            "order status CONFIRMED, stock 47, exactly one message for the order on securecart-notifications. "
+            "Call reserve-inventory and notify-customer (see the Parallel step), and set the status with a "
+            "dynamodb:updateItem task.",
        needs=SFN | {"sqs"})
 def happy_path(ctx):
     with _test_sku(ctx, stock=50) as sku:
@@ -309,11 +312,12 @@ def happy_path(ctx):
 
 
 @check("payment-retry", "Transient payment failures are retried with backoff", points=15,
-       hint='Add to AuthorizePayment: "Retry": [{"ErrorEquals": ["PaymentGatewayTimeout"], "IntervalSeconds": 1, '
-            '"MaxAttempts": 3, "BackoffRate": 2.0}].',
+       hint="Give AuthorizePayment a Retry for PaymentGatewayTimeout only: at least 3 attempts, each wait longer "
+            "than the last (exponential backoff).",
        more="A tok_flaky_2 card times out twice, then approves. Expected: the execution SUCCEEDED, the history shows "
             "two PaymentGatewayTimeout failures, the payment was authorized on attempt 3, and the retrier waits "
-            "longer each time (BackoffRate > 1) for at least 3 retries.",
+            "longer each time (BackoffRate > 1) for at least 3 retries. E.g. \"Retry\": [{\"ErrorEquals\": "
+            "[\"PaymentGatewayTimeout\"], \"IntervalSeconds\": 1, \"MaxAttempts\": 3, \"BackoffRate\": 2.0}].",
        needs=SFN)
 def payment_retry(ctx):
     with _test_sku(ctx, stock=50) as sku:
@@ -342,11 +346,12 @@ def payment_retry(ctx):
 
 
 @check("payment-declined-to-support", "A declined payment goes to support and is marked PAYMENT_FAILED", points=15,
-       hint='Add to AuthorizePayment: "Catch": [{"ErrorEquals": ["PaymentDeclinedError"], "ResultPath": "$.error", '
-            '"Next": "SendToSupport"}]; SendToSupport uses arn:aws:states:::sqs:sendMessage with "QueueUrl": '
-            '"${QueueUrl:securecart-support}", then a dynamodb:updateItem task sets status PAYMENT_FAILED.',
+       hint="Catch PaymentDeclinedError on AuthorizePayment, keep the order in the state (ResultPath), send it to "
+            "the securecart-support queue and mark it PAYMENT_FAILED.",
        more="A tok_declined card. Expected: a message carrying the order id on securecart-support, the order "
-            "PAYMENT_FAILED, and the stock untouched.",
+            'PAYMENT_FAILED, and the stock untouched. E.g. "Catch": [{"ErrorEquals": ["PaymentDeclinedError"], '
+            '"ResultPath": "$.error", "Next": "SendToSupport"}]; SendToSupport uses arn:aws:states:::sqs:sendMessage '
+            'with "QueueUrl": "${QueueUrl:securecart-support}", then a dynamodb:updateItem task sets PAYMENT_FAILED.',
        needs=SFN | {"sqs"})
 def payment_declined_to_support(ctx):
     with _test_sku(ctx, stock=20) as sku:
@@ -368,11 +373,12 @@ def payment_declined_to_support(ctx):
 
 
 @check("invalid-order-rejected", "An invalid order is REJECTED without calling payment", points=10,
-       hint='Add to ValidateOrder: "Catch": [{"ErrorEquals": ["InvalidOrderError"], "ResultPath": "$.error", '
-            '"Next": "RejectOrder"}], where RejectOrder sets status REJECTED (dynamodb:updateItem) and never '
-            'reaches AuthorizePayment.',
+       hint="Catch InvalidOrderError on ValidateOrder and mark the order REJECTED on a path that never reaches "
+            "AuthorizePayment.",
        more="An order with quantity 0. Expected: the order REJECTED, and authorize-payment never invoked for it "
-            "(neither in the execution history nor in the payments table).",
+            '(neither in the execution history nor in the payments table). E.g. "Catch": [{"ErrorEquals": '
+            '["InvalidOrderError"], "ResultPath": "$.error", "Next": "RejectOrder"}], RejectOrder a '
+            "dynamodb:updateItem task.",
        needs=SFN)
 def invalid_order_rejected(ctx):
     order = _order(ctx, [{"sku": "SC-ELEC-0001", "quantity": 0}])
@@ -390,10 +396,11 @@ def invalid_order_rejected(ctx):
 
 
 @check("parallel-fulfilment", "Stock reservation and the customer notification run in one Parallel state", points=10,
-       hint='Replace the sequence with a "Type": "Parallel" state with two Branches: one running ReserveInventory '
-            '(reserve-inventory), the other NotifyCustomer (notify-customer).',
+       hint="Stock reservation and the notification don't depend on each other: run them side by side in one "
+            "Parallel state.",
        more="From the history of a valid order: both functions are invoked between the same ParallelStateEntered "
-            "and ParallelStateExited, each in its own branch.",
+            'and ParallelStateExited, each in its own branch: a "Type": "Parallel" state with two Branches, one '
+            "running reserve-inventory, the other notify-customer.",
        needs=SFN | {"sqs"})
 def parallel_fulfilment(ctx):
     with _test_sku(ctx, stock=50) as sku:
@@ -437,12 +444,12 @@ def parallel_fulfilment(ctx):
 
 
 @check("restock-on-low-inventory", "An InventoryLow event triggers restock", points=10,
-       hint='Add a rule to rules.json: {"Name": "securecart-inventory-low", "EventBusName": "securecart", '
-            '"EventPattern": {"source": ["securecart.inventory"], "detail-type": ["InventoryLow"]}, "Targets": '
-            '[{"Id": "restock", "Arn": "${FunctionArn:restock}"}]}.',
+       hint="Add a rule to rules.json that sends InventoryLow events (source securecart.inventory) on the "
+            "securecart bus to the restock function.",
        more="The check puts an InventoryLow event (valid against seed/events/InventoryLow.schema.json) for a test "
             "SKU on the bus, the event reserve-inventory emits, and waits up to 10 s for restock to record a "
-            "request for that SKU in securecart-restock-requests.",
+            "request for that SKU in securecart-restock-requests. The target: "
+            '{"Id": "restock", "Arn": "${FunctionArn:restock}"}.',
        needs={"events", "lambda", "dynamodb"})
 def restock_on_low_inventory(ctx):
     prov = _prov(ctx)
@@ -472,10 +479,10 @@ def restock_on_low_inventory(ctx):
 
 
 @check("execution-logs", "Executions are logged to CloudWatch Logs", points=10,
-       hint='In logging.json: {"level": "ALL", "includeExecutionData": true, "destinations": '
-            '[{"cloudWatchLogsLogGroup": {"logGroupArn": "${LogGroupArn}"}}]}, then deploy.',
+       hint="Turn logging on in logging.json (level ALL) with the lab's log group as destination, then deploy.",
        more="The check runs one (invalid, so quick) order and looks for its execution's events in the log group "
-            "named by the state machine's logging configuration.",
+            'named by the state machine\'s logging configuration. E.g. {"level": "ALL", "includeExecutionData": true, '
+            '"destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": "${LogGroupArn}"}}]}.',
        needs={"stepfunctions", "logs", "lambda"})
 def execution_logs(ctx):
     machine = _machine(ctx)
@@ -506,12 +513,13 @@ def execution_logs(ctx):
 
 
 @check("least-privilege-role", "The state machine's role allows only what it uses", points=10,
-       hint="In role_policy.json, replace wildcard actions like lambda:* with the exact actions "
-            "(lambda:InvokeFunction, dynamodb:UpdateItem, sqs:SendMessage) on the exact resources "
-            '(${FunctionArn:validate-order}, ${TableArn:securecart-orders}, ${QueueArn:securecart-support}, ...).',
+       hint="In role_policy.json, allow only the exact actions the state machine calls, on the exact resources "
+            "it uses: no wildcards.",
        more="Reads the role's policies: no action may contain *, every statement except CloudWatch Logs delivery "
             "(logs:*Delivery* etc., which AWS requires on \"*\") names its resources, and every Lambda function, "
-            "table and queue the deployed state machine uses is allowed.",
+            "table and queue the deployed state machine uses is allowed. E.g. lambda:InvokeFunction on "
+            "${FunctionArn:validate-order}, dynamodb:UpdateItem on ${TableArn:securecart-orders}, sqs:SendMessage "
+            "on ${QueueArn:securecart-support}.",
        needs={"iam", "stepfunctions"})
 def least_privilege_role(ctx):
     prov = _prov(ctx)
