@@ -109,6 +109,9 @@ def _lab_urls(settings: Settings, engine) -> dict[str, str]:
 def env(settings: Settings) -> None:
     engine = get_engine(settings)
     values = {**aws_env(engine.endpoint_url), **engine.pg_env()}
+    urls = _lab_urls(settings, engine) if engine.health() is not None else {}
+    if urls:
+        values["SECURECART_SITE_URL"] = next(iter(urls.values()))
     for name, value in values.items():
         print(f"export {name}={shlex.quote(value)}")
 

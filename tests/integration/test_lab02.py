@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import json
+
 import pytest
 
 from securecart_lab.checking import FAIL, PASS
@@ -125,3 +127,12 @@ def test_reference_solution_passes_every_check_and_stays_deployed(lab2, settings
         {c: o.message for c, o in results.items() if o.status != PASS}
     assert deploy(lab2, lab2.lab.solution_dir)[0].startswith("Stack securecart-lab02 is up to date")
     assert lab2.lab.provisioner().is_deployed(lab2)
+
+
+def test_status_and_env_show_the_site_url(lab2, cli):
+    deploy(lab2, lab2.lab.solution_dir)
+    url = lab2.lab.provisioner().site_url(lab2)
+    assert url.startswith("http://127.0.0.1:")
+    assert f"export SECURECART_SITE_URL={url}" in cli("env").output
+    urls = json.loads(cli("status", "--format", "json").output)["urls"]
+    assert url in urls.values()
