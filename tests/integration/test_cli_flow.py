@@ -136,3 +136,42 @@ def test_a_yes_at_the_prompt_deploys_the_prerequisite(settings, course, aws, mon
     result = service.start(settings.__class__.from_env(), 2, confirm=lambda q: asked.append(q) or True)
     assert result.prerequisites == [1]
     assert "builds on lab 1 (Make a queue), which is not deployed" in asked[0]
+
+
+def test_check_watch_redeploys_and_rechecks_on_save(cli, course, tmp_path):
+    """Black box: the real CLI in a subprocess, watching the workspace; the learner saves a fix."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    assert cli("start", "1").exit_code == 0
+    queue_file = course / "queue.json"
+    queue_file.write_text('{"VisibilityTimeout": "30"}')
+    log = tmp_path / "watch.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "securecart_lab", "check", "1", "--watch"], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ}, start_new_session=True)
+
+    def wait_for(text, count=1, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.read_text().count(text) >= count:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} not seen {count}x in:\n{log.read_text()}")
+
+    try:
+        wait_for("Watching")
+        assert "Score 10/20" in log.read_text()
+        queue_file.write_text('{"VisibilityTimeout": "60"}')
+        wait_for("Watching", count=2)
+        assert "Score 20/20" in log.read_text()
+        queue_file.write_text('{"VisibilityTimeout": ')
+        wait_for("Watching", count=3)
+        assert f"Error: {queue_file}:1:" in log.read_text()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=10)
+    assert "Traceback" not in log.read_text()
