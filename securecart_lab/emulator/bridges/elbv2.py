@@ -269,7 +269,8 @@ def _probe(target_group, target_id: str) -> tuple[bool, str, str]:
     if port is None:
         return False, "Target.FailedHealthChecks", "The target has no running app process"
     path = target_group.health_check_path or "/"
-    timeout = max(0.5, min(float(target_group.health_check_timeout_seconds or 5) * scale(), 5.0))
+    # Response timeouts are not shortened below 2 s by the time scale: a loaded machine is slow, not broken.
+    timeout = max(2.0, min(float(target_group.health_check_timeout_seconds or 5) * scale(), 5.0))
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path, headers={"User-Agent": "ELB-HealthChecker/2.0"})
