@@ -175,3 +175,14 @@ def test_check_watch_redeploys_and_rechecks_on_save(cli, course, tmp_path):
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=10)
     assert "Traceback" not in log.read_text()
+
+
+def test_instructor_grades_every_lab_with_one_junit_report(cli, course, aws, tmp_path):
+    _delete_fixture_queues(aws)
+    assert cli("start", "2", "--with-prereqs").exit_code == 0
+    result = cli("check", "--all", "--junit", str(tmp_path / "class.xml"), "--json", str(tmp_path / "class.json"))
+    assert result.exit_code == 1  # lab 2 is at its starter: not every check passes
+    suites = ET.parse(tmp_path / "class.xml").getroot().findall("testsuite")
+    assert [(s.get("name"), s.get("failures")) for s in suites] == [("lab01", "0"), ("lab02", "1")]
+    data = json.loads((tmp_path / "class.json").read_text())
+    assert [lab["lab"] for lab in data["labs"]] == [1, 2] and data["ok"] is False
