@@ -116,8 +116,7 @@ def solve(settings: Settings, number) -> tuple[Lab, list[str], Path]:
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, lab.solution_dir)
     copy = ctx.workspace / "solution"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(lab.solution_dir, copy)
+    shutil.copytree(lab.solution_dir, copy, dirs_exist_ok=True)  # never deletes anything of the learner's
     return lab, applied, copy
 
 
