@@ -11,6 +11,7 @@ import time
 from botocore.exceptions import ClientError
 
 from securecart_lab import paths
+from securecart_lab import trace as tracing
 from securecart_lab.checking import check, failed, passed
 
 SFN = {"stepfunctions", "lambda", "dynamodb"}
@@ -87,14 +88,7 @@ def _run(ctx, order: dict) -> dict:
 
 
 def _history(ctx, execution_arn: str) -> list[dict]:
-    sfn = ctx.aws("stepfunctions")
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
+    return tracing.history(ctx.aws("stepfunctions"), execution_arn)
 
 
 def _ended(described: dict) -> str:

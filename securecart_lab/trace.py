@@ -82,6 +82,17 @@ def _resource(details: dict) -> str | None:
     return resource or None
 
 
+def history(sfn, execution_arn: str) -> list[dict]:
+    """Every event of an execution (GetExecutionHistory, all pages)."""
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
 def build(events: list[dict]) -> ExecutionTrace:
     """The tree for one execution's history events (as boto3 returns them, oldest first)."""
     top: list[StateRun] = []

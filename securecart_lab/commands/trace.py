@@ -40,7 +40,7 @@ def trace(settings: Settings, lab: str, execution: str | None, limit: int) -> No
         return
     console.print(_table(executions[:limit]))
     target = _find(sfn, machine_arn, executions, execution)
-    events = _history(sfn, target["executionArn"])
+    events = tracing.history(sfn, target["executionArn"])
     console.print(render(target, tracing.build(events)))
 
 
@@ -68,16 +68,6 @@ def _find(sfn, machine_arn: str, executions: list[dict], wanted: str | None) -> 
         raise LabError(f"No execution {wanted!r} of this state machine.",
                        "Pick a name from the table above, or leave out --execution for the latest.")
     return {**described, "name": described.get("name", wanted)}
-
-
-def _history(sfn, execution_arn: str) -> list[dict]:
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            return events
 
 
 def render(execution: dict, trace: tracing.ExecutionTrace) -> Tree:
