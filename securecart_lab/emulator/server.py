@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from securecart_lab.emulator import bridges, hooks
+from securecart_lab.emulator import bridges, hooks, s3website
 from securecart_lab.emulator.health import HealthMiddleware
 
 LOG = logging.getLogger("securecart.emulator")
@@ -39,8 +39,9 @@ def serve(host: str, port: int) -> int:
     if not os.environ.get("SECURECART_EMULATOR_VERBOSE"):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     install_extensions()
+    s3website.install(host, port)
     dispatcher = hooks.resolve("server.dispatcher")(hooks.resolve("server.backend_app"))
-    app = HealthMiddleware(dispatcher)
+    app = HealthMiddleware(s3website.S3WebsiteMiddleware(dispatcher))
     try:
         server = make_server(host, port, app, threaded=True, request_handler=hooks.resolve("server.request_handler"))
     except OSError as exc:
