@@ -19,10 +19,20 @@ log = logging.getLogger("securecart.app")
 
 DEFAULT_LIMIT = 24
 MAX_LIMIT = 200
+# The storefront may be served from another origin (an S3 website bucket) and call this API cross-origin.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "X-SecureCart-Instance, X-SecureCart-DB",
+}
+CORS_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Max-Age": "600",
+}
 
 
 def static_dir() -> Path:
-    """The storefront's files (index.html, app.js, style.css), e.g. to upload to an S3 website bucket."""
+    """The storefront's files (index.html, config.js, app.js, style.css), e.g. to upload to an S3 website bucket."""
     return Path(__file__).resolve().parent / "static"
 
 
@@ -42,6 +52,9 @@ def create_app(config: AppConfig) -> Flask:
         response.headers["X-SecureCart-Instance"] = config.instance_id
         if "db_route" in g:
             response.headers["X-SecureCart-DB"] = g.db_route
+        response.headers.update(CORS_HEADERS)
+        if request.method == "OPTIONS":
+            response.headers.update(CORS_PREFLIGHT_HEADERS)
         return response
 
     @app.errorhandler(ApiError)
@@ -126,7 +139,7 @@ def create_app(config: AppConfig) -> Flask:
         return send_from_directory(static_dir(), "index.html")
 
     # index.html links its assets relatively, so the same files work uploaded flat to an S3 website bucket.
-    @app.get("/<any(app.js, style.css):name>")
+    @app.get("/<any(app.js, config.js, style.css):name>")
     def storefront_asset(name: str):
         return send_from_directory(static_dir(), name)
 

@@ -191,6 +191,30 @@ def test_unknown_route_is_a_json_404(base):
     assert status == 404 and set(body) == {"error", "message"}
 
 
+def test_cors_lets_a_storefront_on_another_origin_call_the_api(base, rows):
+    origin = {"Origin": "http://127.0.0.1:4566"}
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/products?limit=1", headers=origin), timeout=10) as response:
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "X-SecureCart-Instance" in response.headers["Access-Control-Expose-Headers"]
+    preflight = urllib.request.Request(f"{base}/api/orders", method="OPTIONS", headers={
+        **origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+    with urllib.request.urlopen(preflight, timeout=10) as response:
+        assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+        assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
+    status, headers, body = call(f"{base}/api/orders", "POST", {"customerEmail": "cors@example.com", "items": [
+        {"sku": _in_stock(rows, 1)[0]["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"})
+    assert status == 201 and headers["Access-Control-Allow-Origin"] == "*", body
+
+
+def test_the_storefront_reads_its_api_origin_from_config_js(base):
+    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        page = response.read().decode()
+    assert page.index('<script src="config.js">') < page.index('<script src="app.js">')
+    with urllib.request.urlopen(f"{base}/config.js", timeout=10) as response:
+        assert 'window.SECURECART_API = "";' in response.read().decode()
+
+
 # ---- orders -----------------------------------------------------------------------------------------------
 
 

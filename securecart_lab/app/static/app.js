@@ -4,6 +4,8 @@
   const CART_KEY = "securecart.cart";
   const PALETTE = ["#0f766e", "#1d4ed8", "#7c3aed", "#be123c", "#b45309", "#15803d", "#0369a1", "#4338ca"];
   const $ = (selector) => document.querySelector(selector);
+  // config.js names the API's origin when this page is served from elsewhere (an S3 website bucket).
+  const API_BASE = (window.SECURECART_API || "").replace(/\/+$/, "");
   const products = new Map();
   let cart = loadCart();
 
@@ -55,7 +57,7 @@
   }
 
   async function api(path, options) {
-    const response = await fetch(path, Object.assign({ headers: { Accept: "application/json" } }, options));
+    const response = await fetch(API_BASE ? API_BASE + "/" + path : path, Object.assign({ headers: { Accept: "application/json" } }, options));
     const servedBy = response.headers.get("X-SecureCart-Instance");
     if (servedBy) {
       const db = response.headers.get("X-SecureCart-DB");
