@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -125,9 +126,11 @@ def _only_from(rules: list[dict], port: int, sources: set[str]) -> str | None:
     return None if allowed else f"no rule allows {port} from {', '.join(sorted(sources))}"
 
 
-def _http(url: str, method: str = "GET", body: dict | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:
+def _http(url: str, method: str = "GET", body: dict | None = None, timeout: float = 10,
+          headers: dict | None = None) -> tuple[int, dict, bytes]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"} if data else {})
+    headers = {**({"Content-Type": "application/json"} if data else {}), **(headers or {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
@@ -341,6 +344,52 @@ def orders_stored(ctx):
     if row != (email, sku, 2):
         return failed(f"Order {order_id} is not in the stack's database.", expected=(email, sku, 2), actual=row)
     return passed(f"order {order_id} is in PostgreSQL")
+
+
+def _website_bucket(ctx) -> str:
+    buckets = _resources(ctx).get("AWS::S3::Bucket") or []
+    if not buckets:
+        raise LabError("The stack has no S3 bucket for the storefront (AWS::S3::Bucket).")
+    s3 = ctx.aws("s3")
+    for bucket in buckets:
+        try:
+            s3.get_bucket_website(Bucket=bucket)
+        except Exception:
+            continue
+        return bucket
+    raise LabError(f"Bucket {', '.join(buckets)} has no static website hosting.")
+
+
+@check("storefront-on-s3", "The storefront is served by an S3 website bucket and calls the API through the ALB", points=10,
+       hint="Add an AWS::S3::Bucket with WebsiteConfiguration (IndexDocument: index.html), then run "
+            "\"securecart-lab deploy 2\": it uploads the storefront and a config.js naming the load balancer.",
+       more="The presentation tier's static files need no server: S3 website hosting serves them. The page's script "
+            "then calls the API on the load balancer, another origin, which the app allows with CORS headers "
+            "(Access-Control-Allow-Origin).",
+       needs={"cloudformation", "s3", "elbv2"})
+def storefront_on_s3(ctx):
+    bucket = _website_bucket(ctx)
+    url = ctx.lab.provisioner().storefront_url(ctx, bucket)
+    status, headers, body = _http(url)
+    if status != 200 or not headers.get("Content-Type", "").startswith("text/html") or b'data-testid="place-order"' not in body:
+        return failed(f"{url} does not serve the storefront page.", expected="200 text/html, the storefront",
+                      actual=f"{status} {headers.get('Content-Type')} {body[:80]!r}")
+    site = _site(ctx)
+    _, _, config_js = _http(f"{url}config.js")
+    if site.encode() not in config_js:
+        return failed("The storefront's config.js does not point at the load balancer (run \"securecart-lab deploy 2\").",
+                      expected=f'window.SECURECART_API = "{site}"', actual=config_js[:120].decode(errors="replace"))
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    for method, path, extra in (("OPTIONS", "/api/orders", {"Access-Control-Request-Method": "POST",
+                                                            "Access-Control-Request-Headers": "content-type"}),
+                                ("GET", "/api/products?limit=1", {})):
+        status, headers, _ = _http(f"{site}{path}", method, headers={"Origin": origin, **extra})
+        allowed = headers.get("Access-Control-Allow-Origin")
+        if status != 200 or allowed not in ("*", origin):
+            return failed(f"The API behind the load balancer does not allow {method} {path} from the storefront's origin.",
+                          expected=f"200 with Access-Control-Allow-Origin: * or {origin}",
+                          actual=f"{status}, Access-Control-Allow-Origin: {allowed or 'none'}")
+    return passed(f"{url} serves the storefront; its API calls go to {site}")
 
 
 def _instances_serving(site: str, requests: int = 20) -> list[str]:

@@ -1,7 +1,8 @@
 """Lab 2: deploy the learner's CloudFormation template as stack `securecart-lab02` and report what happened.
 
 A changed template is applied by deleting the stack and creating it again (see securecart_lab/labs/stacks.py;
-the database is dumped first, see the RDS bridge); an unchanged template is left alone.
+the database is dumped first, see the RDS bridge); an unchanged template is left alone. When the stack has an S3
+bucket with website hosting, the storefront's files are uploaded to it with a config.js naming the load balancer.
 """
 
 from __future__ import annotations
@@ -12,14 +13,19 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
+from securecart_lab.app import static_dir
 from securecart_lab.labs import stacks
 
 STACK = "securecart-lab02"
 TEMPLATE = "template.yaml"
 HEALTHY_WAIT_SECONDS = 30
+CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                 ".css": "text/css; charset=utf-8"}
+CONFIG_JS = "config.js"
 
 
 def load_template(path: Path) -> dict:
@@ -88,8 +94,8 @@ def deploy(ctx, source: Path) -> list[str]:
     body = json.dumps(document, indent=1) if skipped else path.read_text(encoding="utf-8")
     cf = ctx.aws("cloudformation")
     lines: list[str] = [f"Not deployed: the {ctx.engine.name} engine has no API for " + ", ".join(skipped)] if skipped else []
-    lines += stacks.apply(cf, STACK, path, body)
-    return lines + _summary(ctx, cf)
+    lines += stacks.apply(cf, STACK, path, body, before_replace=lambda: _empty_buckets(ctx))
+    return lines + _summary(ctx, cf) + _upload_storefront(ctx)
 
 
 def _summary(ctx, cf) -> list[str]:
@@ -123,6 +129,59 @@ def _wait_for_targets(ctx) -> list[str]:
         name = tg_arn.split("/")[-2]
         lines.append(f"Target group {name}: {healthy} of {len(states)} targets healthy")
     return lines
+
+
+def website_buckets(ctx) -> list[str]:
+    """The stack's S3 buckets that have static website hosting."""
+    s3 = ctx.aws("s3")
+    found = []
+    for name in _stack_resources(ctx, "AWS::S3::Bucket"):
+        try:
+            s3.get_bucket_website(Bucket=name)
+        except ClientError:
+            continue
+        found.append(name)
+    return found
+
+
+def storefront_url(ctx, bucket: str) -> str:
+    """The bucket's website endpoint: path-style on the local engine, LocalStack's website host otherwise."""
+    if ctx.engine.name == "local":
+        return f"{ctx.endpoint_url}/{bucket}/"
+    return f"http://{bucket}.s3-website.localhost.localstack.cloud:{urlsplit(ctx.endpoint_url).port or 80}/"
+
+
+def config_js(api_url: str | None) -> str:
+    """The storefront's config.js: the API's origin (the load balancer), or same-origin when there is none."""
+    return f"window.SECURECART_API = {json.dumps(api_url or '')};\n"
+
+
+def _upload_storefront(ctx) -> list[str]:
+    """Upload the storefront (and a config.js naming the ALB) to each website bucket of the stack."""
+    if not stacks.is_complete(ctx.aws("cloudformation"), STACK):
+        return []
+    s3 = ctx.aws("s3")
+    lines = []
+    for bucket in website_buckets(ctx):
+        files = {f.name: f.read_bytes() for f in sorted(static_dir().iterdir()) if f.suffix in CONTENT_TYPES}
+        files[CONFIG_JS] = config_js(site_url(ctx)).encode()
+        for name, body in files.items():
+            s3.put_object(Bucket=bucket, Key=name, Body=body, ContentType=CONTENT_TYPES[Path(name).suffix])
+        lines.append(f"Storefront: {storefront_url(ctx, bucket)}")
+    return lines
+
+
+def _empty_buckets(ctx) -> None:
+    """Delete the objects in the stack's buckets, so the stack (and its buckets) can be deleted, as on AWS."""
+    s3 = ctx.aws("s3")
+    for bucket in _stack_resources(ctx, "AWS::S3::Bucket"):
+        try:
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        except ClientError:
+            continue  # already gone
 
 
 def site_url(ctx) -> str | None:

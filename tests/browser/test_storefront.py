@@ -1,4 +1,5 @@
-"""The storefront through lab 2's load balancer in headless Chromium: search, add to cart, check out, see the
+"""The storefront in headless Chromium, opened through lab 2's load balancer and from its S3 website bucket (the
+page's API calls then go cross-origin to the load balancer): search, add to cart, check out, see the
 confirmation, and find the order in PostgreSQL."""
 
 from __future__ import annotations
@@ -17,13 +18,30 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def site(lab_ctx):
-    """The lab 2 reference solution's site URL (deployed unless it already is)."""
+def deployed(lab_ctx):
+    """Lab 2's context with the reference solution deployed (unless it already is) and its storefront uploaded."""
     ctx = lab_ctx(2)
     provisioner = ctx.lab.provisioner()
-    if not provisioner.is_deployed(ctx):
+    if not provisioner.is_deployed(ctx) or not provisioner.website_buckets(ctx):
         provisioner.deploy(ctx, ctx.lab.solution_dir)
-    return provisioner.site_url(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def site(deployed):
+    """The site URL: the load balancer."""
+    return deployed.lab.provisioner().site_url(deployed)
+
+
+@pytest.fixture(scope="module", params=["alb", "s3-website"])
+def page(request, deployed, site):
+    """Where the browser opens the storefront: the load balancer, or the S3 website bucket."""
+    if request.param == "alb":
+        return f"{site}/"
+    provisioner = deployed.lab.provisioner()
+    url = provisioner.storefront_url(deployed, provisioner.website_buckets(deployed)[0])
+    assert not url.startswith(site)
+    return url
 
 
 @pytest.fixture
@@ -36,12 +54,12 @@ def browser():
     driver.close()
 
 
-def test_search_add_to_cart_checkout_and_see_the_confirmation(site, browser, aws):
+def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browser, aws):
     with urllib.request.urlopen(f"{site}/api/products?limit=24") as response:
         word = json.load(response)["products"][-1]["name"].split()[-1]  # a product off the first row
     with urllib.request.urlopen(f"{site}/api/products?q={urllib.parse.quote(word)}") as response:
         expected_first = json.load(response)["products"][0]["name"]
-    browser.goto(f"{site}/")
+    browser.goto(page)
     assert browser.wait("document.querySelectorAll('[data-testid=product-card]').length") > 1
 
     browser.js(f"document.querySelector('#search').value = {json.dumps(word)}; document.querySelector('#search-button').click()")

@@ -12,13 +12,14 @@ import json
 import pytest
 
 from securecart_lab.checking import FAIL, PASS
+from securecart_lab.config import ACCOUNT_ID
 from securecart_lab.errors import DeployError, WorkspaceFileError
 from securecart_lab.labs import service
 
 pytestmark = pytest.mark.integration
 
 STRUCTURE = {"network-tiers", "security-group-chain", "database-private", "database-resilient", "app-tier-scaling", "load-balancer"}
-BEHAVIOUR = {"site-serves-products", "orders-stored", "load-balanced", "self-healing"}
+BEHAVIOUR = {"site-serves-products", "orders-stored", "storefront-on-s3", "load-balanced", "self-healing"}
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +90,12 @@ def test_a_failing_resource_is_reported_by_name_and_rolled_back(lab2, variant, a
      {"network-tiers", "database-resilient", "app-tier-scaling", "load-balancer"}),
     ("Auto Scaling group of one", {'MinSize: "2"': 'MinSize: "1"', 'DesiredCapacity: "2"': 'DesiredCapacity: "1"'},
      {"app-tier-scaling", "load-balanced"}),
+    ("storefront bucket without website hosting", {"      WebsiteConfiguration:\n        IndexDocument: index.html\n": ""},
+     {"storefront-on-s3"}),
 ])
 def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, name, replacements, failing):
     deploy(lab2, variant(replacements))
-    results = outcomes(settings, only=STRUCTURE | {"site-serves-products", "load-balanced"})
+    results = outcomes(settings, only=STRUCTURE | {"site-serves-products", "storefront-on-s3", "load-balanced"})
     assert {cid for cid, o in results.items() if o.status == FAIL} == failing, {c: o.message for c, o in results.items()}
 
 
@@ -121,6 +124,7 @@ def test_an_engine_without_rds_elbv2_autoscaling_gets_the_rest_and_skips_those_c
 def test_reference_solution_passes_every_check_and_stays_deployed(lab2, settings):
     applied = deploy(lab2, lab2.lab.solution_dir)
     assert any(line.startswith("Site: http://127.0.0.1:") for line in applied)
+    assert f"Storefront: {lab2.endpoint_url}/securecart-storefront-{ACCOUNT_ID}/" in applied
     assert "Target group securecart-app: 2 of 2 targets healthy" in applied
     results = outcomes(settings)
     assert {cid: o.status for cid, o in results.items()} == {cid: PASS for cid in STRUCTURE | BEHAVIOUR}, \
