@@ -146,8 +146,11 @@ def test_a_target_whose_health_check_fails_is_unhealthy_and_gets_no_traffic(aws,
     instance = aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0],
                                         UserData=app_user_data(settings, password="wrong-password"))["Instances"][0]["InstanceId"]
     aws("elbv2").register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance}])
-    health = wait_for(lambda: (h := target_states(aws, tg_arn)[instance])["State"] == "unhealthy" and h, what="an unhealthy target")
-    assert health["Reason"] == "Target.ResponseCodeMismatch" and "[503]" in health["Description"]
+    # While the app process starts, probes are refused (Target.FailedHealthChecks); once it answers, its 503s
+    # (it cannot log in to the database) are the reason.
+    health = wait_for(lambda: (h := target_states(aws, tg_arn)[instance])["State"] == "unhealthy"
+                      and h["Reason"] == "Target.ResponseCodeMismatch" and h, what="a target unhealthy for its 503s")
+    assert "[503]" in health["Description"]
     status, _, body = get(f"http://{lb['DNSName']}/")
     assert status == 503 and b"no healthy targets" in body
     aws("ec2").terminate_instances(InstanceIds=[instance])
