@@ -26,12 +26,13 @@ from securecart_lab.ports import free_port
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 HANDLER = "def handler(event, context):\n    return {'n': event.get('n', 0) + 1}\n"
+BOTO3_HANDLER = "import boto3\n\nsqs = boto3.client('sqs')\n\n\n" + HANDLER
 
 
-def _zip() -> bytes:
+def _zip(source: str = HANDLER) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("app.py", HANDLER)
+        zf.writestr("app.py", source)
     return buf.getvalue()
 
 
@@ -77,14 +78,19 @@ def main() -> None:
                  "Action": "sts:AssumeRole"}]}))
         lam = aws.client("lambda", engine.endpoint_url)
         sfn = aws.client("stepfunctions", engine.endpoint_url)
-        cold, warm, execs = [], [], []
+        cold, cold_boto3, warm, execs = [], [], [], []
         for i in range(args.runs):
             name = f"bench-{i}"
             arn = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
                                       Code={"ZipFile": _zip()})["FunctionArn"]
+            time.sleep(1)  # a pause, as between a learner's commands: the background spare worker gets ready
             cold.append(_timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
             for _ in range(5):
                 warm.append(_timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
+            lam.create_function(FunctionName=f"{name}-boto3", Runtime="python3.12", Role=ROLE, Handler="app.handler",
+                                Code={"ZipFile": _zip(BOTO3_HANDLER)})
+            time.sleep(1)
+            cold_boto3.append(_timed(lambda: lam.invoke(FunctionName=f"{name}-boto3", Payload=b"{}")))
         machine = sfn.create_state_machine(name="bench-10", definition=_ten_states(arn), roleArn=ROLE)["stateMachineArn"]
 
         def run_execution():
@@ -96,6 +102,7 @@ def main() -> None:
         for _ in range(args.runs):
             execs.append(_timed(run_execution))
         rows["Lambda cold invoke"] = cold
+        rows["Lambda cold invoke (handler imports boto3)"] = cold_boto3
         rows["Lambda warm invoke"] = warm
         rows["10-state execution (3 Lambda tasks)"] = execs
     finally:

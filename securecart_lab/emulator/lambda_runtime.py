@@ -1,4 +1,9 @@
-"""Lambda without Docker: moto's invoke path runs handler code in warm local Python worker processes."""
+"""Lambda without Docker: moto's invoke path runs handler code in warm local Python worker processes.
+
+Cold starts use a spare: one idle worker process, started ahead of time, that has already imported boto3
+(the bulk of a lab function's cold start) but knows no function yet. A function that needs a new worker
+takes the spare, sends it its environment, and a new spare starts in the background.
+"""
 
 from __future__ import annotations
 
@@ -80,14 +85,18 @@ class Worker:
         return json.loads(line)
 
     def stop(self) -> None:
-        if self.alive():
-            self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _stop_process(self.process)
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 @dataclass
@@ -95,6 +104,8 @@ class _Pool:
     lock: threading.Lock = field(default_factory=threading.Lock)
     workers: dict[tuple, list[Worker]] = field(default_factory=dict)
     current_key: dict[str, tuple] = field(default_factory=dict)
+    spare: subprocess.Popen | None = None
+    closed: bool = False
 
 
 _pool = _Pool()
@@ -137,17 +148,70 @@ def _key(fn) -> tuple:
     return (fn.function_arn, getattr(fn, "code_digest", ""), fn.handler, fn.run_time, fn.timeout, fn.memory_size, env)
 
 
-def _spawn(fn, key: tuple) -> Worker:
-    task_root = _code_dir(fn)
-    env = {
+def _process_env() -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _start_process(preload: bool) -> subprocess.Popen:
+    """A worker process that knows no function yet; it waits for its environment on stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-u", str(WORKER_SCRIPT), *(["--preload"] if preload else [])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_process_env(),
+        cwd="/",
+        start_new_session=True,
+    )
+
+
+def _replace_spare() -> None:
+    try:
+        process = _start_process(preload=True)
+    except OSError as exc:
+        LOG.warning("spare Lambda worker not started: %s", exc)
+        return
+    with _pool.lock:
+        keep = not _pool.closed and _pool.spare is None
+        if keep:
+            _pool.spare = process
+    if not keep:
+        _stop_process(process)
+
+
+def prewarm() -> None:
+    """Start a spare worker in the background (the emulator calls this once it serves)."""
+    threading.Thread(target=_replace_spare, name="lambda-spare", daemon=True).start()
+
+
+def _take_process(task_root: Path) -> subprocess.Popen:
+    """The spare, replaced in the background, or a fresh process when there is none (or the code bundles
+    its own boto3, which must win over the preloaded one as it does on AWS)."""
+    if any((task_root / name).exists() for name in ("boto3", "botocore")):
+        return _start_process(preload=False)
+    with _pool.lock:
+        spare, _pool.spare = _pool.spare, None
+    if spare is None:
+        return _start_process(preload=False)
+    prewarm()
+    if spare.poll() is not None:
+        _stop_process(spare)
+        return _start_process(preload=False)
+    return spare
+
+
+def _spawn(fn, key: tuple) -> Worker:
+    task_root = _code_dir(fn)
+    env = {
+        **_process_env(),
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
         "_HANDLER": fn.handler or "",
         "LAMBDA_TASK_ROOT": str(task_root),
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "AWS_ENDPOINT_URL": _endpoint(),
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
@@ -162,18 +226,12 @@ def _spawn(fn, key: tuple) -> Worker:
     now = datetime.now(timezone.utc)
     log_stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     env["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream
-    process = subprocess.Popen(
-        [sys.executable, "-u", str(WORKER_SCRIPT)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        cwd=str(task_root),
-        start_new_session=True,
-    )
-    worker = Worker(key=key, process=process, log_stream=log_stream)
+    worker = Worker(key=key, process=_take_process(task_root), log_stream=log_stream)
     try:
+        worker.process.stdin.write((json.dumps({"env": env}) + "\n").encode())
+        worker.process.stdin.flush()
         hello = worker.read_line(time.monotonic() + _START_TIMEOUT)
-    except WorkerDied:
+    except (WorkerDied, OSError):
         hello = None
     if not hello or not hello.get("ready"):
         worker.stop()
@@ -338,11 +396,15 @@ def install() -> None:
 
 
 def shutdown() -> None:
-    """Stop every worker (called when the emulator exits)."""
+    """Stop every worker and the spare (called when the emulator exits)."""
     _async.shutdown(wait=False, cancel_futures=True)
     with _pool.lock:
+        _pool.closed = True
         workers = [w for peers in _pool.workers.values() for w in peers]
         _pool.workers.clear()
+        spare, _pool.spare = _pool.spare, None
     for worker in workers:
         worker.stop()
+    if spare is not None:
+        _stop_process(spare)
 

@@ -27,8 +27,19 @@ def install_extensions() -> None:
     bridges.install_all()
 
 
-def _raise_stop(signum, frame) -> None:
-    raise _Stop()
+def _stop_on_signal(server) -> None:
+    """SIGTERM/SIGINT make serve_forever raise _Stop between requests. The handler itself only sets a flag:
+    raising from it could land in the main thread while it starts a request thread, where socketserver
+    swallows the exception and the server never stops."""
+    signals: list[int] = []
+
+    def check() -> None:
+        if signals:
+            raise _Stop()
+
+    server.service_actions = check
+    signal.signal(signal.SIGTERM, lambda signum, frame: signals.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, frame: signals.append(signum))
 
 
 def serve(host: str, port: int) -> int:
@@ -47,19 +58,19 @@ def serve(host: str, port: int) -> int:
     except OSError as exc:
         print(f"securecart emulator cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
         return 2
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
+    _stop_on_signal(server)
     print(f"securecart emulator ready on http://{host}:{port}", flush=True)
+    from securecart_lab.emulator import lambda_runtime
+
     try:
-        server.serve_forever()
+        lambda_runtime.prewarm()
+        server.serve_forever(poll_interval=0.1)
     except _Stop:
         LOG.info("stopping")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         server.server_close()
-        from securecart_lab.emulator import lambda_runtime
-
         lambda_runtime.shutdown()
         bridges.shutdown_all()
     return 0
