@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -144,16 +145,18 @@ def test_event_invocation_runs_in_background(emulator):
 
 
 def test_warm_worker_is_reused_and_faster(emulator):
+    # With the pre-warmed spare a cold start is nearly as fast as a warm one, so compare with the
+    # target instead (warm invoke under 50 ms idle; the median leaves headroom for a loaded machine).
     create_function(emulator, "warm", SOURCE)
-    started = time.perf_counter()
     _, first = _invoke(emulator, "warm")
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    _, second = _invoke(emulator, "warm")
-    warm = time.perf_counter() - started
-    assert first["pid"] == second["pid"]
-    assert warm < cold
-    assert warm < 0.25
+    pids, timings = set(), []
+    for _ in range(5):
+        started = time.perf_counter()
+        _, again = _invoke(emulator, "warm")
+        timings.append(time.perf_counter() - started)
+        pids.add(again["pid"])
+    assert pids == {first["pid"]}
+    assert statistics.median(timings) < 0.1
 
 
 def test_code_and_configuration_updates_replace_the_worker(emulator):
