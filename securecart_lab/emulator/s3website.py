@@ -15,16 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
 from securecart_lab.emulator import hooks
-from securecart_lab.emulator.hooks import HOOKS, Hook
 
-for _hook in (
-    Hook("s3.bucket.create_from_cfn", "moto.s3.models", "FakeBucket.create_from_cloudformation_json",
-         "AWS::S3::Bucket ignores WebsiteConfiguration; the kit stores it as PutBucketWebsite would"),
-    Hook("s3.bucket.website_url", "moto.s3.models", "FakeBucket.website_url",
-         "GetAtt WebsiteURL names the local website endpoint, as the ALB's DNSName names its local port"),
-    Hook("s3.backends", "moto.s3.models", "s3_backends", "find a bucket and its objects by name"),
-):
-    HOOKS[_hook.name] = _hook
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 # Query parameters of S3 API calls: an unsigned request carrying one is an API call, not a page view.

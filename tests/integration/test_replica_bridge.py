@@ -10,8 +10,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from securecart_lab import postgres, replicas
-from securecart_lab.emulator import hooks
-from securecart_lab.emulator.bridges.replicas import REPLICA_HOOKS
 
 pytestmark = pytest.mark.integration
 
@@ -113,8 +111,3 @@ def test_delete_removes_a_replica_and_keeps_a_promoted_instance_data(rds, settin
     assert not (settings.pg_dir / REPLICA).exists()
     kept = list((settings.home / "rds-final-dumps").glob(f"{REPLICA}-*"))
     assert kept and (kept[0] / "PG_VERSION").exists()
-
-
-@pytest.mark.parametrize("name", [hook.name for hook in REPLICA_HOOKS])
-def test_every_moto_point_the_bridge_patches_exists(name):
-    assert hooks.resolve(name) is not None

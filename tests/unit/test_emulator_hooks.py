@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
 from importlib.metadata import version
@@ -11,11 +10,6 @@ from pathlib import Path
 import pytest
 
 from securecart_lab.emulator import hooks
-from securecart_lab.emulator.bridges import BRIDGES
-
-# Bridges and the S3 website module add their hook points to hooks.HOOKS when imported: list them all here.
-for _module in (*(f"securecart_lab.emulator.bridges.{name}" for name in BRIDGES), "securecart_lab.emulator.s3website"):
-    importlib.import_module(_module)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,6 @@ import re
 from typing import Any
 
 from securecart_lab.emulator import hooks
-from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
 
 LOG = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from securecart_lab import config
 from securecart_lab.config import Settings
 from securecart_lab.emulator import bridges, hooks
-from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
 from securecart_lab.emulator.bridges import userdata
 from securecart_lab.emulator.bridges.instance import LIFELINE_ENV
 from securecart_lab.ports import free_port

@@ -23,7 +23,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from securecart_lab import config
 from securecart_lab.emulator import bridges, hooks
-from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
 from securecart_lab.emulator.bridges import ec2 as ec2_bridge
 from securecart_lab.emulator.timescale import scale
 

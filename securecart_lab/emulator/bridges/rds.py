@@ -21,7 +21,6 @@ from psycopg import sql
 from securecart_lab import config, postgres
 from securecart_lab.config import Settings
 from securecart_lab.emulator import hooks
-from securecart_lab.emulator.bridges import moto_points  # noqa: F401  (registers the hooks patched here)
 from securecart_lab.errors import LabError
 from securecart_lab.postgres import seed
 

@@ -27,7 +27,6 @@ from securecart_lab import config, postgres
 from securecart_lab.config import Settings
 from securecart_lab.emulator import bridges, hooks
 from securecart_lab.emulator.bridges import rds
-from securecart_lab.emulator.hooks import HOOKS, Hook
 from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port
 
@@ -36,17 +35,6 @@ LOG = logging.getLogger(__name__)
 MONITOR_SECONDS = 5.0
 STREAMING_TIMEOUT = 60.0
 
-_RDS = "moto.rds.models"
-REPLICA_HOOKS: tuple[Hook, ...] = (
-    Hook("rds.create_db_instance_read_replica", _RDS, "RDSBackend.create_db_instance_read_replica",
-         "a real streaming standby of the source's PostgreSQL server"),
-    Hook("rds.promote_read_replica", _RDS, "RDSBackend.promote_read_replica",
-         "promote the real standby; moto keeps the source link, the kit clears it"),
-    Hook("rds.reboot_db_instance", _RDS, "RDSBackend.reboot_db_instance", "restart the replica's server"),
-    Hook("rds.backends", _RDS, "rds_backends", "DB instances the lag monitor reports on"),
-    Hook("cloudwatch.backends", "moto.cloudwatch.models", "cloudwatch_backends", "publish ReplicaLag"),
-)
-HOOKS.update({hook.name: hook for hook in REPLICA_HOOKS})
 
 _lock = threading.RLock()
 _servers: dict[str, Any] = {}  # instance id -> PostgresServer, for every replica (promoted or not) this bridge started
