@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from securecart_lab.emulator import process as emulator_process
+from securecart_lab.ports import free_port
 
 
 @dataclass
@@ -25,7 +26,7 @@ class EmulatorHandle:
 
 def start_emulator(home: Path, port: int | None = None, time_scale: float = 1.0, extra_env=None) -> EmulatorHandle:
     """Start the emulator on a free port under `home`; returns once /_localstack/health answers."""
-    port = port or emulator_process.free_port()
+    port = port or free_port()
     log_path = Path(home) / "logs" / f"emulator-{port}.log"
     proc = emulator_process.start(port=port, home=Path(home), log_path=log_path, time_scale=time_scale,
                                   extra_env=extra_env)
