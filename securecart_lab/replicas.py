@@ -212,4 +212,19 @@ def primary_up(settings: Settings) -> Outage:
     if not (datadir / "PG_VERSION").exists():
         raise LabError(f"The stopped server's data ({datadir}) is gone.", "Its DB instance was deleted; nothing to bring back.")
     server.start()
+    _drop_slots_of_promoted_replicas(settings, server)
     return outage
+
+
+def _drop_slots_of_promoted_replicas(settings: Settings, server) -> None:
+    """A replica promoted while this server was down left its replication slot here; drop it so it stops
+    holding WAL. Slots of replicas that are still standbys are kept: they catch up."""
+    for folder in sorted(settings.pg_dir.glob("*/postmaster.pid")):
+        other = postgres.server_for(settings, folder.parent)
+        if other.datadir == server.datadir or not other.is_running():
+            continue
+        try:
+            if not other.is_in_recovery():
+                server.drop_replication_slot(other.slot_name)
+        except (LabError, psycopg.Error):
+            continue

@@ -391,10 +391,7 @@ class PostgresServer:
         replica._user = self._user
         if not (replica.datadir / "PG_VERSION").exists():
             slot = replica.slot_name
-            with self.connect() as conn:
-                conn.execute(
-                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active", (slot,)
-                )
+            self.drop_replication_slot(slot)
             replica._prepare_dir(replica.datadir)
             source = make_conninfo(host=self.host, port=self.port, user=config.PG_SUPERUSER, application_name=slot)
             self._run(
@@ -403,6 +400,14 @@ class PostgresServer:
             )
         replica.start()
         return replica
+
+    def drop_replication_slot(self, slot: str) -> bool:
+        """Drop an inactive replication slot, one a replica left behind (promoted or deleted), so it stops holding
+        WAL on this server. An active slot (a replica streaming now) is never dropped. True when one was dropped."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                               "WHERE slot_name = %s AND NOT active", (slot,)).fetchone()
+        return row is not None
 
     @property
     def slot_name(self) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from securecart_lab import replicas
+from securecart_lab import postgres, replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.checking import FAIL, PASS
 from securecart_lab.labs import stacks
@@ -174,6 +174,10 @@ def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cl
     result = cli("chaos", "primary-up")
     assert result.exit_code == 0, result.output
     assert statuses(settings)["failover"] == PASS
+    # The replica promoted while it was down left a slot there; coming back drops it (it would hold WAL forever).
+    with postgres.primary(settings).connect() as conn:
+        slots = [r[0] for r in conn.execute("select slot_name from pg_replication_slots where not active")]
+    assert "securecart_db_replica" not in slots
 
 
 def test_a_changed_template_never_deletes_the_promoted_writer(lab3, settings, folder):

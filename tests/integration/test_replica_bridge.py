@@ -98,6 +98,10 @@ def test_promote_makes_it_writable_and_standalone(rds, settings):
     with connect(promoted) as conn:
         assert conn.execute("select pg_is_in_recovery()").fetchone()[0] is False
         conn.execute("create table promoted_probe (id int)")
+    # It left replication: its slot no longer holds WAL on the source's server.
+    with postgres.primary(settings).connect() as conn:
+        slots = [r[0] for r in conn.execute("select slot_name from pg_replication_slots")]
+    assert "bridge_replica" not in slots
 
 
 def test_delete_removes_a_replica_and_keeps_a_promoted_instance_data(rds, settings):

@@ -90,6 +90,19 @@ def start_replica(source_server, instance_id: str, settings: Settings | None = N
     return source_server.create_replica(datadir, free_port(), settings.logs_dir / f"postgres-{instance_id}.log")
 
 
+def _drop_slot_everywhere(slot: str, instance_id: str) -> None:
+    """A replica that left (promoted or deleted) must not keep its slot on a source: the slot would hold WAL
+    forever. Sources that are down now are cleaned when they come back (replicas.primary_up)."""
+    with _lock:
+        servers = [postgres.primary(Settings.from_env()), *_servers.values()]
+    for other in {id(s): s for s in servers}.values():
+        try:
+            if other.is_running() and not other.is_in_recovery():
+                other.drop_replication_slot(slot)
+        except (LabError, psycopg.Error):
+            LOG.warning("RDS %s: could not drop replication slot %s on %s", instance_id, slot, other)
+
+
 def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
     """on_delete for replicas: stop the server, drop its slot on the source, delete its data. A promoted replica
     holds data of its own: its folder is moved to dump_dir instead, as a final snapshot."""
@@ -98,14 +111,7 @@ def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
     server.stop(mode="fast")
     with _lock:
         _servers.pop(handle.instance_id, None)
-    for other in {id(s): s for s in [postgres.primary(Settings.from_env()), *_servers.values()]}.values():
-        try:
-            if other.is_running() and not other.is_in_recovery():
-                with other.connect() as conn:
-                    conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                                 " WHERE slot_name = %s AND NOT active", (server.slot_name,))
-        except (LabError, psycopg.Error):
-            LOG.warning("RDS %s: could not drop replication slot %s", handle.instance_id, server.slot_name)
+    _drop_slot_everywhere(server.slot_name, handle.instance_id)
     if promoted:
         dump_dir.mkdir(parents=True, exist_ok=True)
         kept = dump_dir / f"{handle.instance_id}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -182,6 +188,7 @@ def _promote_read_replica(self, db_kwargs: dict[str, Any]):
             handle.server.promote()
         except LabError as exc:
             raise _rds_error("InvalidDBInstanceState", f"The replica's PostgreSQL server could not be promoted: {exc.message}") from None
+        _drop_slot_everywhere(handle.server.slot_name, instance_id)
     source = self.databases.get(database.source_db_instance_identifier or "")
     if source is not None and instance_id in source.replicas:
         source.remove_replica(database)
