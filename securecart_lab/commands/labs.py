@@ -44,7 +44,7 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
     if result.deploy_error:
         console.print(f"[yellow]Your workspace was not deployed:[/] {result.deploy_error.message}")
     console.print()
-    console.print(f"Instructions: [cyan]{lab.readme}[/]")
+    console.print(f"Instructions: [cyan]{result.instructions}[/]")
     console.print("Next steps:")
     console.print(f"  1. Edit the files in {result.workspace}/")
     console.print(f"  2. securecart-lab deploy {lab.number}")

@@ -25,6 +25,7 @@ class StartResult:
     lab: Lab
     workspace: Path
     created: list[Path]
+    instructions: Path
     deployed: list[str] = field(default_factory=list)
     deploy_error: LabError | None = None
     prerequisites: list[int] = field(default_factory=list)
@@ -52,7 +53,9 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     prereqs = ensure_prerequisites(ctx, with_prereqs, confirm)
     lab.provisioner().provision(ctx)
     created = workspace.copy_starter(settings.workspace, lab)
-    result = StartResult(lab=lab, workspace=ctx.workspace, created=created, prerequisites=prereqs)
+    instructions = workspace.copy_instructions(settings.workspace, lab)
+    result = StartResult(lab=lab, workspace=ctx.workspace, created=created, instructions=instructions,
+                         prerequisites=prereqs)
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
     except LabError as exc:  # the learner's files are theirs to fix; start still succeeds

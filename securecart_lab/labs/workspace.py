@@ -28,6 +28,15 @@ def copy_starter(workspace: Path, lab: Lab) -> list[Path]:
     return created
 
 
+def copy_instructions(workspace: Path, lab: Lab) -> Path:
+    """The lab's README beside the learner's files (`labNN/README.md`), where they work; never overwritten."""
+    dest = lab_dir(workspace, lab) / "README.md"
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(lab.readme, dest)
+    return dest
+
+
 def backup(workspace: Path, lab: Lab) -> Path | None:
     """Copy the learner's current files to `labNN/.backups/<timestamp>/`; returns that folder (None if nothing to save)."""
     source = lab_dir(workspace, lab)

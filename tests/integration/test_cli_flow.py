@@ -25,6 +25,8 @@ def test_learner_flow(cli, course, tmp_path):
     assert "Created" in result.output and "queue.json" in result.output
     queue_file = course / "queue.json"
     assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "30"}
+    assert (course / "README.md").read_text() == (COURSE / "labs" / "01-queue" / "README.md").read_text()
+    assert f"Instructions: {course / 'README.md'}" in result.output
 
     # The starter fails the check it should, and the exit code says so.
     result = cli("check", "1", "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"))
