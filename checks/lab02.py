@@ -170,9 +170,11 @@ def network_tiers(ctx):
 
 
 @check("security-group-chain", "Security groups chain ALB -> app -> database", points=15,
-       hint="ALB group: 80 from 0.0.0.0/0. App group: 8080 only from the ALB group (SourceSecurityGroupId). "
+       hint="Let each tier be reached only by the tier in front of it: the internet reaches the ALB, the ALB the app, "
+            "the app the database. Chain the groups by reference, not by address ranges.",
+       more="Chaining groups by reference means only the tier in front can reach each tier, whatever its addresses. "
+            "ALB group: 80 from 0.0.0.0/0. App group: 8080 only from the ALB group (SourceSecurityGroupId). "
             "Database group: 5432 only from the app group. No CIDR ranges on the app or database groups.",
-       more="Chaining groups by reference means only the tier in front can reach each tier, whatever its addresses.",
        needs={"cloudformation", "ec2", "elbv2", "autoscaling", "rds"})
 def security_group_chain(ctx):
     alb_groups = set(_load_balancer(ctx).get("SecurityGroups") or [])
@@ -196,7 +198,9 @@ def security_group_chain(ctx):
 
 
 @check("database-private", "The database is private: not public, in private subnets, behind its group", points=10,
-       hint="Set PubliclyAccessible: false, give the DB subnet group only the private subnets, and set VPCSecurityGroups "
+       hint="Keep the database off the internet: not publicly accessible, only in private subnets, and behind the "
+            "database security group.",
+       more="Set PubliclyAccessible: false, give the DB subnet group only the private subnets, and set VPCSecurityGroups "
             "to the database group.",
        needs={"cloudformation", "ec2", "rds"})
 def database_private(ctx):
@@ -222,10 +226,11 @@ def database_private(ctx):
 
 
 @check("database-resilient", "The database is encrypted, Multi-AZ and backed up for 7 days", points=10,
-       hint="Set StorageEncrypted: true, MultiAZ: true, BackupRetentionPeriod: 7 (or more), and give the DB subnet "
-            "group subnets in two Availability Zones.",
+       hint="Encrypt the database's storage, give it a standby in a second Availability Zone, and keep a week of "
+            "backups.",
        more="Multi-AZ keeps a synchronous standby in another AZ and fails over to it; backups allow point-in-time "
-            "restore. Neither scales reads: that is what read replicas are for (lab 3).",
+            "restore. Neither scales reads: that is what read replicas are for (lab 3). Set StorageEncrypted: true, "
+            "MultiAZ: true, BackupRetentionPeriod: 7 (or more), and give the DB subnet group subnets in two AZs.",
        needs={"cloudformation", "ec2", "rds"})
 def database_resilient(ctx):
     db = _database(ctx)
@@ -246,7 +251,9 @@ def database_resilient(ctx):
 
 
 @check("app-tier-scaling", "An Auto Scaling group of 2+ app instances over private subnets, behind a target group", points=15,
-       hint="MinSize and DesiredCapacity at least 2, VPCZoneIdentifier = the two private subnets, TargetGroupARNs = the "
+       hint="Run at least two app instances from a launch template in an Auto Scaling group over the private "
+            "subnets, registered in a target group that checks /health.",
+       more="MinSize and DesiredCapacity at least 2, VPCZoneIdentifier = the two private subnets, TargetGroupARNs = the "
             "target group (HealthCheckPath /health), and a launch template whose user data exports DB_HOST and runs "
             "python3 -m securecart_lab.app.",
        needs={"cloudformation", "ec2", "elbv2", "autoscaling"})
@@ -279,7 +286,9 @@ def app_tier_scaling(ctx):
 
 
 @check("load-balancer", "An internet-facing ALB in the public subnets forwards HTTP to the target group", points=10,
-       hint="Type application, Scheme internet-facing, Subnets = the two public subnets, and a Listener on port 80 "
+       hint="Put an internet-facing Application Load Balancer in the public subnets, listening for HTTP and "
+            "forwarding to the app's target group.",
+       more="Type application, Scheme internet-facing, Subnets = the two public subnets, and a Listener on port 80 "
             "(HTTP) whose default action forwards to the app's target group.",
        needs={"cloudformation", "ec2", "elbv2", "autoscaling"})
 def load_balancer(ctx):
