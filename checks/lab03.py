@@ -122,11 +122,11 @@ def _writable(instance: replicas.DbInstance) -> str | None:
 # --- step 1: a real standby ----------------------------------------------------------------------------------------
 
 @check("replica-streaming", "A read replica exists through the RDS API and is a real streaming standby", points=15,
-       hint="Add an AWS::RDS::DBInstance with SourceDBInstanceIdentifier: !Ref SourceDBInstanceIdentifier to replica.yaml, "
-            "then securecart-lab deploy 3.",
+       hint="Add a read replica of the writer (lab 2's database) to replica.yaml, then securecart-lab deploy 3.",
        more="describe_db_instances must list a replica whose ReadReplicaSourceDBInstanceIdentifier is the writer. The "
             "check then asks the replica's server whether it is in recovery and who it streams from "
-            "(pg_stat_wal_receiver), and the writer's server whether that standby is streaming (pg_stat_replication).",
+            "(pg_stat_wal_receiver), and the writer's server whether that standby is streaming (pg_stat_replication). "
+            "In replica.yaml: an AWS::RDS::DBInstance with SourceDBInstanceIdentifier: !Ref SourceDBInstanceIdentifier.",
        needs=RDS)
 def replica_streaming(ctx):
     writer, replica = _replica(ctx)
@@ -205,10 +205,12 @@ def replica_read_only(ctx):
 # --- step 2: read routing ------------------------------------------------------------------------------------------
 
 @check("reads-on-replica", "Product searches through the load balancer run on the replica", points=15,
-       hint=f"Add an AWS::SSM::Parameter {READER_PARAMETER} whose value is the replica's Endpoint.Address:Endpoint.Port "
-            "to replica.yaml and deploy 3; the app instances pick it up within 5 s.",
+       hint=f"Tell the app tier where the replica is: the app reads its reader endpoint from the SSM parameter "
+            f"{READER_PARAMETER}.",
        more=f"The check sends {SEARCHES} product searches through the ALB, then asks both servers which app connections "
-            "last ran a product search since (pg_stat_activity).",
+            "last ran a product search since (pg_stat_activity). Add an AWS::SSM::Parameter "
+            f"{READER_PARAMETER} whose value is the replica's Endpoint.Address:Endpoint.Port to replica.yaml and "
+            "deploy 3; the app instances pick it up within 5 s.",
        needs=SITE)
 def reads_on_replica(ctx):
     writer, replica = _replica(ctx)
