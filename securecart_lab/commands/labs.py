@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.table import Table
 
@@ -74,6 +73,3 @@ def reset(settings: Settings, number: str) -> None:
         console.print(f"Backed up your files to [cyan]{saved}[/].")
     console.print(f"Lab {lab.number} is back at its starter files" + (" and they are deployed." if applied else "."))
 
-
-def show_readme(path) -> None:
-    console.print(Markdown(path.read_text(encoding="utf-8")))

@@ -68,12 +68,6 @@ def _backend():
     return hooks.resolve("elbv2.backends")[config.ACCOUNT_ID][config.REGION]
 
 
-def balancer_port(load_balancer_arn: str) -> int | None:
-    with _lock:
-        lb = _balancers.get(load_balancer_arn)
-        return lb.port if lb else None
-
-
 def install() -> None:
     hooks.replace("elbv2.create_load_balancer", _create_load_balancer)
     hooks.replace("elbv2.delete_load_balancer", _delete_load_balancer)
