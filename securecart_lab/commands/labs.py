@@ -72,4 +72,3 @@ def reset(settings: Settings, number: str) -> None:
     if saved:
         console.print(f"Backed up your files to [cyan]{saved}[/].")
     console.print(f"Lab {lab.number} is back at its starter files" + (" and they are deployed." if applied else "."))
-
