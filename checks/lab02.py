@@ -10,6 +10,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import psycopg
+from botocore.exceptions import ClientError
 
 from securecart_lab import config
 from securecart_lab.checking import check, failed, passed
@@ -369,11 +370,32 @@ def _website_bucket(ctx) -> str:
     raise LabError(f"Bucket {', '.join(buckets)} has no static website hosting.")
 
 
+def _publicly_readable(s3, bucket: str) -> bool:
+    """A bucket policy statement allows anonymous s3:GetObject on the bucket's objects."""
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError:
+        return False
+    statements = policy.get("Statement") or []
+    for st in statements if isinstance(statements, list) else [statements]:
+        principal = st.get("Principal")
+        actions = st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]
+        resources = st.get("Resource") if isinstance(st.get("Resource"), list) else [st.get("Resource")]
+        if (st.get("Effect") == "Allow" and principal in ("*", {"AWS": "*"})
+                and any(a in ("s3:GetObject", "s3:Get*", "s3:*", "*") for a in actions)
+                and any(r in (f"arn:aws:s3:::{bucket}/*", "*") for r in resources)):
+            return True
+    return False
+
+
 @check("storefront-on-s3", "The storefront is served by an S3 website bucket and calls the API through the ALB", points=10,
-       hint="Add an AWS::S3::Bucket with WebsiteConfiguration (IndexDocument: index.html), then run "
-            "\"securecart-lab deploy 2\": it uploads the storefront and a config.js naming the load balancer.",
-       more="The presentation tier's static files need no server: S3 website hosting serves them. The page's script "
-            "then calls the API on the load balancer, another origin, which the app allows with CORS headers "
+       hint="Add an AWS::S3::Bucket with WebsiteConfiguration (IndexDocument: index.html) that anyone may read "
+            "(an AWS::S3::BucketPolicy), then run \"securecart-lab deploy 2\": it uploads the storefront and a "
+            "config.js naming the load balancer.",
+       more="The presentation tier's static files need no server: S3 website hosting serves them. Browsers are "
+            "anonymous, so the bucket policy must allow s3:GetObject on the bucket's objects to Principal \"*\" (and "
+            "the bucket's PublicAccessBlockConfiguration must not block public policies). The page's script then "
+            "calls the API on the load balancer, another origin, which the app allows with CORS headers "
             "(Access-Control-Allow-Origin).",
        needs={"cloudformation", "s3", "elbv2"})
 def storefront_on_s3(ctx):
@@ -383,6 +405,9 @@ def storefront_on_s3(ctx):
     if status != 200 or not headers.get("Content-Type", "").startswith("text/html") or b'data-testid="place-order"' not in body:
         return failed(f"{url} does not serve the storefront page.", expected="200 text/html, the storefront",
                       actual=f"{status} {headers.get('Content-Type')} {body[:80]!r}")
+    if not _publicly_readable(ctx.aws("s3"), bucket):
+        return failed(f"Bucket {bucket} has no policy letting anyone read its objects: on AWS, browsers get 403.",
+                      expected=f'Allow s3:GetObject to Principal "*" on arn:aws:s3:::{bucket}/*', actual="no such statement")
     site = _site(ctx)
     _, _, config_js = _http(f"{url}config.js")
     if site.encode() not in config_js:

@@ -114,6 +114,8 @@ HOOKS: dict[str, Hook] = {
         Hook("rds.backends", _RDS, "rds_backends", "DB instances the lag monitor reports on"),
         Hook("cloudwatch.backends", "moto.cloudwatch.models", "cloudwatch_backends", "publish ReplicaLag"),
         # S3 static website hosting (s3website.py).
+        Hook("cfn.model", "moto.core.common_models", "CloudFormationModel",
+             "base of CloudFormation resource models: the kit adds AWS::S3::BucketPolicy, which moto lacks"),
         Hook("s3.bucket.create_from_cfn", "moto.s3.models", "FakeBucket.create_from_cloudformation_json",
              "AWS::S3::Bucket ignores WebsiteConfiguration; the kit stores it as PutBucketWebsite would"),
         Hook("s3.bucket.website_url", "moto.s3.models", "FakeBucket.website_url",

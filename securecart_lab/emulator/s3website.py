@@ -8,6 +8,7 @@ does. Signed API calls (boto3, the aws CLI, presigned URLs) go to moto unchanged
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -86,6 +87,62 @@ def install(host: str, port: int) -> None:
 
     hooks.replace("s3.bucket.create_from_cfn", classmethod(create_bucket))
     hooks.replace("s3.bucket.website_url", property(lambda bucket: f"http://{host}:{port}/{bucket.name}"))
+    _define_bucket_policy_model()
+
+
+def _delete_policy(backend, bucket) -> None:
+    if isinstance(bucket, str) and bucket in backend.buckets:
+        backend.delete_bucket_policy(bucket)
+
+
+def _define_bucket_policy_model() -> None:
+    """AWS::S3::BucketPolicy, which moto's CloudFormation lacks: without it a template that makes its website
+    bucket public-readable (as AWS requires) gets a stack whose resources cannot even be listed."""
+    from moto.utilities.utils import get_partition
+
+    def backend(account_id: str, region_name: str):
+        return hooks.resolve("s3.backends")[account_id][get_partition(region_name)]
+
+    class BucketPolicy(hooks.resolve("cfn.model")):
+        def __init__(self, bucket: str):
+            self.bucket = bucket
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.bucket
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::S3::BucketPolicy"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json["Properties"]
+            policy = properties["PolicyDocument"]
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            backend(account_id, region_name).put_bucket_policy(properties["Bucket"], text.encode())
+            return cls(properties["Bucket"])
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                            account_id, region_name):
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            """Stack deletion calls this on the parsed resource, whose Bucket is resolved (the template's is a Ref).
+            A bucket deleted first took its policy with it."""
+            _delete_policy(backend(account_id, region_name), self.bucket)
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+            _delete_policy(backend(account_id, region_name), cloudformation_json["Properties"]["Bucket"])
+
+        def is_created(self) -> bool:
+            return True
 
 
 def _signed(environ: dict[str, Any], query: dict[str, list[str]]) -> bool:

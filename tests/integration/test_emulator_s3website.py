@@ -121,3 +121,26 @@ def test_configuration_round_trip_and_hook_points():
                                          b"</RedirectAllRequestsTo></WebsiteConfiguration>") is None
     for name in ("s3.bucket.create_from_cfn", "s3.bucket.website_url", "s3.backends"):
         assert hooks.resolve(name) is not None
+
+
+def test_cloudformation_bucket_policy_is_applied_and_removed_with_the_stack(emulator):
+    # moto's CloudFormation has no AWS::S3::BucketPolicy: the stack used to complete with resources it could not list.
+    import time
+
+    cf, s3 = client(emulator, "cloudformation"), client(emulator, "s3")
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::public-site/*"}
+    template = {"Resources": {
+        "Site": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "public-site"}},
+        "SitePolicy": {"Type": "AWS::S3::BucketPolicy", "Properties": {
+            "Bucket": {"Ref": "Site"}, "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]}}},
+    }}
+    cf.create_stack(StackName="public-site", TemplateBody=json.dumps(template))
+    deadline = time.monotonic() + 10
+    while cf.describe_stacks(StackName="public-site")["Stacks"][0]["StackStatus"].endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    resources = cf.describe_stack_resources(StackName="public-site")["StackResources"]
+    assert {r["ResourceType"] for r in resources} == {"AWS::S3::Bucket", "AWS::S3::BucketPolicy"}
+    assert json.loads(s3.get_bucket_policy(Bucket="public-site")["Policy"])["Statement"] == [statement]
+    cf.delete_stack(StackName="public-site")
+    assert "public-site" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

@@ -92,6 +92,8 @@ def test_a_failing_resource_is_reported_by_name_and_rolled_back(lab2, variant, a
      {"app-tier-scaling", "load-balanced"}),
     ("storefront bucket without website hosting", {"      WebsiteConfiguration:\n        IndexDocument: index.html\n": ""},
      {"storefront-on-s3"}),
+    ("storefront bucket nobody may read", {"            Principal: \"*\"\n": "            Principal: {AWS: !Sub \"arn:aws:iam::${AWS::AccountId}:root\"}\n"},
+     {"storefront-on-s3"}),
 ])
 def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, name, replacements, failing):
     deploy(lab2, variant(replacements))
