@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +40,18 @@ def start_emulator(home: Path, port: int | None = None, time_scale: float = 1.0,
         emulator_process.stop(proc)
         raise
     return EmulatorHandle(process=proc, endpoint_url=url, log_path=log_path, port=port)
+
+
+@contextlib.contextmanager
+def running_emulator(time_scale: float = 1.0):
+    """A private emulator in a fresh temporary home, stopped and cleaned up on exit (for a module fixture)."""
+    home = Path(tempfile.mkdtemp(prefix="securecart-emu-", dir="/tmp"))
+    handle = start_emulator(home, time_scale=time_scale)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 # --- helpers for tests that drive the emulator ----------------------------------------------------------------

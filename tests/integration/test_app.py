@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from emulator_fixture import client, start_emulator
+from emulator_fixture import client, running_emulator
 from werkzeug.serving import make_server
 
 from securecart_lab import config as kit
@@ -376,14 +376,9 @@ def test_reader_stopped_then_restarted(primary, replica):
 
 @pytest.fixture(scope="module")
 def emulator():
-    home = Path(tempfile.mkdtemp(prefix="securecart-app-emu-", dir="/tmp"))
-    handle = start_emulator(home, time_scale=0.01)
-    try:
+    with running_emulator(time_scale=0.01) as handle:
         client(handle, "events").create_event_bus(Name="securecart")
         yield handle
-    finally:
-        handle.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_reader_endpoint_from_ssm(primary, replica, emulator):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
-from emulator_fixture import ROLE_ARN, client, create_function, ensure_role, start_emulator
+from emulator_fixture import ROLE_ARN, client, create_function, ensure_role, running_emulator
 
 pytestmark = pytest.mark.integration
 
@@ -23,13 +21,10 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def emulator():
-    handle = start_emulator(Path(tempfile.mkdtemp(dir="/tmp")), time_scale=0.01)
-    try:
+    with running_emulator(time_scale=0.01) as handle:
         ensure_role(handle)
         client(handle, "events").create_event_bus(Name="securecart")
         yield handle
-    finally:
-        handle.stop()
 
 
 def _queue(handle, name: str) -> tuple[str, str]:

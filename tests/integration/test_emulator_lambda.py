@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from emulator_fixture import client, create_function, start_emulator, zip_bytes
+from emulator_fixture import client, create_function, running_emulator, start_emulator, zip_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -63,14 +63,10 @@ def json_dumps(value):
 
 @pytest.fixture(scope="module")
 def emulator():
-    home = Path(tempfile.mkdtemp(dir="/tmp"))
-    handle = start_emulator(home)
-    try:
+    with running_emulator() as handle:
         create_function(handle, "orders", SOURCE, Timeout=2, MemorySize=256,
                         Environment={"Variables": {"GREETING": "hello"}})
         yield handle
-    finally:
-        handle.stop()
 
 
 def _invoke(handle, name="orders", event=None, **extra):

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from emulator_fixture import client, create_function, ensure_role, start_emulator, zip_bytes
+from emulator_fixture import client, create_function, ensure_role, running_emulator, start_emulator, zip_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +29,8 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def emulator():
-    handle = start_emulator(Path(tempfile.mkdtemp(dir="/tmp")))
-    try:
+    with running_emulator() as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def _spare_pids(handle) -> set[int]:

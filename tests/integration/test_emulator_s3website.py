@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
-from emulator_fixture import client, start_emulator
+from emulator_fixture import client, running_emulator
 
 from securecart_lab.emulator import hooks, s3website
 
@@ -18,11 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def emulator():
-    handle = start_emulator(Path(tempfile.mkdtemp(dir="/tmp")))
-    try:
+    with running_emulator() as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
-from emulator_fixture import ROLE_ARN, client, create_function, ensure_role, start_emulator, wait_execution
+from emulator_fixture import ROLE_ARN, client, create_function, ensure_role, running_emulator, wait_execution
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +27,10 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def emulator():
-    home = Path(tempfile.mkdtemp(dir="/tmp"))
-    handle = start_emulator(home, time_scale=0.01)
-    try:
+    with running_emulator(time_scale=0.01) as handle:
         ensure_role(handle)
         create_function(handle, "payment", PAYMENT)
         yield handle
-    finally:
-        handle.stop()
 
 
 def _machine(handle, name: str, definition: dict, **extra) -> str:
