@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -29,6 +28,7 @@ from securecart_lab.app.config import READER_PARAMETER
 from securecart_lab.config import Settings
 from securecart_lab.ports import free_port
 from securecart_lab.postgres import ensure_primary, seed
+from securecart_lab.postgres.testing import temp_dir
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def databases():
     """(primary, replica): a seeded SecureCart primary and a real streaming standby of it."""
-    home = Path(tempfile.mkdtemp(prefix="securecart-app-", dir="/tmp"))
-    home.chmod(0o755)
+    home = temp_dir()
     settings = Settings(home=home / "home", workspace=home / "ws", pg_port=free_port(), emulator_port=free_port())
     primary = ensure_primary(settings)
     replica = primary.create_replica(settings.pg_dir / "replica1", free_port(), settings.logs_dir / "replica1.log")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from emulator_fixture import client, start_emulator
@@ -20,6 +18,7 @@ from securecart_lab.app.config import WRITER_PARAMETER
 from securecart_lab.config import Settings
 from securecart_lab.ports import free_port
 from securecart_lab.postgres import ensure_primary
+from securecart_lab.postgres.testing import temp_dir
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +26,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def servers():
     """(primary, promoted): two writable servers with the same seeded data, as after a failover."""
-    home = Path(tempfile.mkdtemp(prefix="securecart-writer-", dir="/tmp"))
-    home.chmod(0o755)
+    home = temp_dir()
     settings = Settings(home=home / "home", workspace=home / "ws", pg_port=free_port(), emulator_port=free_port())
     primary = ensure_primary(settings)
     promoted = primary.create_replica(settings.pg_dir / "promoted", free_port(), settings.logs_dir / "promoted.log")
