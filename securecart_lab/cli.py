@@ -22,6 +22,12 @@ from securecart_lab.console import err_console
 from securecart_lab.errors import LabError
 
 
+# Typer 0.2x parses with its own copy of click (typer._click), whose exceptions do not derive from click's:
+# both are passed on to the framework, which prints usage plus one line and exits 2 (usage) or 1.
+_FRAMEWORK_EXITS = (typer.Exit, typer.Abort, typer.TyperException, click.exceptions.Exit, click.ClickException,
+                    click.Abort, SystemExit)
+
+
 class SecureCartGroup(TyperGroup):
     """Errors are handled here, once: a LabError becomes a red one-line `Error:` plus its hint;
     anything else is wrapped the same way, with the traceback only under --debug."""
@@ -31,10 +37,13 @@ class SecureCartGroup(TyperGroup):
             return super().invoke(ctx)
         except LabError as exc:
             _fail(exc.message, exc.hint, exc.exit_code, ctx)
-        except (typer.Exit, click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        except _FRAMEWORK_EXITS:
             raise
         except KeyboardInterrupt:
             _fail("Interrupted.", None, 130, ctx)
+        except OSError as exc:  # a file or folder the kit cannot use: name it (a read-only home, a full disk)
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}.", "Check that path's permissions and free space, then run the command again.", 1, ctx)
         except Exception as exc:  # an unexpected failure still gets one line, not a traceback
             _fail(f"Unexpected {type(exc).__name__}: {exc}", "Run again with --debug for the traceback, and report it.", 1, ctx)
 
@@ -93,7 +102,7 @@ def _version(value: bool) -> None:
 def main_options(
     ctx: typer.Context,
     engine: Optional[Engine] = typer.Option(None, "--engine", help="local (default, no Docker) or localstack. Env: SECURECART_ENGINE."),
-    workspace: Optional[Path] = typer.Option(None, "--workspace", help="Where your lab files live. Env: SECURECART_WORKSPACE (default ./securecart-workspace)."),
+    workspace: Optional[Path] = typer.Option(None, "--workspace", file_okay=False, help="Where your lab files live. Env: SECURECART_WORKSPACE (default ./securecart-workspace)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for unexpected errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ):
@@ -104,29 +113,42 @@ def _settings(ctx: typer.Context) -> Settings:
     return ctx.find_root().obj.settings()
 
 
+def _locked(settings: Settings, command: str, wait: bool):
+    """Commands that change the environment take its lock: one at a time per SECURECART_HOME."""
+    from securecart_lab import lock
+
+    return lock.environment(settings, command, wait)
+
+
 LabArg = typer.Argument(..., help="Lab number (see: securecart-lab list).")
+WaitOpt = typer.Option(False, "--wait", help="If another securecart-lab command is changing this environment, wait for it instead of stopping.")
 
 
 @app.command()
-def up(ctx: typer.Context):
+def up(ctx: typer.Context, wait: bool = WaitOpt):
     """Start the engine: the AWS emulator and PostgreSQL (idempotent).
 
     Example: securecart-lab up
     """
     from securecart_lab.commands import lifecycle
 
-    lifecycle.up(_settings(ctx))
+    settings = _settings(ctx)
+    with _locked(settings, "up", wait):
+        lifecycle.up(settings)
 
 
 @app.command()
-def down(ctx: typer.Context, purge: bool = typer.Option(False, "--purge", help="Also delete PostgreSQL data and caches.")):
+def down(ctx: typer.Context, purge: bool = typer.Option(False, "--purge", help="Also delete PostgreSQL data and caches."),
+         wait: bool = WaitOpt):
     """Stop everything the engine runs. Your workspace files are never touched.
 
     Example: securecart-lab down --purge
     """
     from securecart_lab.commands import lifecycle
 
-    lifecycle.down(_settings(ctx), purge)
+    settings = _settings(ctx)
+    with _locked(settings, "down", wait):
+        lifecycle.down(settings, purge)
 
 
 @app.command()
@@ -156,6 +178,7 @@ def start(
     ctx: typer.Context,
     lab: str = LabArg,
     with_prereqs: bool = typer.Option(False, "--with-prereqs", help="Deploy earlier labs' reference solutions this lab builds on, without asking."),
+    wait: bool = WaitOpt,
 ):
     """Start a lab: bring the engine up, provision the lab's baseline, copy the starter files (never overwriting yours).
 
@@ -163,18 +186,22 @@ def start(
     """
     from securecart_lab.commands import labs
 
-    labs.start(_settings(ctx), lab, with_prereqs)
+    settings = _settings(ctx)
+    with _locked(settings, "start", wait):
+        labs.start(settings, lab, with_prereqs)
 
 
 @app.command()
-def deploy(ctx: typer.Context, lab: str = LabArg):
+def deploy(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
     """Validate your workspace files and apply them to the running engine.
 
     Example: securecart-lab deploy 1
     """
     from securecart_lab.commands import labs
 
-    labs.deploy(_settings(ctx), lab)
+    settings = _settings(ctx)
+    with _locked(settings, "deploy", wait):
+        labs.deploy(settings, lab)
 
 
 @app.command()
@@ -182,11 +209,12 @@ def check(
     ctx: typer.Context,
     lab: Optional[str] = typer.Argument(None, help="Lab number; omit with --all."),
     all_labs: bool = typer.Option(False, "--all", help="Check every lab."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write a JSON report to this file."),
-    junit_path: Optional[Path] = typer.Option(None, "--junit", help="Also write a JUnit XML report to this file."),
+    json_path: Optional[Path] = typer.Option(None, "--json", dir_okay=False, help="Also write a JSON report to this file."),
+    junit_path: Optional[Path] = typer.Option(None, "--junit", dir_okay=False, help="Also write a JUnit XML report to this file."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Longer hints and measured values."),
     watch: bool = typer.Option(False, "--watch", help="Re-deploy and re-check whenever you save a workspace file."),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this check id (repeatable)."),
+    wait: bool = WaitOpt,
 ):
     """Check a lab (or --all). Exits 0 only when every check passes.
 
@@ -198,29 +226,36 @@ def check(
     if watch:
         checks.watch(settings, lab, verbose)
         return
-    raise typer.Exit(checks.check(settings, lab, all_labs, json_path, junit_path, verbose, set(only or ())))
+    with _locked(settings, "check", wait):
+        code = checks.check(settings, lab, all_labs, json_path, junit_path, verbose, set(only or ()))
+    raise typer.Exit(code)
 
 
 @app.command()
-def solve(ctx: typer.Context, lab: str = LabArg):
-    """Deploy the reference solution (for instructors and CI). Your files are not touched.
+def solve(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
+    """Deploy the reference solution (for instructors and CI). Your files are not touched; checks then score the
+    solution, and your progress says so.
 
     Example: securecart-lab solve 1
     """
     from securecart_lab.commands import labs
 
-    labs.solve(_settings(ctx), lab)
+    settings = _settings(ctx)
+    with _locked(settings, "solve", wait):
+        labs.solve(settings, lab)
 
 
 @app.command()
-def reset(ctx: typer.Context, lab: str = LabArg):
+def reset(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
     """Put a lab's starter files back. Your current files are backed up first, with a timestamp.
 
     Example: securecart-lab reset 1
     """
     from securecart_lab.commands import labs
 
-    labs.reset(_settings(ctx), lab)
+    settings = _settings(ctx)
+    with _locked(settings, "reset", wait):
+        labs.reset(settings, lab)
 
 
 @app.command()
@@ -239,7 +274,7 @@ def logs(
     ctx: typer.Context,
     what: str = typer.Argument("emulator", help="emulator, postgres or lambda."),
     name: Optional[str] = typer.Argument(None, help="The Lambda function's name (for: logs lambda NAME)."),
-    lines: int = typer.Option(50, "--lines", "-n", help="How many lines from the end."),
+    lines: int = typer.Option(50, "--lines", "-n", min=1, help="How many lines from the end."),
 ):
     """Show recent logs of the emulator, PostgreSQL, or a Lambda function.
 
@@ -254,16 +289,21 @@ def logs(
 def ci(
     ctx: typer.Context,
     lab: Optional[str] = typer.Option(None, "--lab", help="Only this lab (default: all)."),
-    junit_path: Path = typer.Option(Path("securecart-ci.xml"), "--junit", help="Where to write the JUnit report."),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write a JSON report."),
+    junit_path: Path = typer.Option(Path("securecart-ci.xml"), "--junit", dir_okay=False, help="Where to write the JUnit report."),
+    json_path: Optional[Path] = typer.Option(None, "--json", dir_okay=False, help="Also write a JSON report."),
+    wait: bool = WaitOpt,
 ):
     """Headless run for CI: up, then for each lab start, solve and check; JUnit report; non-zero on any failure.
+    It uses its own workspace and progress (under SECURECART_HOME/ci), never yours.
 
     Example: securecart-lab ci --lab 1 --junit reports/ci.xml
     """
     from securecart_lab.commands import checks
 
-    raise typer.Exit(checks.ci(_settings(ctx), lab, junit_path, json_path))
+    settings = _settings(ctx)
+    with _locked(settings, "ci", wait):
+        code = checks.ci(settings, lab, junit_path, json_path)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -271,7 +311,7 @@ def trace(
     ctx: typer.Context,
     lab: str = typer.Argument("1", help="Lab number (lab 1 has the state machine)."),
     execution: Optional[str] = typer.Option(None, "--execution", "-e", help="Execution name or ARN (default: the latest)."),
-    limit: int = typer.Option(10, "--limit", help="How many recent executions to list."),
+    limit: int = typer.Option(10, "--limit", min=1, max=1000, help="How many recent executions to list."),
 ):
     """Show recent executions of a lab's state machine and a tree of one execution's states, retries and errors.
 
@@ -286,8 +326,9 @@ def trace(
 def bench(
     ctx: typer.Context,
     lab: str = typer.Argument("3", help="Lab number (lab 3 compares primary-only reads with replica reads)."),
-    seconds: float = typer.Option(10.0, "--seconds", help="Duration of each phase."),
-    chart: Path = typer.Option(Path("securecart-bench.png"), "--chart", help="Where to write the PNG chart."),
+    seconds: float = typer.Option(10.0, "--seconds", min=0.5, max=3600, help="Duration of each phase."),
+    chart: Path = typer.Option(Path("securecart-bench.png"), "--chart", dir_okay=False, help="Where to write the PNG chart."),
+    wait: bool = WaitOpt,
 ):
     """Measure product-search throughput and p95 latency under write load, primary only vs. reads on the replica.
 
@@ -295,18 +336,22 @@ def bench(
     """
     from securecart_lab.commands import bench as bench_cmd
 
-    bench_cmd.bench(_settings(ctx), lab, seconds, chart)
+    settings = _settings(ctx)
+    with _locked(settings, "bench", wait):
+        bench_cmd.bench(settings, lab, seconds, chart)
 
 
 @app.command()
-def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-down or primary-up.")):
+def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-down or primary-up."), wait: bool = WaitOpt):
     """Failure drills: stop the lab database's primary server (primary-down) or bring it back (primary-up).
 
     Example: securecart-lab chaos primary-down
     """
     from securecart_lab.commands import chaos as chaos_cmd
 
-    chaos_cmd.chaos(_settings(ctx), action)
+    settings = _settings(ctx)
+    with _locked(settings, "chaos", wait):
+        chaos_cmd.chaos(settings, action)
 
 
 def main() -> None:

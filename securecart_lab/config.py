@@ -68,6 +68,8 @@ class Settings:
     pg_bin: str | None = None
     pg_os_user: str = "securecart"
     time_scale: float = 1.0
+    # Progress file under home: the learner's is state.json; `ci` keeps its own so it never writes theirs.
+    state_name: str = "state.json"
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -96,6 +98,10 @@ class Settings:
     @property
     def endpoint_url(self) -> str:
         return f"http://{self.host}:{self.emulator_port}"
+
+    @property
+    def state_path(self) -> Path:
+        return self.home / self.state_name
 
     @property
     def logs_dir(self) -> Path:

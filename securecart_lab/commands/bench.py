@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.table import Table
 
 from securecart_lab import readbench
+from securecart_lab.commands.checks import writable_output
 from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
@@ -17,6 +18,7 @@ from securecart_lab.labs.registry import get_lab
 def bench(settings: Settings, lab: str, seconds: float, chart: Path) -> None:
     if get_lab(lab).number != 3:
         raise LabError(f"There is no benchmark for lab {lab}.", "Run: securecart-lab bench 3")
+    writable_output(chart, "--chart")
     if settings.engine != "local":
         raise LabError(f"bench 3 needs the local engine (found {settings.engine}): it measures real replicas.",
                        "Run it with --engine local.")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from securecart_lab.checking import Outcome
 from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
+from securecart_lab import lock
 from securecart_lab.errors import LabError
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import all_labs, get_lab
@@ -28,9 +32,27 @@ def _progress(outcome: Outcome) -> None:
     console.print(f"  {mark} {outcome.title} [dim]({outcome.seconds:.1f}s)[/]")
 
 
+def writable_output(path: Path | None, option: str) -> None:
+    """A report path can be written, said before anything runs (not after every check passed)."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise LabError(f"{option} {path} is a folder; a file name was expected.", f"Example: {option} {path / 'report.out'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabError(f"{option} {path} cannot be written: its folder cannot be created ({exc.strerror}).",
+                       f"Pick a path in a folder you can write to, e.g. {option} ./{path.name}")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise LabError(f"{option} {path} cannot be written (no write permission there).",
+                       f"Pick a path in a folder you can write to, e.g. {option} ./{path.name}")
+
+
 def check(settings: Settings, lab: str | None, all_labs_flag: bool, json_path: Path | None, junit_path: Path | None,
           verbose: bool, only: set[str] | None = None) -> int:
     numbers = _numbers(lab, all_labs_flag)
+    writable_output(json_path, "--json")
+    writable_output(junit_path, "--junit")
     get_engine(settings).require_running()
     info = service.run_info(settings)
     reports: list[LabReport] = []
@@ -64,17 +86,20 @@ def watch(settings: Settings, lab: str | None, verbose: bool) -> None:
         raise LabError("--watch needs a lab number.", "Example: securecart-lab check 1 --watch")
     number = get_lab(lab).number
     folder = settings.workspace / f"lab{number:02d}"
-    if not folder.exists():
+    if not folder.is_dir():
         raise LabError(f"No workspace for lab {number} at {folder}.", f'Run "securecart-lab start {number}" first.')
     info = service.run_info(settings)
 
     def round_trip() -> None:
         try:
-            with spinner("Deploying..."):
-                service.deploy(settings, number)
-            table.render(service.check(settings, number, verbose=verbose), info, verbose)
-        except LabError as exc:
+            with lock.environment(settings, "check --watch", wait=True):
+                with spinner("Deploying..."):
+                    service.deploy(settings, number)
+                table.render(service.check(settings, number, verbose=verbose), info, verbose)
+        except LabError as exc:  # a bad save is the learner's to fix: say so and keep watching
             console.print(f"[bold red]Error:[/] {exc.message}" + (f"\n[dim]{exc.hint}[/]" if exc.hint else ""))
+        except OSError as exc:
+            console.print(f"[bold red]Error:[/] {exc.filename or ''}: {exc.strerror or exc}")
         console.print(f"[dim]Watching {folder} — save a file to re-check, Ctrl-C to stop.[/]")
 
     round_trip()
@@ -86,8 +111,13 @@ def watch(settings: Settings, lab: str | None, verbose: bool) -> None:
 
 
 def ci(settings: Settings, lab: str | None, junit_path: Path, json_path: Path | None) -> int:
-    """Headless: up, then start + solve + check each lab; tear down what this run started."""
-    numbers = [get_lab(lab).number] if lab else [l.number for l in all_labs()]
+    """Headless: up, then start + solve + check each lab; tear down what this run started. It works in its own
+    workspace and progress file (under SECURECART_HOME/ci), never the learner's."""
+    numbers = [get_lab(lab).number] if lab is not None else [l.number for l in all_labs()]
+    writable_output(junit_path, "--junit")
+    writable_output(json_path, "--json")
+    settings = replace(settings, workspace=settings.home / "ci" / "workspace", state_name="ci-state.json")
+    shutil.rmtree(settings.workspace, ignore_errors=True)
     engine = get_engine(settings)
     started_here = engine.health() is None
     reports: list[LabReport] = []

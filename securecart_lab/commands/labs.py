@@ -60,11 +60,15 @@ def deploy(settings: Settings, number: str) -> None:
 
 def solve(settings: Settings, number: str) -> None:
     with spinner(f"Deploying lab {number}'s reference solution..."):
-        lab, applied, copy = service.solve(settings, number)
-    for line in applied:
+        result = service.solve(settings, number)
+    lab = result.lab
+    for line in result.applied:
         console.print(f"  {line}")
-    console.print(f"[green]Deployed the reference solution of lab {lab.number}.[/] A copy to read is in [cyan]{copy}[/].")
-    console.print(f"Your own files were not touched; \"securecart-lab deploy {lab.number}\" puts them back in place.")
+    console.print(f"[green]Deployed the reference solution of lab {lab.number}.[/] A copy to read is in [cyan]{result.copy}[/].")
+    if result.backup:
+        console.print(f"You had edited files in that copy: they are backed up in [cyan]{result.backup}[/].")
+    console.print(f"Your own files were not touched; \"securecart-lab deploy {lab.number}\" puts them back in place. "
+                  "Until then, checks score the reference solution and your progress says so.")
 
 
 def reset(settings: Settings, number: str) -> None:

@@ -40,7 +40,7 @@ def down(settings: Settings, purge: bool) -> None:
 def status(settings: Settings, fmt: str) -> int:
     engine = get_engine(settings)
     st = engine.status()
-    progress = state.load(settings.home)
+    progress = state.load(settings)
     labs = []
     for lab in all_labs():
         entry = progress.lab(lab.number)
@@ -52,6 +52,8 @@ def status(settings: Settings, fmt: str) -> int:
             "passed": last.get("passed"),
             "total": last.get("total"),
             "last_check": last.get("at"),
+            "deployed_from": entry.get("deployed_from"),
+            "checked_solution": last.get("deployed_from") == "solution",
         })
     urls = _lab_urls(settings, engine) if st.running else {}
     if fmt == "json":
@@ -82,6 +84,8 @@ def status(settings: Settings, fmt: str) -> int:
     table = Table("Lab", "Title", "Started", "Checks passed", "Last check")
     for row in labs:
         checks = f"{row['passed']}/{row['total']}" if row["total"] else "-"
+        if row["checked_solution"]:
+            checks += " (solve's solution)"
         table.add_row(str(row["lab"]), row["title"], "yes" if row["started"] else "no", checks, row["last_check"] or "-")
     console.print(table)
     if any(c.state == "crashed" for c in st.components):
@@ -118,6 +122,8 @@ def env(settings: Settings) -> None:
 
 def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
     if what in ("emulator", "postgres"):
+        if name:
+            raise LabError(f"logs {what} takes no name (found {name!r}).", f"Run: securecart-lab logs {what} -n 100")
         path = settings.logs_dir / f"{what}.log"
         if not path.exists():
             raise LabError(f"No {what} log at {path} yet.", 'Run "securecart-lab up" first.')

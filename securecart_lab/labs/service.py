@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from securecart_lab import paths, state
-from securecart_lab.checking import Outcome, failed, load_checks, run_check
+from securecart_lab.checking import FAIL, Outcome, failed, load_checks, run_check
 from securecart_lab.config import Settings
 from securecart_lab.engines import get_engine
-from securecart_lab.errors import LabError, WorkspaceFileError
+from securecart_lab.errors import EngineUnavailable, LabError, WorkspaceFileError
 from securecart_lab.labs import workspace
 from securecart_lab.labs.context import LabContext
 from securecart_lab.labs.model import Lab
 from securecart_lab.labs.registry import get_lab
 from securecart_lab.reporting import LabReport, RunInfo
+
+
+# Where what runs came from, recorded per lab and shown with progress: the learner's files, or solve's reference solution.
+WORKSPACE, SOLUTION = "workspace", "solution"
 
 
 @dataclass
@@ -48,6 +51,7 @@ def is_deployed(ctx: LabContext) -> bool:
 def start(settings: Settings, number, with_prereqs: bool = False, confirm: Callable[[str], bool] | None = None) -> StartResult:
     """Ensure the engine is up, provision the lab's baseline, copy the starter (never overwriting) and deploy it once."""
     lab = get_lab(number)
+    workspace.preflight(settings.workspace, lab)
     ctx = context(settings, lab)
     ctx.engine.up()
     prereqs = ensure_prerequisites(ctx, with_prereqs, confirm)
@@ -56,11 +60,13 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     instructions = workspace.copy_instructions(settings.workspace, lab)
     result = StartResult(lab=lab, workspace=ctx.workspace, created=created, instructions=instructions,
                          prerequisites=prereqs)
+    progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
+        progress["deployed_from"] = WORKSPACE
     except LabError as exc:  # the learner's files are theirs to fix; start still succeeds
         result.deploy_error = exc
-    state.load(settings.home).record(lab.number, started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    state.load(settings).record(lab.number, **progress)
     return result
 
 
@@ -81,57 +87,78 @@ def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[
             )
         req.provisioner().provision(req_ctx)
         _deploy(req_ctx, req.solution_dir)
+        state.load(ctx.settings).record(number, deployed_from=SOLUTION)
         deployed.append(number)
     return deployed
 
 
 def _deploy(ctx: LabContext, source: Path) -> list[str]:
-    missing = [n for n in ctx.lab.workspace_files if not (source / n).exists()]
+    _check_source(ctx.lab, source)
+    return list(ctx.lab.provisioner().deploy(ctx, source) or [])
+
+
+def _check_source(lab: Lab, source: Path) -> None:
+    missing = [n for n in lab.workspace_files if not ((source / n).exists() or (source / n).is_symlink())]
     if missing:
         raise WorkspaceFileError(source / missing[0], "file not found",
-                                 hint=f'Run "securecart-lab reset {ctx.lab.number}" to get the starter files back.')
-    return list(ctx.lab.provisioner().deploy(ctx, source) or [])
+                                 hint=f'Run "securecart-lab reset {lab.number}" to get the starter files back.')
+    workspace.check_files(source, lab)
 
 
 def deploy(settings: Settings, number, source: Path | None = None) -> tuple[Lab, list[str]]:
     """Validate and apply the learner's workspace (or `source`) to the running engine."""
     lab = get_lab(number)
     ctx = context(settings, lab)
-    ctx.engine.require_running()
+    if source is None:
+        workspace.preflight(settings.workspace, lab)
     folder = source or ctx.workspace
     if not folder.exists():
         raise LabError(f"No workspace for lab {lab.number} at {folder}.", f'Run "securecart-lab start {lab.number}" first.')
+    _check_source(lab, folder)  # the files are readable text before the engine is asked anything
+    ctx.engine.require_running()
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, folder)
     if source is None:
-        state.load(settings.home).record(lab.number, deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                         deployed_hash=workspace.fingerprint(folder, lab))
+        state.load(settings).record(lab.number, deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                    deployed_hash=workspace.fingerprint(folder, lab), deployed_from=WORKSPACE)
     return lab, applied
 
 
-def solve(settings: Settings, number) -> tuple[Lab, list[str], Path]:
+@dataclass
+class SolveResult:
+    lab: Lab
+    applied: list[str]
+    copy: Path
+    backup: Path | None  # where edits the learner made in labNN/solution/ were saved before the copy was refreshed
+
+
+def solve(settings: Settings, number) -> SolveResult:
     """Deploy the reference solution (for instructors and CI). The learner's files are not touched:
-    a copy of the solution is put beside them, in labNN/solution/, to read."""
+    a copy of the solution is put beside them, in labNN/solution/, to read (their edits there are backed up first).
+    Progress checked from now on is marked as the solution's until they deploy their own files again."""
     lab = get_lab(number)
+    workspace.preflight(settings.workspace, lab)
     ctx = context(settings, lab)
     ctx.engine.up()
     ensure_prerequisites(ctx, with_prereqs=True, confirm=None)
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, lab.solution_dir)
-    copy = ctx.workspace / "solution"
-    shutil.copytree(lab.solution_dir, copy, dirs_exist_ok=True)  # never deletes anything of the learner's
-    return lab, applied, copy
+    state.load(settings).record(lab.number, deployed_from=SOLUTION, solved_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    copy, backup = workspace.save_solution_copy(settings.workspace, lab)
+    return SolveResult(lab, applied, copy, backup)
 
 
 def reset(settings: Settings, number) -> tuple[Lab, Path | None, list[str]]:
     """Back up the learner's files with a timestamp, restore the starter, and deploy it if the engine runs."""
     lab = get_lab(number)
+    workspace.preflight(settings.workspace, lab)
     saved = workspace.reset(settings.workspace, lab)
     ctx = context(settings, lab)
     applied: list[str] = []
     if ctx.engine.health() is not None:
         lab.provisioner().provision(ctx)
         applied = _deploy(ctx, ctx.workspace)
+        state.load(settings).record(lab.number, deployed_from=WORKSPACE)
     return lab, saved, applied
 
 
@@ -160,17 +187,25 @@ def check(settings: Settings, number, verbose: bool = False, on_outcome: Callabl
             raise LabError(f"Lab {lab.number} has no check {sorted(unknown)[0]!r}.",
                            f"Its checks: {', '.join(c.id for c in checks)}.")
         checks = [c for c in checks if c.id in only]
-    report = LabReport(lab=lab.number, title=lab.title)
+    progress = state.load(settings)
+    report = LabReport(lab=lab.number, title=lab.title, deployed_from=progress.lab(lab.number).get("deployed_from"))
     started = is_provisioned(ctx)
-    for chk in checks:
+    for index, chk in enumerate(checks):
         if started:
             outcome = run_check(chk, ctx, ctx.engine.capabilities, ctx.engine.missing_reason)
+            if outcome.status == FAIL and ctx.engine.health(timeout=3) is None:
+                # the engine went away under the check: its failures say nothing about the learner's work
+                raise EngineUnavailable(
+                    f"The {ctx.engine.name} engine stopped answering at {ctx.endpoint_url} during check "
+                    f"{chk.id!r} ({index + 1} of {len(checks)}); stopped checking, and this run was not recorded.",
+                    'Run "securecart-lab up" (its log: "securecart-lab logs emulator"), then check again.')
         else:
             outcome = _not_started(chk, lab)
         report.outcomes.append(outcome)
         if on_outcome:
             on_outcome(outcome)
-    state.load(settings.home).record_check(lab.number, report.passed, len(report.outcomes), report.earned, report.points)
+    progress.record_check(lab.number, report.passed, len(report.outcomes), report.earned, report.points,
+                          deployed_from=report.deployed_from)
     return report
 
 
@@ -182,5 +217,7 @@ def _not_started(chk, lab: Lab) -> Outcome:
 def workspace_changed(settings: Settings, lab: Lab) -> bool:
     """True when the learner's files differ from what they last deployed."""
     folder = workspace.lab_dir(settings.workspace, lab)
-    recorded = state.load(settings.home).lab(lab.number).get("deployed_hash")
+    recorded = state.load(settings).lab(lab.number).get("deployed_hash")
+    if state.load(settings).lab(lab.number).get("deployed_from") == SOLUTION:
+        return False
     return bool(recorded) and folder.exists() and recorded != workspace.fingerprint(folder, lab)

@@ -1,26 +1,131 @@
-"""The learner's workspace: `<workspace>/labNN/`. Nothing here is ever overwritten without a backup."""
+"""The learner's workspace: `<workspace>/labNN/`. Nothing here is ever overwritten without a backup, nothing is
+read or written through a link that leaves the workspace, and every file the kit reads is checked first
+(a folder, a link out, too big, not UTF-8 text) so a malformed one gets one line naming it."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import shutil
 import time
 from pathlib import Path
 
+from securecart_lab.errors import LabError, WorkspaceFileError
 from securecart_lab.labs.model import Lab
+
+# Learner files are small hand-written documents. AWS caps a state machine definition at 1 MiB (1,048,576 characters)
+# and a CloudFormation template at 1 MB (from S3); nothing a lab reads needs more.
+MAX_FILE_BYTES = 1024 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 def lab_dir(workspace: Path, lab: Lab) -> Path:
     return workspace / lab.key
 
 
+def check_root(workspace: Path) -> None:
+    """The workspace setting must name a folder (or nothing yet): said before anything starts."""
+    if workspace.exists() and not workspace.is_dir():
+        raise LabError(f"The workspace {workspace} is a file, not a folder.",
+                       "Point --workspace (or SECURECART_WORKSPACE) at a folder, e.g. ./securecart-workspace.")
+    existing = next((p for p in [workspace, *workspace.absolute().parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise LabError(f"The workspace {workspace} cannot be created or written ({existing} is not a folder you can write to).",
+                       "Point --workspace (or SECURECART_WORKSPACE) at a folder you can write to.")
+
+
+def inside(path: Path, root: Path) -> Path:
+    """`path`, refusing it when it (or a link on the way, even a dangling one) leads outside `root`."""
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real != real_root and real_root not in real.parents:
+        raise WorkspaceFileError(path, f"is a link to {real}, outside {root}; the kit does not follow links out of "
+                                       "the workspace",
+                                 hint="Replace the link with a regular file (or copy the file in).")
+    return path
+
+
+def read_text(path: Path, root: Path | None = None, limit: int = MAX_FILE_BYTES) -> str:
+    """A learner's (or a lab's) text file, checked: inside `root`, a regular file, at most `limit` bytes, UTF-8."""
+    if root is not None:
+        inside(path, root)
+    if path.is_dir():
+        raise WorkspaceFileError(path, "is a folder; a file was expected here",
+                                 hint="Remove or rename the folder; reset puts the starter file back.")
+    if path.exists() and not path.is_file():
+        raise WorkspaceFileError(path, "is not a regular file (a device or a pipe?)", hint="Put a regular text file here.")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise WorkspaceFileError(path, "file not found", hint="Run \"securecart-lab reset N\" to get the starter files back.")
+    except OSError as exc:
+        raise WorkspaceFileError(path, f"cannot be read: {exc.strerror}")
+    if len(data) > limit:
+        raise WorkspaceFileError(path, f"is larger than {limit:,} bytes, the most the kit reads from a lab file",
+                                 hint="Lab files are small documents: check that the right file was saved here.")
+    if data.startswith(_BOM):
+        raise WorkspaceFileError(path, "starts with a UTF-8 byte order mark (BOM)",
+                                 hint="Save it as UTF-8 without BOM (most editors: \"UTF-8\", not \"UTF-8 with BOM\").")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise WorkspaceFileError(path, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})", line=line,
+                                 hint="Save it as UTF-8 text; is it the file you meant to save here?")
+
+
+def preflight(workspace: Path, lab: Lab) -> None:
+    """What start, reset and solve will write is usable, said before the engine starts."""
+    check_root(workspace)
+    target = lab_dir(workspace, lab)
+    if target.exists() or target.is_symlink():
+        inside(target, workspace)
+        if not target.is_dir():
+            raise WorkspaceFileError(target, "is a file where the lab's folder belongs",
+                                     hint="Move it away, then run the command again.")
+        for name in [*lab.workspace_files, "README.md", "solution"]:
+            inside(target / name, target)
+
+
+def check_files(source: Path, lab: Lab) -> None:
+    """Every workspace file of `lab` in `source` is readable text (and JSON files parse), before anything is deployed."""
+    for name in lab.workspace_files:
+        text = read_text(source / name, source)
+        if name.endswith(".json"):
+            parse_json(source / name, text)
+
+
+def parse_json(path: Path, text: str):
+    """A JSON document, or one line naming the file, the line and what is wrong."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkspaceFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                                 line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.")
+    except RecursionError:
+        raise WorkspaceFileError(path, "is nested too deeply to be a lab file (thousands of levels of [ or {)",
+                                 hint="Fix the file and deploy again; nothing was changed.")
+
+
+def _writable_target(dest: Path, root: Path) -> None:
+    inside(dest, root)
+    if dest.is_dir() and not dest.is_symlink():
+        raise WorkspaceFileError(dest, "is a folder where the kit writes a file",
+                                 hint="Move the folder away, then run the command again.")
+
+
 def copy_starter(workspace: Path, lab: Lab) -> list[Path]:
     """Copy starter files that are not there yet; returns the files created. Existing files are left alone."""
+    check_root(workspace)
     target = lab_dir(workspace, lab)
     target.mkdir(parents=True, exist_ok=True)
+    inside(target, workspace)
     created = []
     for name in lab.workspace_files:
         dest = target / name
+        _writable_target(dest, target)
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(lab.starter_dir / name, dest)
@@ -31,40 +136,94 @@ def copy_starter(workspace: Path, lab: Lab) -> list[Path]:
 def copy_instructions(workspace: Path, lab: Lab) -> Path:
     """The lab's README beside the learner's files (`labNN/README.md`), where they work; never overwritten."""
     dest = lab_dir(workspace, lab) / "README.md"
+    _writable_target(dest, lab_dir(workspace, lab))
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(lab.readme, dest)
     return dest
 
 
+def _backup_folder(source: Path) -> Path:
+    backups = inside(source / ".backups", source)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while True:
+        folder = backups / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            n += 1
+
+
 def backup(workspace: Path, lab: Lab) -> Path | None:
     """Copy the learner's current files to `labNN/.backups/<timestamp>/`; returns that folder (None if nothing to save)."""
     source = lab_dir(workspace, lab)
-    present = [source / n for n in lab.workspace_files if (source / n).exists()]
+    present = [source / n for n in lab.workspace_files if (source / n).exists() or (source / n).is_symlink()]
     if not present:
         return None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder = source / ".backups" / stamp
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = source / ".backups" / f"{stamp}-{n}"
+    for path in present:
+        inside(path, source)
+    folder = _backup_folder(source)
     for path in present:
         dest = folder / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, dest)
+        if path.is_dir():
+            shutil.copytree(path, dest, symlinks=True)
+        else:
+            shutil.copy2(path, dest)
     return folder
 
 
 def reset(workspace: Path, lab: Lab) -> Path | None:
     """Back up, then put the starter files back."""
-    saved = backup(workspace, lab)
+    check_root(workspace)
     target = lab_dir(workspace, lab)
+    inside(target, workspace)
+    for name in lab.workspace_files:
+        inside(target / name, target)
+    saved = backup(workspace, lab)
     for name in lab.workspace_files:
         dest = target / name
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)  # backed up above
         shutil.copyfile(lab.starter_dir / name, dest)
     return saved
+
+
+def save_solution_copy(workspace: Path, lab: Lab) -> tuple[Path, Path | None]:
+    """Put the reference solution in `labNN/solution/` to read; files the learner edited there are backed up first
+    (to `labNN/.backups/<timestamp>/solution/`). Returns the copy and the backup (None when nothing was edited)."""
+    source = lab_dir(workspace, lab)
+    copy = source / "solution"
+    check_root(workspace)
+    inside(source, workspace)
+    inside(copy, source)
+    changed = []
+    for path in sorted(lab.solution_dir.rglob("*")):
+        if path.is_dir():
+            continue
+        dest = copy / path.relative_to(lab.solution_dir)
+        inside(dest, source)
+        if dest.is_dir() and not dest.is_symlink():
+            raise WorkspaceFileError(dest, "is a folder where the kit writes a file",
+                                     hint="Move the folder away, then run the command again.")
+        if dest.exists() and dest.read_bytes() != path.read_bytes():
+            changed.append(dest)
+    saved = None
+    if changed:
+        saved = _backup_folder(source)
+        for dest in changed:
+            keep = saved / dest.relative_to(source)
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(dest, keep)
+    for path in sorted(lab.solution_dir.rglob("*")):
+        if path.is_file():
+            dest = copy / path.relative_to(lab.solution_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, dest)
+    return copy, saved
 
 
 def fingerprint(folder: Path, lab: Lab) -> str:
@@ -73,5 +232,9 @@ def fingerprint(folder: Path, lab: Lab) -> str:
     for name in lab.workspace_files:
         path = folder / name
         digest.update(name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"<missing>")
+        try:
+            inside(path, folder)
+            digest.update(path.read_bytes() if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES else b"<missing>")
+        except (OSError, LabError):
+            digest.update(b"<unreadable>")
     return digest.hexdigest()[:16]

@@ -14,6 +14,8 @@ class LabReport:
     lab: int
     title: str
     outcomes: list[Outcome] = field(default_factory=list)
+    # "solution" when what was checked is the reference solution `solve` deployed, not the learner's files.
+    deployed_from: str | None = None
 
     @property
     def passed(self) -> int:

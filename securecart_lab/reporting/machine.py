@@ -19,6 +19,7 @@ def to_json(reports: list[LabReport], info: RunInfo) -> dict:
             {
                 "lab": r.lab,
                 "title": r.title,
+                "deployed_from": r.deployed_from,
                 "passed": r.passed,
                 "failed": r.failed,
                 "skipped": r.skipped,
@@ -64,6 +65,7 @@ def to_junit(reports: list[LabReport], info: RunInfo) -> ET.ElementTree:
             ("engine_version", info.engine_version),
             ("time_scale", f"{info.time_scale:g}"),
             ("score", f"{r.earned}/{r.points}"),
+            *((("deployed_from", r.deployed_from),) if r.deployed_from else ()),
             *(("simulated", s) for s in info.simulated),
         ):
             ET.SubElement(props, "property", name=name, value=value)

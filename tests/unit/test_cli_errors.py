@@ -41,6 +41,12 @@ def test_check_when_nothing_runs_says_what_to_run(cli, isolated_settings):
 
 def test_deploy_when_nothing_runs(cli, isolated_settings):
     lines = _one_error(cli("deploy", "1"))
+    assert "No workspace for lab 1" in lines[0] and "start 1" in lines[1]
+    from securecart_lab.labs import workspace
+    from securecart_lab.labs.registry import get_lab
+
+    workspace.copy_starter(isolated_settings.workspace, get_lab(1))
+    lines = _one_error(cli("deploy", "1"))
     assert "found nothing" in lines[0]
 
 
