@@ -188,3 +188,37 @@ def test_instructor_grades_every_lab_with_one_junit_report(cli, course, aws, tmp
     assert [(s.get("name"), s.get("failures")) for s in suites] == [("lab01", "0"), ("lab02", "1")]
     data = json.loads((tmp_path / "class.json").read_text())
     assert [lab["lab"] for lab in data["labs"]] == [1, 2] and data["ok"] is False
+
+
+def test_ci_leaves_the_learners_workspace_and_progress_alone(cli, course, tmp_path, settings):
+    assert cli("start", "1").exit_code == 0
+    assert cli("check", "1").exit_code == 1  # the starter: 2 of 3
+    before = json.loads(cli("status", "--format", "json").output)["labs"][0]
+    starter = (course / "queue.json").read_text()
+    assert cli("ci", "--lab", "1", "--junit", str(tmp_path / "ci.xml")).exit_code == 0
+    after = json.loads(cli("status", "--format", "json").output)["labs"][0]
+    assert (after["passed"], after["total"], after["last_check"]) == (before["passed"], before["total"], before["last_check"])
+    assert (course / "queue.json").read_text() == starter and not (course / "solution").exists()
+    assert (settings.home / "ci-state.json").exists()
+
+
+def test_progress_from_solve_is_marked_and_solution_edits_are_kept(cli, course, tmp_path):
+    assert cli("start", "1").exit_code == 0
+    assert cli("solve", "1").exit_code == 0
+    (course / "solution" / "queue.json").write_text('{"my": "notes"}')
+    result = cli("solve", "1")
+    assert result.exit_code == 0 and "backed up" in result.output
+    saved = list((course / ".backups").glob("*/solution/queue.json"))
+    assert [p.read_text() for p in saved] == ['{"my": "notes"}']
+
+    result = cli("check", "1", "--json", str(tmp_path / "r.json"))
+    assert result.exit_code == 0 and "reference solution" in result.output
+    assert json.loads((tmp_path / "r.json").read_text())["labs"][0]["deployed_from"] == "solution"
+    lab = json.loads(cli("status", "--format", "json").output)["labs"][0]
+    assert lab["deployed_from"] == "solution" and lab["checked_solution"] is True
+    assert "(solve's solution)" in cli("status").output
+
+    assert cli("deploy", "1").exit_code == 0  # the learner's own files again
+    cli("check", "1", "--json", str(tmp_path / "r.json"))
+    assert json.loads((tmp_path / "r.json").read_text())["labs"][0]["deployed_from"] == "workspace"
+    assert json.loads(cli("status", "--format", "json").output)["labs"][0]["checked_solution"] is False
