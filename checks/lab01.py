@@ -122,6 +122,59 @@ def _matching_rules(ctx, source: str, detail_type: str) -> list[str]:
     return names
 
 
+def _near_misses(ctx, source: str, detail_type: str) -> str:
+    """What the learner's rules almost match: the `actual` of a failed "no matching rule" check."""
+    bus = _prov(ctx).BUS
+    events = ctx.aws("events")
+    notes, others = [], []
+    for rule in events.list_rules(EventBusName=bus).get("Rules", []):
+        pattern = json.loads(rule.get("EventPattern") or "{}")
+        wrong, near = [], False
+        for key, value in (("source", source), ("detail-type", detail_type)):
+            wanted = pattern.get(key)
+            if isinstance(wanted, list) and all(isinstance(w, str) for w in wanted) and value not in wanted:
+                close = any(_squash(w) == _squash(value) for w in wanted)
+                near = near or close
+                wrong.append(f'"{key}": {json.dumps(wanted)}' + (f' (the event says "{value}": spelling matters, '
+                                                                  "exactly)" if close else f' (the event says "{value}")'))
+            else:
+                near = True  # this key lets the event through: the rule is meant for it
+        for key in pattern:
+            if key not in ("source", "detail-type", "detail", "account", "region", "resources", "id", "time", "version"):
+                wrong.append(f'unknown key "{key}" (the envelope has "source", "detail-type", "detail", ...)')
+        if not wrong and rule.get("State", "ENABLED") != "ENABLED":
+            notes.append(f"rule {rule['Name']} would match but is {rule['State']}")
+        elif wrong and near:
+            notes.append(f"rule {rule['Name']} has " + "; ".join(wrong))
+        elif wrong:
+            others.append(f"{rule['Name']} ({', '.join(json.dumps(pattern.get(k)) for k in ('source', 'detail-type'))})")
+    if not notes and others:
+        notes.append(f"the rules on the {bus} bus are for other events: {', '.join(others)}")
+    if not notes:
+        try:
+            elsewhere = [r["Name"] for r in events.list_rules().get("Rules", [])]
+        except ClientError:
+            elsewhere = []
+        if elsewhere:
+            notes.append(f"rules on the default bus ({', '.join(elsewhere)}) never see events put on {bus}: "
+                         f'add "EventBusName": "{bus}"')
+    return "; ".join(notes) or f"no rules on the {bus} bus"
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _targets(ctx, rules: list[str]) -> str:
+    """"rule-name -> target ARNs" for the rules, to say where matching events went instead."""
+    events = ctx.aws("events")
+    out = []
+    for name in rules:
+        arns = [t["Arn"] for t in events.list_targets_by_rule(Rule=name, EventBusName=_prov(ctx).BUS).get("Targets", [])]
+        out.append(f"{name} -> {', '.join(arns) or 'no targets'}")
+    return "; ".join(out)
+
+
 def _order_item(ctx, order_id: str) -> dict:
     item = ctx.aws("dynamodb").get_item(TableName=_prov(ctx).ORDERS_TABLE, Key={"orderId": {"S": order_id}},
                                         ConsistentRead=True).get("Item") or {}
@@ -256,7 +309,8 @@ def order_event_starts_execution(ctx):
             raise AssertionError(f"the check's own event breaks the OrderPlaced schema: {errors[0]}")
         if not _matching_rules(ctx, "securecart.orders", "OrderPlaced"):
             return failed(f"No enabled rule on the {prov.BUS} bus matches an OrderPlaced event from securecart.orders.",
-                          expected="a matching rule", actual="none")
+                          expected='a rule with "source": ["securecart.orders"], "detail-type": ["OrderPlaced"]',
+                          actual=_near_misses(ctx, "securecart.orders", "OrderPlaced"))
         before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn, maxResults=100)["executions"]}
         response = ctx.aws("events").put_events(Entries=[{
             "Source": "securecart.orders", "DetailType": "OrderPlaced", "Detail": json.dumps(order),
@@ -336,7 +390,31 @@ def payment_retry(ctx):
     if attempts < 3 or rate <= 1:
         return failed("The retry needs exponential backoff and room for at least 3 retries.",
                       expected="MaxAttempts >= 3, BackoffRate > 1", actual=f"MaxAttempts {attempts}, BackoffRate {rate}")
-    return passed(f"authorized on attempt 3 after {failures} timeouts")
+    declined = _declined_attempts(ctx)
+    if declined != 1:
+        matched = sorted({e for r in _authorize_retriers(ctx, definition) for e in r.get("ErrorEquals", [])}
+                         & {"PaymentDeclinedError", "States.ALL", "States.TaskFailed"})
+        return failed(f"A declined card was charged {declined} times: retrying a declined card just declines it again "
+                      "(and a gateway counts every attempt against the customer). Retry only the error that can go "
+                      "away, PaymentGatewayTimeout; let PaymentDeclinedError reach the Catch at once.",
+                      expected="1 attempt for tok_declined",
+                      actual=f"{declined} attempts" + (f"; the Retry matches {', '.join(matched)}" if matched else ""))
+    return passed(f"authorized on attempt 3 after {failures} timeouts; a declined card tried once")
+
+
+def _authorize_retriers(ctx, definition: dict) -> list[dict]:
+    """Every retrier on the states that call authorize-payment."""
+    return [r for _, s in _states(definition) if isinstance(s, dict) and _invokes(ctx, s) == "authorize-payment"
+            for r in s.get("Retry", []) if isinstance(r, dict)]
+
+
+def _declined_attempts(ctx) -> int:
+    """How many times authorize-payment ran for a tok_declined order (the payments table counts attempts)."""
+    with _test_sku(ctx, stock=10) as sku:
+        order = _order(ctx, [{"sku": sku, "quantity": 1}], token="tok_declined")
+        _run(ctx, order)
+    _messages_for(ctx, _prov(ctx).SUPPORT_QUEUE, order["orderId"])
+    return int(_payment(ctx, order["orderId"]).get("attempts", 0))
 
 
 @check("payment-declined-to-support", "A declined payment goes to support and is marked PAYMENT_FAILED", points=15,
@@ -359,6 +437,12 @@ def payment_declined_to_support(ctx):
     if not to_support:
         return failed("Nothing about the declined order reached the securecart-support queue.",
                       expected="1 message with the order id", actual=f"none; execution {_ended(described)}")
+    if not any(isinstance(m, dict) and m.get("orderId") == order["orderId"] for m in to_support):
+        found = to_support[0]
+        keys = ", ".join(found) if isinstance(found, dict) and "body" not in found else "a message that is not a JSON object"
+        return failed("The support message has no orderId field: support looks orders up by it, so it must be a "
+                      'field of the message, e.g. "MessageBody": {"orderId.$": "$.orderId", ...}.',
+                      expected=f'"orderId": "{order["orderId"]}"', actual=f"fields: {keys}")
     if status != "PAYMENT_FAILED":
         return failed("The declined order was not marked PAYMENT_FAILED.", expected="PAYMENT_FAILED", actual=status)
     if stock != 20:
@@ -453,9 +537,12 @@ def restock_on_low_inventory(ctx):
     errors = _schema_errors("InventoryLow", detail)
     if errors:
         raise AssertionError(f"the check's own event breaks the InventoryLow schema: {errors[0]}")
-    if not _matching_rules(ctx, "securecart.inventory", "InventoryLow"):
+    matching = _matching_rules(ctx, "securecart.inventory", "InventoryLow")
+    if not matching:
         return failed(f"No enabled rule on the {prov.BUS} bus matches an InventoryLow event from securecart.inventory.",
-                      expected="a matching rule with the restock function as target", actual="none")
+                      expected='a rule with "source": ["securecart.inventory"], "detail-type": ["InventoryLow"] and '
+                               "the restock function as target",
+                      actual=_near_misses(ctx, "securecart.inventory", "InventoryLow"))
     ctx.aws("events").put_events(Entries=[{"Source": "securecart.inventory", "DetailType": "InventoryLow",
                                            "Detail": json.dumps(detail), "EventBusName": prov.BUS}])
     dynamodb = ctx.aws("dynamodb")
@@ -469,7 +556,8 @@ def restock_on_low_inventory(ctx):
             return passed(f"restock requested {items[0]['quantity']['N']} x {sku}")
         time.sleep(0.1)
     return failed("No restock request was recorded within 10 s of an InventoryLow event.",
-                  expected=f"a row for {sku} in {prov.RESTOCK_TABLE}", actual="none")
+                  expected=f"a row for {sku} in {prov.RESTOCK_TABLE}, written by the restock function",
+                  actual=f"none; matching rules: {_targets(ctx, matching)}")
 
 
 @check("execution-logs", "Executions are logged to CloudWatch Logs", points=10,

@@ -272,17 +272,32 @@ def env(ctx: typer.Context):
 @app.command()
 def logs(
     ctx: typer.Context,
-    what: str = typer.Argument("emulator", help="emulator, postgres or lambda."),
-    name: Optional[str] = typer.Argument(None, help="The Lambda function's name (for: logs lambda NAME)."),
+    what: str = typer.Argument("emulator", help="emulator, postgres, lambda or instance."),
+    name: Optional[str] = typer.Argument(None, help="The Lambda function's name (logs lambda NAME) or the EC2 instance id (logs instance ID)."),
     lines: int = typer.Option(50, "--lines", "-n", min=1, help="How many lines from the end."),
 ):
-    """Show recent logs of the emulator, PostgreSQL, or a Lambda function.
+    """Show recent logs of the emulator, PostgreSQL, a Lambda function, or an EC2 instance (its app's output).
 
     Example: securecart-lab logs lambda authorize-payment
     """
     from securecart_lab.commands import lifecycle
 
     lifecycle.logs(_settings(ctx), what, name, lines)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(
+    ctx: typer.Context,
+    replica: bool = typer.Option(False, "--replica", help="Connect to a read replica of the writer (lab 3)."),
+    instance: Optional[str] = typer.Option(None, "--instance", help="Connect to this DB instance identifier."),
+):
+    """Open psql on the lab's RDS database (the app's writer) as its master user; extra arguments go to psql.
+
+    Example: securecart-lab psql --replica -c 'select pg_is_in_recovery()'
+    """
+    from securecart_lab.commands import psql as psql_cmd
+
+    raise typer.Exit(psql_cmd.psql(_settings(ctx), replica, instance, list(ctx.args)))
 
 
 @app.command()

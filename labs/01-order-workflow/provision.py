@@ -400,8 +400,23 @@ def parse_json(path: Path, text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        comma = _trailing_comma(text, exc)
+        if comma is not None:
+            line = text.count("\n", 0, comma) + 1
+            column = comma - (text.rfind("\n", 0, comma) + 1) + 1
+            raise WorkspaceFileError(path, f"invalid JSON at line {line}, column {column}: trailing comma (JSON allows "
+                                           "no comma after the last item of an object or list)", line=line,
+                                     hint="Remove that comma and deploy again; nothing was changed.") from None
         raise WorkspaceFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                                 line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.")
+                                 line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.") from None
+
+
+def _trailing_comma(text: str, exc: json.JSONDecodeError) -> int | None:
+    """The offset of the comma when the parser stopped at a closing } or ] right after one, else None."""
+    if exc.pos >= len(text) or text[exc.pos] not in "}]":
+        return None
+    before = text[:exc.pos].rstrip()
+    return len(before) - 1 if before.endswith(",") else None
 
 
 def line_of(text: str, path: tuple[str, ...]) -> int | None:
@@ -477,6 +492,9 @@ class Resolver:
         if kind == "TableArn":
             return ctx.aws("dynamodb").describe_table(TableName=name)["Table"]["TableArn"]
         if kind == "LogGroupArn":
+            groups = ctx.aws("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+            if not any(g["logGroupName"] == name for g in groups):
+                return None
             return f"arn:aws:logs:{region}:{account}:log-group:{name}:*"
         return None
 
@@ -504,9 +522,12 @@ def _validate_definition(ctx, path: Path, text: str, definition) -> None:
 
     problems = asl.validate(definition, function_exists, table_exists)
     if problems:
-        first = problems[0]
-        more = f" ({len(problems) - 1} more problem{'s' if len(problems) > 2 else ''} after this one)" if len(problems) > 1 else ""
-        _fail(path, text, first.path, first.message + more)
+        first, rest = problems[0], problems[1:]
+        message = first.message
+        if rest:
+            message += f"\n{len(rest)} more problem{'s' if len(rest) > 1 else ''}:" + "".join(
+                f"\n  {path}:{line_of(text, p.path) or '?'}: {p.message}" for p in rest)
+        _fail(path, text, first.path, message)
 
 
 def _validate_rules(path: Path, text: str, rules) -> None:

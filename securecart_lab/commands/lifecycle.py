@@ -8,8 +8,8 @@ from collections import deque
 
 from rich.table import Table
 
-from securecart_lab import aws, state
-from securecart_lab.config import Settings, aws_env
+from securecart_lab import aws, shellenv, state
+from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
 from securecart_lab.errors import LabError
@@ -112,12 +112,14 @@ def _lab_urls(settings: Settings, engine) -> dict[str, str]:
 
 def env(settings: Settings) -> None:
     engine = get_engine(settings)
-    values = {**aws_env(engine.endpoint_url), **engine.pg_env()}
+    values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env())
     urls = _lab_urls(settings, engine) if engine.health() is not None else {}
     if urls:
         values["SECURECART_SITE_URL"] = next(iter(urls.values()))
     for name, value in values.items():
         print(f"export {name}={shlex.quote(value)}")
+    for line in extra:
+        print(line)
 
 
 def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
@@ -147,4 +149,24 @@ def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
         for event in events[-lines:]:
             print(event["message"].rstrip("\n"))
         return
-    raise LabError(f"Unknown log {what!r}: expected emulator, postgres or lambda NAME.")
+    if what == "instance":
+        for line in instance_log(settings, name, lines):
+            print(line, end="")
+        return
+    raise LabError(f"Unknown log {what!r}: expected emulator, postgres, lambda NAME or instance ID.")
+
+
+def instance_log(settings: Settings, instance_id: str | None, lines: int) -> list[str]:
+    """The last lines of an EC2 instance's log: what its user data and app printed (also served by GetConsoleOutput)."""
+    directory = settings.logs_dir / "instances"
+    known = sorted(p.stem for p in directory.glob("i-*.log")) if directory.is_dir() else []
+    listing = ", ".join(known[-8:]) or "none yet"
+    if not instance_id:
+        raise LabError(f"Which instance? Expected: securecart-lab logs instance ID. Instance logs: {listing}.",
+                       "List instances with: aws ec2 describe-instances --query 'Reservations[].Instances[].InstanceId'")
+    path = directory / f"{instance_id}.log"
+    if "/" in instance_id or not path.is_file():
+        raise LabError(f"No log for instance {instance_id!r} at {path}. Instance logs: {listing}.",
+                       "An instance has a log once it has started (its user data starts the SecureCart app).")
+    with open(path, errors="replace") as fh:
+        return list(deque(fh, maxlen=lines))

@@ -96,6 +96,8 @@ HOOKS: dict[str, Hook] = {
         Hook("ec2.instance.stop", f"{_EC2}.instances", "Instance.stop", "stop the app process"),
         Hook("ec2.instance.terminate", f"{_EC2}.instances", "Instance.terminate", "end the app process"),
         Hook("ec2.backends", _EC2, "ec2_backends", "find instances"),
+        Hook("ec2.get_console_output", "moto.ec2.responses.general", "General.get_console_output",
+             "moto answers a canned 2006 Xen boot log; the kit serves the instance's real log"),
         Hook("autoscaling.replace_instances", _ASG, "FakeAutoScalingGroup.replace_autoscaling_group_instances",
              "moto puts every instance in the group's first subnet; the kit balances them over the subnets"),
         Hook("autoscaling.backends", _ASG, "autoscaling_backends", "keep each group at its desired capacity"),

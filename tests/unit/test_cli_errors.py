@@ -102,8 +102,15 @@ def test_env_prints_exports(cli, isolated_settings):
     assert result.exit_code == 0
     names = [l.split("=")[0].removeprefix("export ") for l in result.output.splitlines()]
     assert names == ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION",
-                     "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE"]
+                     "AWS_CONFIG_FILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE", "unset PGPASSWORD",
+                     "PYTHONPATH"]
     assert f"export AWS_ENDPOINT_URL={isolated_settings.endpoint_url}" in result.output
+    # The password lives in the kit's 0600 password file, not in the shell's environment.
+    pgpass = isolated_settings.home / "pgpass"
+    assert oct(pgpass.stat().st_mode & 0o777) == "0o600"
+    assert f"127.0.0.1:{isolated_settings.pg_port}:securecart:securecart:securecart" in pgpass.read_text()
+    config = (isolated_settings.home / "aws" / "config").read_text()
+    assert f"endpoint_url = {isolated_settings.endpoint_url}" in config and "securecart = securecart_awscli_endpoints" in config
 
 
 def test_status_when_stopped(cli, isolated_settings):

@@ -68,6 +68,7 @@ def install() -> None:
     hooks.replace("ec2.instance.stop", _instance_stop)
     hooks.replace("ec2.instance.terminate", _instance_terminate)
     hooks.replace("autoscaling.replace_instances", _replace_group_instances)
+    hooks.replace("ec2.get_console_output", _get_console_output)
     thread = threading.Thread(target=_reconcile_forever, name="asg-reconciler", daemon=True)
     thread.start()
 
@@ -78,6 +79,41 @@ def install() -> None:
             _stop_app(instance_id)
 
     bridges.on_shutdown(shutdown)
+
+
+def instance_log_path(instance_id: str, settings: Settings | None = None) -> Path:
+    """Where an instance's user data and app output go (`securecart-lab logs instance ID` reads it)."""
+    return (settings or Settings.from_env()).logs_dir / "instances" / f"{instance_id}.log"
+
+
+CONSOLE_OUTPUT_BYTES = 64 * 1024  # AWS returns at most 64 KB
+CONSOLE_HEAD_BYTES = 16 * 1024
+
+
+def _console_text(path: Path) -> str:
+    """The log's start (how the app booted, or why it did not) and its most recent part, 64 KB in all."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if size <= CONSOLE_OUTPUT_BYTES:
+            return fh.read().decode("utf-8", errors="replace")
+        head = fh.read(CONSOLE_HEAD_BYTES).decode("utf-8", errors="replace")
+        fh.seek(size - (CONSOLE_OUTPUT_BYTES - CONSOLE_HEAD_BYTES))
+        tail = fh.read().decode("utf-8", errors="replace")
+    return f"{head}\n[... {size - CONSOLE_OUTPUT_BYTES} bytes left out ...]\n{tail}"
+
+
+def _get_console_output(self):
+    """GetConsoleOutput: the instance's real log (base64, as AWS), not moto's canned boot log."""
+    from moto.core.responses import ActionResult
+    from moto.core.types import Base64EncodedString
+    from moto.core.utils import utcnow
+
+    instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))  # InvalidInstanceID.NotFound as AWS
+    result = {"InstanceId": instance.id, "Timestamp": utcnow()}
+    path = instance_log_path(instance.id)
+    if path.is_file():
+        result["Output"] = Base64EncodedString.from_raw_string(_console_text(path))
+    return ActionResult(result)
 
 
 # --- processes -----------------------------------------------------------------------------------------------
@@ -105,7 +141,7 @@ def _start_app(instance_id: str) -> None:
             return
         settings = Settings.from_env()
         port = free_port()
-        log_path = settings.logs_dir / "instances" / f"{instance_id}.log"
+        log_path = instance_log_path(instance_id, settings)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import psycopg
 from psycopg import sql
 
-from securecart_lab import config, postgres
+from securecart_lab import config, postgres, shellenv
 from securecart_lab.config import Settings
 from securecart_lab.emulator import hooks
 from securecart_lab.errors import LabError
@@ -105,8 +105,18 @@ def _create_db_instance(self, db_kwargs: dict[str, Any]):
         raise _rds_error("InvalidParameterValue", f"The kit could not create the database on PostgreSQL: {message}") from None
     database.port = server.port
     register(DatabaseHandle(instance_id, server, dbname, master))
+    _remember_login(dbname, master, password)
     LOG.info("RDS %s -> PostgreSQL database %s on %s:%s", instance_id, dbname, server.host, server.port)
     return database
+
+
+def _remember_login(dbname: str, master: str, password: str) -> None:
+    """The master login in the kit's password file, so `securecart-lab psql` and psql after `env` log in as on AWS
+    (any port: read replicas share their source's logins)."""
+    try:
+        shellenv.add_pgpass_entry(Settings.from_env(), "*", "*", dbname, master, password)
+    except OSError as exc:
+        LOG.warning("could not record the login of %s in the password file: %s", dbname, exc)
 
 
 # The kit's own roles and databases live on the same server: an RDS instance must not take them over.
