@@ -1,7 +1,7 @@
 """Command-line declarations only. Each command parses its arguments and calls one function in commands/.
 
 Settings come from options or environment variables: SECURECART_ENGINE, SECURECART_HOME, SECURECART_WORKSPACE,
-SECURECART_EMULATOR_PORT, SECURECART_PG_PORT, SECURECART_PG_BIN, SECURECART_TIME_SCALE.
+SECURECART_EMULATOR_PORT, SECURECART_PG_PORT, SECURECART_PG_BIN, SECURECART_TIME_SCALE, SECURECART_GRADING_KEY.
 """
 
 from __future__ import annotations
@@ -367,6 +367,37 @@ def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-do
     settings = _settings(ctx)
     with _locked(settings, "chaos", wait):
         chaos_cmd.chaos(settings, action)
+
+
+@app.command()
+def grade(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Submissions: workspace folders (labNN/ inside), git checkouts, "
+                                                 ".zip/.tar.gz archives, or folders of them (one per learner)."),
+    lab: Optional[str] = typer.Option(None, "--lab", help="Grade only this lab (default: the labs each submission contains)."),
+    all_labs: bool = typer.Option(False, "--all", help="Grade every lab; a lab missing from a submission scores 0."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Submissions graded at once (default: what cores and memory allow)."),
+    out: Path = typer.Option(Path("securecart-grades"), "--out", help="Where to write gradebook.csv, gradebook.json and reports/."),
+    sign: bool = typer.Option(False, "--sign", help="Sign the JSON reports (HMAC; key: SECURECART_GRADING_KEY or one kept in SECURECART_HOME)."),
+):
+    """Grade learners' submitted files, each in a fresh environment of its own, into a gradebook.
+
+    Example: securecart-lab grade submissions/ --lab 1 --out grades
+    """
+    from securecart_lab.commands import grade as grade_cmd
+
+    raise typer.Exit(grade_cmd.grade(_settings(ctx), paths, lab, all_labs, jobs, out, sign))
+
+
+@app.command()
+def verify(ctx: typer.Context, report: Path = typer.Argument(..., help="A JSON report written by grade --sign.")):
+    """Check that a signed report is unchanged since grade signed it. Exits 0 only when it is.
+
+    Example: securecart-lab verify grades/reports/alice.json
+    """
+    from securecart_lab.commands import grade as grade_cmd
+
+    grade_cmd.verify(_settings(ctx), report)
 
 
 def main() -> None:

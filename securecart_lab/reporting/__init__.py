@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from securecart_lab import __version__
 from securecart_lab.checking import FAIL, PASS, SKIP, Outcome
 
 
@@ -46,12 +47,21 @@ class LabReport:
         return round(sum(o.seconds for o in self.outcomes), 3)
 
 
+CHECKED_IN_PLACE = "checked in place"
+GRADED_FRESH = "deployed from the learner's files in a fresh environment"
+
+
 @dataclass
 class RunInfo:
-    """What a grade was measured on: engine, its version, what it simulates, the time scale."""
+    """What a grade was measured on: engine, its version, what it simulates, the time scale, and how the
+    graded state was produced (`graded_state`: checked in place by `check`, or deployed from the learner's
+    files by `grade`; `provenance`: which labs came from where and a SHA-256 of each graded file)."""
 
     engine: str
     engine_version: str
     simulated: tuple[str, ...]
     time_scale: float
     started_at: str
+    graded_state: str = CHECKED_IN_PLACE
+    kit_version: str = __version__
+    provenance: dict = field(default_factory=dict)

@@ -66,7 +66,10 @@ def to_junit(reports: list[LabReport], info: RunInfo) -> ET.ElementTree:
             ("time_scale", f"{info.time_scale:g}"),
             ("score", f"{r.earned}/{r.points}"),
             *((("deployed_from", r.deployed_from),) if r.deployed_from else ()),
+            ("graded_state", info.graded_state),
+            ("kit_version", info.kit_version),
             *(("simulated", s) for s in info.simulated),
+            *_provenance_properties(info.provenance, r.lab),
         ):
             ET.SubElement(props, "property", name=name, value=value)
         for o in r.outcomes:
@@ -86,6 +89,17 @@ def to_junit(reports: list[LabReport], info: RunInfo) -> ET.ElementTree:
                 ET.SubElement(case, "skipped", message=o.message)
     ET.indent(suites)
     return ET.ElementTree(suites)
+
+
+def _provenance_properties(provenance: dict, lab: int) -> list[tuple[str, str]]:
+    """What `grade` recorded about this lab: where it (and each lab it builds on) was deployed from, and the
+    SHA-256 of each graded file."""
+    entry = provenance.get("labs", {}).get(str(lab), {})
+    props = [("submission", provenance["submission"])] if provenance.get("submission") else []
+    props += [(f"lab{int(n):02d}_deployed_from", source) for n, source in sorted(entry.get("deployed_from", {}).items())]
+    props += [(f"sha256:{name}", digest) for name, digest in sorted(provenance.get("files", {}).items())
+              if name.startswith(f"lab{lab:02d}/")]
+    return props
 
 
 def write_junit(path: Path, reports: list[LabReport], info: RunInfo) -> None:
