@@ -46,7 +46,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
             progress.advance(overall)
             progress.console.print(f"  [{COLOURS.get(text, 'white')}]{text}[/] {sub_id}")
 
-    grader = runner.Grader(settings, subs, labs, all_labs, chosen, on_event)
+    grader = runner.Grader(settings, subs, labs, all_labs, chosen, on_event, logs_dir=out / "logs")
     interrupted = False
     with progress:
         try:
@@ -62,7 +62,8 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
 
         signing.write_signed(json_path, json.loads(json_path.read_text(encoding="utf-8")), secret)
     render_summary(rows)
-    console.print(f"Gradebook: {csv_path} and {json_path}; per-learner JSON and JUnit in {out / 'reports'}/"
+    console.print(f"Gradebook: {csv_path} and {json_path}; per-learner JSON and JUnit in {out / 'reports'}/, "
+                  f"grading logs in {out / 'logs'}/"
                   + (" (JSON signed: verify with \"securecart-lab verify FILE\")." if secret else "."))
     if interrupted:
         raise KeyboardInterrupt

@@ -81,7 +81,7 @@ Event = Callable[[str, str, str], None]  # (kind: start|phase|done, submission i
 
 class Grader:
     def __init__(self, settings: Settings, subs: list[Submission], labs: list[int] | None, all_labs: bool,
-                 jobs: int, on_event: Event | None = None):
+                 jobs: int, on_event: Event | None = None, logs_dir: Path | None = None):
         if settings.engine != "local":
             raise LabError(f"grade runs each submission on its own local engine; --engine {settings.engine} "
                            "cannot give every submission a fresh environment.", "Run it with --engine local.")
@@ -91,6 +91,7 @@ class Grader:
         self.all_labs = all_labs
         self.jobs = max(1, jobs)
         self.on_event = on_event or (lambda kind, sub_id, text: None)
+        self.logs_dir = logs_dir  # each grading process's log is kept there, to read when a grade looks wrong
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._ports: set[int] = set()
@@ -167,6 +168,7 @@ class Grader:
         base.mkdir()
         child_settings = replace(self.settings, home=base / "home", workspace=base / "workspace",
                                  emulator_port=self._port(), pg_port=self._port())
+        self.on_event("phase", sub.id, "copying its files")
         try:
             files = submissions.prepare(sub, base, child_settings.workspace)
             row = self._run_child(sub, base, child_settings, files)
@@ -201,6 +203,9 @@ class Grader:
         finally:
             with self._lock:
                 self._children.pop(sub.id, None)
+            if self.logs_dir is not None:
+                self.logs_dir.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log_path, self.logs_dir / f"{sub.id}.log")
         result = base / "result.json"
         if self.stopping.is_set() and not result.exists():
             return Row(sub.id, str(sub.path), "interrupted", "Grading was interrupted (Ctrl-C).")

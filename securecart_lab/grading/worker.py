@@ -50,6 +50,7 @@ class Worker:
     def phase(self, text: str) -> None:
         with open(self.base / "phases", "a", encoding="utf-8") as fh:
             fh.write(text + "\n")
+        print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)  # the worker's log
 
     def _relative(self, message: str) -> str:
         """Error messages name the submission's files as the learner knows them (lab01/x.json), not our copy."""
@@ -190,6 +191,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         worker.phase("tearing down")
         get_engine(settings).down(purge=True)
+        worker.phase("done")
 
 
 if __name__ == "__main__":

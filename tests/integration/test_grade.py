@@ -1,0 +1,187 @@
+"""`securecart-lab grade` on the real engine: each submission in a fresh environment of its own, in parallel,
+into a gradebook; archives; labs built on the reference solution; signed reports; Ctrl-C leaves nothing behind."""
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from securecart_lab.grading.runner import processes_of
+from securecart_lab.ports import port_owner
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+COURSE = ROOT / "tests" / "fixtures" / "course"
+LAB1 = ROOT / "labs" / "01-order-workflow"
+
+
+@pytest.fixture
+def instructor(isolated_settings, monkeypatch):
+    """The instructor's own settings: a private home and ports nobody listens on; grading must not touch them."""
+    monkeypatch.setenv("SECURECART_TIME_SCALE", "0.1")
+    monkeypatch.delenv("SECURECART_GRADING_KEY", raising=False)
+    return isolated_settings
+
+
+def _rows(out):
+    return {r["id"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
+
+
+def _grade_roots():
+    return {p for p in Path("/tmp").glob("securecart-grade-*")}
+
+
+def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
+    """Real lab 1: the reference solution, the starter and a malformed file, two at a time."""
+    klass = tmp_path / "class"
+    shutil.copytree(LAB1 / "solution", klass / "good" / "lab01")
+    shutil.copytree(LAB1 / "starter", klass / "starter" / "lab01")
+    shutil.copytree(LAB1 / "solution", klass / "broken" / "lab01")
+    (klass / "broken" / "lab01" / "rules.json").write_text('[\n  {"Name": "x",,}\n]')
+    out = tmp_path / "grades"
+    roots = _grade_roots()
+
+    result = cli("grade", str(klass), "--lab", "1", "--jobs", "2", "--out", str(out), "--sign")
+
+    assert result.exit_code == 1, result.output
+    rows = _rows(out)
+    assert set(rows) == {"good", "starter", "broken"}
+    good, starter, broken = rows["good"], rows["starter"], rows["broken"]
+    assert good["status"] == "passed" and good["lab01_earned"] == good["lab01_possible"] == good["total_possible"]
+    possible = int(good["lab01_possible"])
+    assert possible > 0 and starter["lab01_possible"] == broken["lab01_possible"] == str(possible)
+    assert starter["status"] == "failed" and 0 <= int(starter["lab01_earned"]) < possible
+    assert "checks failed" in starter["reason"]
+    assert broken["status"] == "deploy-error" and broken["lab01_earned"] == "0"
+    assert broken["reason"].startswith("Deploy failed: lab01/rules.json:2"), broken["reason"]
+    assert all(float(r["seconds"]) > 0 for r in rows.values())
+
+    report = json.loads((out / "reports" / "good.json").read_text())
+    run = report["run"]
+    assert run["graded_state"] == "deployed from the learner's files in a fresh environment"
+    assert run["engine"] == "local" and run["time_scale"] == 0.1 and run["kit_version"]
+    assert run["provenance"]["labs"]["1"]["deployed_from"] == {"1": "learner's files"}
+    assert set(run["provenance"]["files"]) == {f"lab01/{p.name}" for p in (LAB1 / "solution").iterdir()}
+    assert report["signature"]["algorithm"] == "HMAC-SHA256"
+    suite = ET.parse(out / "reports" / "starter.xml").getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.find("properties")}
+    assert props["graded_state"].startswith("deployed from the learner's files") and props["submission"] == "starter"
+    assert int(suite.get("failures")) > 0
+    assert ET.parse(out / "reports" / "broken.xml").getroot().get("failures") == str(
+        len(json.loads((out / "reports" / "broken.json").read_text())["labs"][0]["checks"]))
+
+    book = json.loads((out / "gradebook.json").read_text())
+    failed_checks = {c["check"]: c["learners"] for c in book["summary"]["most_failed_checks"]}
+    assert failed_checks and set(failed_checks.values()) == {1}  # only the starter's checks ran and failed
+    assert "Most-failed checks" in result.output and "Score distribution" in result.output
+
+    # Signed reports verify; an edited one does not.
+    assert cli("verify", str(out / "reports" / "good.json")).exit_code == 0
+    tampered = out / "reports" / "starter.json"
+    tampered.write_text(tampered.read_text().replace('"status": "fail"', '"status": "pass"', 1))
+    result = cli("verify", str(tampered))
+    assert result.exit_code == 1 and "changed after it was signed" in result.output
+
+    # Nothing ran on the instructor's ports, nothing of the grade is left, their progress is untouched.
+    assert port_owner(instructor.emulator_port) is None and port_owner(instructor.pg_port) is None
+    assert not (instructor.home / "state.json").exists()
+    assert _grade_roots() == roots
+
+
+def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path, monkeypatch):
+    """The fixture course: a zip, a folder with only lab 2 (lab 1 from the reference solution), a traversal tar."""
+    monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
+    klass = tmp_path / "class"
+    klass.mkdir()
+    with zipfile.ZipFile(klass / "alice.zip", "w") as zf:
+        zf.writestr("alice/lab01/queue.json", (COURSE / "labs" / "01-queue" / "solution" / "queue.json").read_text())
+    bob = klass / "bob" / "lab02"
+    bob.mkdir(parents=True)
+    (bob / "tags.json").write_text('{"team": "fulfilment"}')
+    import tarfile, io
+
+    with tarfile.open(klass / "mallory.tar.gz", "w:gz") as tf:
+        info = tarfile.TarInfo("../../escaped.json")
+        info.size = 2
+        tf.addfile(info, io.BytesIO(b"{}"))
+    out = tmp_path / "grades"
+
+    result = cli("grade", str(klass), "--jobs", "2", "--out", str(out))
+
+    rows = _rows(out)
+    assert rows["alice"]["status"] == "passed" and rows["alice"]["lab01_earned"] == "20", rows
+    assert rows["alice"]["lab02_earned"] == ""  # alice's submission has no lab 2: not graded on it
+    assert rows["bob"]["status"] == "passed" and rows["bob"]["lab02_earned"] == "5"
+    bob_run = json.loads((out / "reports" / "bob.json").read_text())["run"]
+    assert bob_run["provenance"]["labs"]["2"]["deployed_from"] == {
+        "1": "reference solution (the submission has no lab01/)", "2": "learner's files"}
+    assert rows["mallory"]["status"] == "error" and "refused" in rows["mallory"]["reason"]
+    assert not (tmp_path / "escaped.json").exists() and not Path("/tmp/escaped.json").exists()
+    assert result.exit_code == 1
+
+
+def test_ctrl_c_stops_every_environment(instructor, tmp_path):
+    klass = tmp_path / "class"
+    for name in ("ann", "ben"):
+        folder = klass / name / "lab01"
+        folder.mkdir(parents=True)
+        (folder / "queue.json").write_text('{"VisibilityTimeout": "60"}')
+    env = {**os.environ, "SECURECART_CONTENT": str(COURSE)}
+    before = _grade_roots()
+    workers_before = set(_lambda_workers())
+    proc = subprocess.Popen([sys.executable, "-m", "securecart_lab", "grade", str(klass), "--jobs", "2",
+                             "--out", str(tmp_path / "grades")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        root = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            new = _grade_roots() - before
+            if new:
+                root = new.pop()
+                if len([p for p in processes_of(root) if _is_server(p)]) >= 2:  # an emulator and a PostgreSQL
+                    break
+            time.sleep(0.1)
+        assert root is not None and proc.poll() is None, "grading never started its environments"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Interrupted." in stderr
+    assert processes_of(root) == []
+    assert not root.exists()
+    assert set(_lambda_workers()) <= workers_before
+    statuses = {r["status"] for r in _rows(tmp_path / "grades").values()}
+    assert "interrupted" in statuses
+
+
+def _is_server(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"securecart_lab.emulator" in cmd or b"postgres" in cmd
+
+
+def _lambda_workers() -> list[int]:
+    script = str(ROOT / "securecart_lab" / "emulator" / "lambda_worker.py").encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if script in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found

@@ -1,0 +1,211 @@
+"""grade's parts that need no engine: finding submissions, unpacking them safely, the gradebook, signing."""
+
+import csv
+import io
+import json
+import os
+import tarfile
+import zipfile
+
+import pytest
+
+from securecart_lab.errors import LabError
+from securecart_lab.grading import gradebook, runner, signing, submissions
+from securecart_lab.grading.runner import Row
+from securecart_lab.grading.submissions import Submission, SubmissionError
+
+
+def _workspace(folder, files=None):
+    for rel, text in (files or {"lab01/queue.json": '{"VisibilityTimeout": "60"}'}).items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+# -- finding submissions ---------------------------------------------------------------
+def test_a_workspace_folder_is_one_submission_and_a_class_folder_holds_many(tmp_path):
+    alice = _workspace(tmp_path / "class" / "alice")
+    _workspace(tmp_path / "class" / "bob" / "securecart-workspace")  # a checkout holding a workspace
+    (tmp_path / "class" / "carol.zip").write_bytes(b"")
+    (tmp_path / "class" / "notes.txt").write_text("not a submission")
+    (tmp_path / "class" / ".git").mkdir()
+    assert submissions.discover([alice]) == [Submission("alice", alice)]
+    found = submissions.discover([tmp_path / "class"])
+    assert [s.id for s in found] == ["alice", "bob", "carol"]
+    assert submissions.workspace_root(tmp_path / "class" / "bob") == tmp_path / "class" / "bob" / "securecart-workspace"
+
+
+def test_same_names_get_unique_ids(tmp_path):
+    a = _workspace(tmp_path / "a" / "sam")
+    b = _workspace(tmp_path / "b" / "sam")
+    assert [s.id for s in submissions.discover([a, b])] == ["sam", "sam-2"]
+
+
+def test_a_path_that_is_nothing_gradable_is_an_error(tmp_path):
+    with pytest.raises(LabError, match="No submission at"):
+        submissions.discover([tmp_path / "nope"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LabError, match="holds no submission"):
+        submissions.discover([tmp_path / "empty"])
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(LabError, match="is not a submission"):
+        submissions.discover([tmp_path / "x.txt"])
+
+
+def test_copy_takes_lab_files_only_with_their_hashes(tmp_path):
+    src = _workspace(tmp_path / "alice", {
+        "lab01/queue.json": "{}",
+        "lab01/.backups/20260101/queue.json": "old",
+        "lab01/solution/queue.json": "the reference",
+        "notes.md": "not graded",
+    })
+    (src / ".git").mkdir()
+    hashes = submissions.copy_workspace(src, tmp_path / "ws")
+    assert list(hashes) == ["lab01/queue.json"]
+    assert hashes["lab01/queue.json"] == "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    assert sorted(p.relative_to(tmp_path / "ws").as_posix() for p in (tmp_path / "ws").rglob("*") if p.is_file()) \
+        == ["lab01/queue.json"]
+
+
+def test_a_link_leaving_the_submission_is_refused_and_one_inside_is_followed(tmp_path):
+    src = _workspace(tmp_path / "alice", {"lab01/real.json": "{}"})
+    (src / "lab01" / "queue.json").symlink_to(src / "lab01" / "real.json")
+    assert "lab01/queue.json" in submissions.copy_workspace(src, tmp_path / "ws")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("instructor's")
+    (src / "lab01" / "leak.json").symlink_to(secret)
+    with pytest.raises(SubmissionError, match="links outside the submission"):
+        submissions.copy_workspace(src, tmp_path / "ws2")
+
+
+# -- archives ------------------------------------------------------------------------
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _tar(path, members, links=()):
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, target, kind in links:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.linkname = target
+            tf.addfile(info)
+    return path
+
+
+def test_archives_of_a_workspace_or_of_a_folder_holding_one_unpack(tmp_path):
+    flat = _zip(tmp_path / "alice.zip", {"lab01/queue.json": b"{}"})
+    nested = _tar(tmp_path / "bob.tar.gz", {"bob/securecart-workspace/lab01/queue.json": b"{}"})
+    for archive in (flat, nested):
+        sub = submissions.discover([archive])[0]
+        hashes = submissions.prepare(sub, tmp_path / f"scratch-{sub.id}", tmp_path / f"ws-{sub.id}")
+        assert list(hashes) == ["lab01/queue.json"], archive
+    assert [s.id for s in submissions.discover([flat, nested])] == ["alice", "bob"]
+
+
+@pytest.mark.parametrize("name", ["../evil.json", "lab01/../../evil.json", "/tmp/evil.json"])
+def test_archive_members_leaving_the_folder_are_refused(tmp_path, name):
+    for archive in (_zip(tmp_path / "a.zip", {name: b"x"}), _tar(tmp_path / "a.tar.gz", {name: b"x"})):
+        with pytest.raises(SubmissionError, match="refused"):
+            submissions.extract(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.json").exists() and not os.path.exists("/tmp/evil.json")
+
+
+def test_archive_links_leaving_the_folder_are_refused(tmp_path):
+    for target, kind in (("/etc/passwd", tarfile.SYMTYPE), ("../../outside", tarfile.SYMTYPE),
+                         ("../outside", tarfile.LNKTYPE)):
+        archive = _tar(tmp_path / "l.tar.gz", {"lab01/a.json": b"{}"}, [("lab01/queue.json", target, kind)])
+        with pytest.raises(SubmissionError, match="leaves the extraction folder"):
+            submissions.extract(archive, tmp_path / "out")
+    inside = _tar(tmp_path / "ok.tar.gz", {"lab01/a.json": b"{}"}, [("lab01/queue.json", "a.json", tarfile.SYMTYPE)])
+    submissions.extract(inside, tmp_path / "ok")
+    assert (tmp_path / "ok" / "lab01" / "queue.json").read_text() == "{}"
+    info = zipfile.ZipInfo("lab01/queue.json")
+    info.external_attr = (0o120777 << 16)
+    with zipfile.ZipFile(tmp_path / "l.zip", "w") as zf:
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(SubmissionError, match="is a link"):
+        submissions.extract(tmp_path / "l.zip", tmp_path / "out")
+
+
+def test_archives_are_bounded_in_size(tmp_path, monkeypatch):
+    monkeypatch.setattr(submissions, "MAX_BYTES", 1000)
+    for archive in (_zip(tmp_path / "big.zip", {"lab01/big.json": b"0" * 2000}),
+                    _tar(tmp_path / "big.tar.gz", {"lab01/big.json": b"0" * 2000})):
+        with pytest.raises(SubmissionError, match="more than"):
+            submissions.extract(archive, tmp_path / "out")
+
+
+def test_a_damaged_archive_is_an_error_not_a_crash(tmp_path):
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(SubmissionError, match="not a readable zip"):
+        submissions.extract(tmp_path / "bad.zip", tmp_path / "out")
+
+
+# -- gradebook -----------------------------------------------------------------------
+def _rows():
+    return [
+        Row("bob", "b", "failed", "1 of 3 checks failed.", 12.0, {1: {"earned": 10, "points": 20, "status": "failed"}},
+            ["lab01/timeout"]),
+        Row("alice", "a", "passed", None, 10.0, {1: {"earned": 20, "points": 20, "status": "passed"}}),
+        Row("carol", "c", "deploy-error", "Deploy failed: lab01/queue.json:2: x", 3.0,
+            {1: {"earned": 0, "points": 20, "status": "deploy-error"}}),
+        Row("dave", "d", "failed", None, 9.0, {1: {"earned": 5, "points": 20, "status": "failed"}},
+            ["lab01/timeout", "lab01/queue-exists"]),
+    ]
+
+
+def test_gradebook_csv_and_json(tmp_path):
+    csv_path, json_path = gradebook.write(tmp_path, _rows(), {"graded_state": "x"})
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["id"] for r in rows] == ["alice", "bob", "carol", "dave"]
+    assert rows[2] == {"id": "carol", "lab01_earned": "0", "lab01_possible": "20", "total_earned": "0",
+                       "total_possible": "20", "status": "deploy-error", "reason": "Deploy failed: lab01/queue.json:2: x",
+                       "seconds": "3.0"}
+    doc = json.loads(json_path.read_text())
+    assert doc["summary"]["most_failed_checks"] == [{"check": "lab01/timeout", "learners": 2},
+                                                    {"check": "lab01/queue-exists", "learners": 1}]
+    assert doc["summary"]["distribution"] == {"90-100%": 1, "70-89%": 0, "50-69%": 1, "0-49%": 2}
+    assert doc["summary"]["mean_percent"] == 43.8 and doc["run"] == {"graded_state": "x"}
+
+
+def test_default_jobs_follows_cores_and_memory(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(runner, "_available_mb", lambda: 100_000)
+    assert runner.default_jobs() == 8
+    monkeypatch.setattr(runner, "_available_mb", lambda: 2 * runner.ENV_MB)
+    assert runner.default_jobs() == 1
+    monkeypatch.setattr(runner, "_available_mb", lambda: 0)
+    assert runner.default_jobs() == 1
+
+
+# -- signing -------------------------------------------------------------------------
+def test_signed_reports_verify_and_edits_are_caught(isolated_settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("SECURECART_GRADING_KEY", raising=False)
+    with pytest.raises(LabError, match="No grading key"):
+        signing.key(isolated_settings, create=False)
+    secret = signing.key(isolated_settings)
+    key_file = isolated_settings.home / "grading.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and signing.key(isolated_settings) == secret
+    report = tmp_path / "r.json"
+    signing.write_signed(report, {"labs": [{"earned": 10}]}, secret)
+    assert signing.verify(report, secret) == signing.key_id(secret)
+    report.write_text(report.read_text().replace('"earned": 10', '"earned": 20'))
+    with pytest.raises(LabError, match="changed after it was signed"):
+        signing.verify(report, secret)
+    signing.write_signed(report, {"labs": []}, b"another key")
+    with pytest.raises(LabError, match="signed with another key"):
+        signing.verify(report, secret)
+    report.write_text("{}")
+    with pytest.raises(LabError, match="is not signed"):
+        signing.verify(report, secret)
+    monkeypatch.setenv("SECURECART_GRADING_KEY", "shared-secret")
+    assert signing.key(isolated_settings) == b"shared-secret"
