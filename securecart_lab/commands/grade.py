@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -25,6 +27,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
         raise LabError("Give either --lab N or --all, not both.", "Example: securecart-lab grade submissions/ --lab 1")
     labs = [get_lab(lab).number] if lab else None
     subs = submissions.discover(paths)
+    _writable_folder(out)
     secret = signing.key(settings) if sign else None
     chosen = jobs or runner.default_jobs()
     console.print(f"Grading {len(subs)} submission{'s' * (len(subs) != 1)}, {chosen} at a time"
@@ -58,8 +61,6 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
         _write_reports(out, row, secret)
     csv_path, json_path = gradebook.write(out, rows, run)
     if secret:
-        import json
-
         signing.write_signed(json_path, json.loads(json_path.read_text(encoding="utf-8")), secret)
     render_summary(rows)
     console.print(f"Gradebook: {csv_path} and {json_path}; per-learner JSON and JUnit in {out / 'reports'}/, "
@@ -68,6 +69,19 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
     if interrupted:
         raise KeyboardInterrupt
     return 0 if rows and all(row.status == "passed" for row in rows) else 1
+
+
+def _writable_folder(out: Path) -> None:
+    """Said before grading starts, not after every submission was graded."""
+    if out.exists() and not out.is_dir():
+        raise LabError(f"--out {out} is a file; a folder was expected.", "Example: --out grades")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LabError(f"--out {out} cannot be created: {exc.strerror}.", "Pick a folder you can write to, e.g. --out ./grades")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise LabError(f"--out {out} cannot be written (no write permission there).",
+                       "Pick a folder you can write to, e.g. --out ./grades")
 
 
 def _run_description(settings: Settings, labs, all_labs: bool, jobs: int, sign: bool) -> dict:
@@ -87,8 +101,6 @@ def _write_reports(out: Path, row: runner.Row, secret: bytes | None) -> None:
     runner.write_learner_reports(out, row)
     if secret and row.report is not None:
         path = out / "reports" / f"{row.id}.json"
-        import json
-
         signing.write_signed(path, json.loads(path.read_text(encoding="utf-8")), secret)
 
 

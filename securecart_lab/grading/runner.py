@@ -252,8 +252,8 @@ def reports_of(data: dict) -> tuple[list[LabReport], RunInfo]:
     run["simulated"] = tuple(run.get("simulated", ()))
     info = RunInfo(**run)
     names = [f for f in Outcome.__dataclass_fields__ if f != "traceback"]
-    reports = [LabReport(lab["lab"], lab["title"], [Outcome(**{n: c.get(n) for n in names}) for c in lab["checks"]])
-               for lab in data["labs"]]
+    reports = [LabReport(lab["lab"], lab["title"], [Outcome(**{n: c.get(n) for n in names}) for c in lab["checks"]],
+                         deployed_from=lab.get("deployed_from")) for lab in data["labs"]]
     return reports, info
 
 

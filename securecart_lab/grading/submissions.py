@@ -70,7 +70,9 @@ def discover(paths: list[Path]) -> list[Submission]:
         else:
             entries = sorted(p for p in path.iterdir() if not p.name.startswith(".")
                              and (p.is_dir() or _archive_stem(p) is not None))
-            if not entries:
+            # A class folder: every entry is a learner's (one without lab folders gets a row saying so), but a
+            # folder none of whose entries is a workspace or an archive is not a class.
+            if not any(p.is_file() or workspace_root(p) is not None for p in entries):
                 raise LabError(f"{path} holds no submission: expected labNN/ folders (as \"securecart-lab start\" "
                                "creates them), or folders and archives of learners' workspaces.")
             found += [Submission(_archive_stem(p) or p.name, p) for p in entries]

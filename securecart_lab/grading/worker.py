@@ -119,6 +119,7 @@ class Worker:
         entry["deployed_from"][str(number)] = LEARNER
         self.phase(f"checking lab {number}")
         report = service.check(self.settings, number)
+        report.deployed_from = service.WORKSPACE
         entry["status"] = "passed" if report.ok else "failed"
         if not report.ok:
             entry["reason"] = f"{report.failed} of {len(report.outcomes)} checks failed."

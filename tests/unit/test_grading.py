@@ -45,9 +45,11 @@ def test_same_names_get_unique_ids(tmp_path):
 def test_a_path_that_is_nothing_gradable_is_an_error(tmp_path):
     with pytest.raises(LabError, match="No submission at"):
         submissions.discover([tmp_path / "nope"])
-    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "just-a-folder").mkdir(parents=True)
     with pytest.raises(LabError, match="holds no submission"):
         submissions.discover([tmp_path / "empty"])
+    _workspace(tmp_path / "empty" / "alice")  # now a class: the folder without labs is a learner too
+    assert [s.id for s in submissions.discover([tmp_path / "empty"])] == ["alice", "just-a-folder"]
     (tmp_path / "x.txt").write_text("")
     with pytest.raises(LabError, match="is not a submission"):
         submissions.discover([tmp_path / "x.txt"])
