@@ -94,7 +94,30 @@ def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[
 
 def _deploy(ctx: LabContext, source: Path) -> list[str]:
     _check_source(ctx.lab, source)
-    return list(ctx.lab.provisioner().deploy(ctx, source) or [])
+    from securecart_lab.postgres import dumps  # not at import time: it loads psycopg
+
+    before = dumps.listing(ctx.settings)
+    try:
+        lines = list(ctx.lab.provisioner().deploy(ctx, source) or [])
+    except LabError as exc:
+        kept = _dumped_since(ctx, before)
+        if kept:
+            exc.hint = " ".join(filter(None, [exc.hint, *kept]))
+        raise
+    return lines + _dumped_since(ctx, before)
+
+
+def _dumped_since(ctx: LabContext, before: set[Path]) -> list[str]:
+    """Where the data of each database the deploy deleted is now (a stack's DB instance is snapshotted first)."""
+    from securecart_lab.postgres import dumps
+
+    lines = []
+    for path in sorted(dumps.listing(ctx.settings) - before):
+        if path.parent == dumps.snapshot_dir(ctx.settings):
+            lines.append(f"A deleted database's data is kept in an RDS snapshot (aws rds describe-db-snapshots), dump {path}")
+        else:
+            lines.append(f"A deleted database's data is kept in {path}")
+    return lines
 
 
 def _check_source(lab: Lab, source: Path) -> None:

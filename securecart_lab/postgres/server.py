@@ -93,10 +93,12 @@ class PostgresServer:
     def _run(self, args: list[str], *, as_user: bool = True, password: str | None = None, timeout: float = 120, **kwargs) -> str:
         """Run a PostgreSQL program from bindir; PostgresError with its stderr when it fails."""
         cmd = [str(self.bindir / args[0]), *args[1:]]
+        # stdout=<file> sends the program's output there (pg_dump); stderr is still captured for errors.
+        capture = {"stderr": subprocess.PIPE} if "stdout" in kwargs else {"capture_output": True}
         try:
             result = subprocess.run(
                 cmd,
-                capture_output=True,
+                **capture,
                 text=True,
                 cwd="/",
                 env=self._env(password),
@@ -107,12 +109,12 @@ class PostgresServer:
         except subprocess.TimeoutExpired:
             raise PostgresError(f"{args[0]} did not finish within {timeout:.0f} s (data dir {self.datadir}).", f"See {self.log_path}.") from None
         if result.returncode != 0:
-            detail = (result.stderr or result.stdout).strip().splitlines()
+            detail = (result.stderr or result.stdout or "").strip().splitlines()
             raise PostgresError(
                 f"{args[0]} failed for {self.datadir}: {detail[-1] if detail else 'exit code ' + str(result.returncode)}",
                 f"Full output: {' | '.join(detail[-5:])}" if len(detail) > 1 else f"See {self.log_path}.",
             )
-        return result.stdout
+        return result.stdout or ""
 
     def _prepare_dir(self, path: Path) -> None:
         """Create an empty data dir owned by the server's user, mode 700."""
@@ -381,6 +383,29 @@ class PostgresServer:
                 )
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         return dump_to
+
+    def dump(self, name: str, out) -> None:
+        """pg_dump database `name` as plain SQL into `out`, an open binary file."""
+        self._run(
+            ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER, "-d", name],
+            as_user=False,
+            password=config.PG_SUPERPASSWORD,
+            stdout=out,
+        )
+
+    def restore(self, name: str, dump: Path) -> None:
+        """Load a plain SQL dump into database `name` (created empty beforehand); stops at the first error."""
+        self._run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER,
+             "-d", name, "-f", str(dump)],
+            as_user=False,
+            password=config.PG_SUPERPASSWORD,
+        )
+
+    def create_empty_database(self, name: str, owner: str) -> None:
+        """CREATE DATABASE `name` OWNER `owner` from template0 (nothing in it, for a restore)."""
+        with self.connect() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(sql.Identifier(name), sql.Identifier(owner)))
 
     # ---- replication -------------------------------------------------------------------------------
 

@@ -114,4 +114,4 @@ def test_delete_removes_a_replica_and_keeps_a_promoted_instance_data(rds, settin
     rds.delete_db_instance(DBInstanceIdentifier=REPLICA, SkipFinalSnapshot=True)
     assert not (settings.pg_dir / REPLICA).exists()
     kept = list((settings.home / "rds-final-dumps").glob(f"{REPLICA}-*"))
-    assert kept and (kept[0] / "PG_VERSION").exists()
+    assert kept and (kept[0] / "data" / "PG_VERSION").exists()

@@ -1,6 +1,11 @@
 """RDS -> real PostgreSQL. A postgres DB instance is a real database and master user on the kit's primary
-server; describe_db_instances reports the real endpoint (127.0.0.1 and the server's port). Deleting the instance
-dumps the database into SECURECART_HOME/rds-final-dumps/ and then drops it.
+server; describe_db_instances reports the real endpoint (127.0.0.1 and the server's port).
+
+Snapshots are real too: CreateDBSnapshot (and DeleteDBInstance with FinalDBSnapshotIdentifier, and a stack that
+deletes a DB instance whose DeletionPolicy is Snapshot, AWS's default for DB instances) dumps the database into
+SECURECART_HOME/rds-snapshots/; RestoreDBInstanceFromDBSnapshot loads that dump into the new instance's database.
+An instance deleted without a snapshot is dumped anyway, into SECURECART_HOME/rds-final-dumps/: on a learner's
+laptop no delete loses their orders. Dumps are never overwritten (see securecart_lab.postgres.dumps).
 
 `registry` maps a DB instance identifier to the server that holds it, so other bridges (lab 3's read replicas,
 on their own servers and ports) can add theirs with `register()`.
@@ -9,8 +14,9 @@ on their own servers and ports) can add theirs with `register()`.
 from __future__ import annotations
 
 import logging
+import re
 import threading
-import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,7 +28,7 @@ from securecart_lab import config, postgres, shellenv
 from securecart_lab.config import Settings
 from securecart_lab.emulator import hooks
 from securecart_lab.errors import LabError
-from securecart_lab.postgres import seed
+from securecart_lab.postgres import dumps, seed
 
 LOG = logging.getLogger(__name__)
 
@@ -36,6 +42,7 @@ class DatabaseHandle:
     dbname: str
     master_user: str
     on_delete: Callable[["DatabaseHandle", Path], None] | None = None
+    fresh: bool = False  # the database was created new with the instance (not reused, not restored)
 
     @property
     def host(self) -> str:
@@ -67,13 +74,36 @@ def unregister(instance_id: str) -> DatabaseHandle | None:
 
 
 def dump_dir(settings: Settings | None = None) -> Path:
-    """Where final dumps of deleted DB instances go."""
-    return (settings or Settings.from_env()).home / "rds-final-dumps"
+    """Where final dumps of DB instances deleted without a snapshot go."""
+    return dumps.final_dump_dir(settings or Settings.from_env())
+
+
+@dataclass(frozen=True)
+class SnapshotData:
+    """The real data behind a DB snapshot: a dump of `dbname`, whose owner was `master_user`."""
+
+    path: Path
+    dbname: str
+    master_user: str
+
+
+_snapshots: dict[str, SnapshotData] = {}  # snapshot id -> its dump
+_restoring = threading.local()  # .snapshot: the SnapshotData a RestoreDBInstanceFromDBSnapshot is loading
+_discarding = threading.local()  # .instance: the DB instance a failed stack create is rolling back
+
+
+def snapshot_data(snapshot_id: str) -> SnapshotData | None:
+    with _lock:
+        return _snapshots.get(snapshot_id.lower())
 
 
 def install() -> None:
     hooks.replace("rds.create_db_instance", _create_db_instance)
     hooks.replace("rds.delete_db_instance", _delete_db_instance)
+    hooks.replace("rds.create_db_snapshot", _create_db_snapshot)
+    hooks.replace("rds.delete_db_snapshot", _delete_db_snapshot)
+    hooks.replace("rds.restore_db_instance_from_db_snapshot", _restore_db_instance_from_db_snapshot)
+    hooks.replace("cfn.delete_resource", _delete_stack_resource)
     original_address = hooks.original("rds.address")
 
     def address(self) -> str:
@@ -98,13 +128,13 @@ def _create_db_instance(self, db_kwargs: dict[str, Any]):
     database = hooks.original("rds.create_db_instance")(self, db_kwargs)
     instance_id = database.db_instance_identifier
     try:
-        server = create_real_database(dbname, master, password)
+        server, fresh = create_real_database(dbname, master, password, restore=getattr(_restoring, "snapshot", None))
     except (LabError, psycopg.Error) as exc:
         self.databases.pop(instance_id, None)
         message = exc.message if isinstance(exc, LabError) else str(exc).strip()
         raise _rds_error("InvalidParameterValue", f"The kit could not create the database on PostgreSQL: {message}") from None
     database.port = server.port
-    register(DatabaseHandle(instance_id, server, dbname, master))
+    register(DatabaseHandle(instance_id, server, dbname, master, fresh=fresh))
     _remember_login(dbname, master, password)
     LOG.info("RDS %s -> PostgreSQL database %s on %s:%s", instance_id, dbname, server.host, server.port)
     return database
@@ -141,14 +171,32 @@ def _validate(instance_id: str, dbname: str, master: str, password: str) -> None
                                  f"DBName {dbname} is already used by DB instance {other.instance_id} on this server; choose another.")
 
 
-def create_real_database(dbname: str, master: str, password: str):
-    """Create (or reuse) database `dbname` owned by `master` on the primary, loaded with the SecureCart seed."""
-    server = postgres.primary(Settings.from_env())
+def create_real_database(dbname: str, master: str, password: str, restore: SnapshotData | None = None):
+    """Create (or reuse) database `dbname` owned by `master` on the primary, loaded with the SecureCart seed, or,
+    when restoring, a new database holding the snapshot's dump (a database left there is dumped and dropped first).
+    Returns the server and whether the database is a new one holding only the seed."""
+    settings = Settings.from_env()
+    server = postgres.primary(settings)
     if not server.is_running():
         raise LabError(f"the primary PostgreSQL server on port {server.port} is not running.", 'Run "securecart-lab up".')
     with server.connect() as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone():
             conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(master), sql.Literal(password)))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is not None
+    if restore is not None:
+        if exists:
+            kept = dump_database(server, dbname, dump_dir(settings), dbname)
+            server.drop_database(dbname)
+            LOG.warning("database %s was left on the server by an earlier instance: dumped to %s before the restore", dbname, kept)
+        with server.connect() as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone():
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(master), sql.Literal(password)))
+        server.create_empty_database(dbname, master)
+        server.restore(dbname, restore.path)
+        with server.connect(dbname) as conn:  # the snapshot's owner may be another role than the new master user
+            if restore.master_user != master:
+                conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(restore.master_user), sql.Identifier(master)))
+        return server, False
     server.create_database(dbname, master, password)
     with server.connect(dbname) as conn:  # kept from an earlier instance with another master user: hand it over
         owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()[0]
@@ -158,21 +206,141 @@ def create_real_database(dbname: str, master: str, password: str):
                 conn.execute(sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(table), sql.Identifier(master)))
     with server.connect(dbname, master, password) as conn:
         seed.load(conn)
-    return server
+    return server, not exists
+
+
+def dump_database(server, dbname: str, folder: Path, stem: str) -> Path:
+    """pg_dump `dbname` into a new file of its own in `folder` (never overwriting one); removed if the dump fails."""
+    path, out = dumps.create(folder, stem)
+    try:
+        with out:
+            server.dump(dbname, out)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 def _delete_db_instance(self, db_instance_identifier: str, *args, **kwargs):
+    final_snapshot = kwargs.get("final_db_snapshot_identifier", args[0] if args else None)
+    skip_final = kwargs.get("skip_final_snapshot", args[1] if len(args) > 1 else False)
     database = hooks.original("rds.delete_db_instance")(self, db_instance_identifier, *args, **kwargs)
     handle = unregister(db_instance_identifier)
     if handle is not None:
+        snapshot = snapshot_data(final_snapshot) if final_snapshot and not skip_final else None
         target = dump_dir()
         try:
             if handle.on_delete is not None:
                 handle.on_delete(handle, target)
+            elif snapshot is not None:
+                handle.server.drop_database(handle.dbname)
+                LOG.info("RDS %s deleted: final snapshot %s in %s", handle.instance_id, final_snapshot, snapshot.path)
+            elif handle.fresh and getattr(_discarding, "instance", None) == handle.instance_id:
+                handle.server.drop_database(handle.dbname)
+                LOG.info("RDS %s deleted by a rollback: its new database %s held only the seed", handle.instance_id, handle.dbname)
             else:
-                dump = target / f"{handle.instance_id}-{time.strftime('%Y%m%d-%H%M%S')}.sql"
-                handle.server.drop_database(handle.dbname, dump_to=dump)
+                dump = dump_database(handle.server, handle.dbname, target, handle.instance_id)
+                handle.server.drop_database(handle.dbname)
                 LOG.info("RDS %s deleted: database %s dumped to %s and dropped", handle.instance_id, handle.dbname, dump)
-        except (LabError, psycopg.Error):
+        except (LabError, psycopg.Error, OSError):
             LOG.exception("RDS %s: could not drop database %s", handle.instance_id, handle.dbname)
     return database
+
+
+# --- snapshots ---------------------------------------------------------------------------------------------------
+
+def _create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifier: str, *args, **kwargs):
+    snapshot = hooks.original("rds.create_db_snapshot")(self, db_instance_identifier, db_snapshot_identifier, *args, **kwargs)
+    handle = lookup(db_instance_identifier)
+    # moto takes an "automated" snapshot as it creates an instance, before the real database exists: nothing to dump.
+    if handle is None or snapshot.snapshot_type == "automated":
+        return snapshot
+    snapshot_id = snapshot.db_snapshot_identifier
+    try:
+        path = dump_database(handle.server, handle.dbname, dumps.snapshot_dir(Settings.from_env()), snapshot_id)
+    except (LabError, psycopg.Error, OSError) as exc:
+        self.database_snapshots.pop(snapshot_id, None)
+        message = exc.message if isinstance(exc, LabError) else str(exc).strip()
+        raise _rds_error("InvalidDBInstanceState",
+                         f"DB instance {db_instance_identifier} could not be snapshotted (pg_dump failed): {message}") from None
+    with _lock:
+        _snapshots[snapshot_id] = SnapshotData(path, handle.dbname, handle.master_user)
+    LOG.info("RDS snapshot %s of %s: database %s dumped to %s", snapshot_id, db_instance_identifier, handle.dbname, path)
+    return snapshot
+
+
+def _delete_db_snapshot(self, db_snapshot_identifier: str, *args, **kwargs):
+    snapshot = hooks.original("rds.delete_db_snapshot")(self, db_snapshot_identifier, *args, **kwargs)
+    with _lock:
+        data = _snapshots.pop(snapshot.db_snapshot_identifier, None)
+    if data is not None:
+        data.path.unlink(missing_ok=True)
+        LOG.info("RDS snapshot %s deleted with its dump %s", snapshot.db_snapshot_identifier, data.path)
+    return snapshot
+
+
+def _restore_db_instance_from_db_snapshot(self, from_snapshot_id: str, overrides: dict[str, Any]):
+    data = snapshot_data(from_snapshot_id.rsplit(":", 1)[-1])
+    if data is not None and not data.path.exists():
+        raise _rds_error("InvalidDBSnapshotState", f"The dump behind DB snapshot {from_snapshot_id} is gone ({data.path}).")
+    _restoring.snapshot = data
+    try:
+        return hooks.original("rds.restore_db_instance_from_db_snapshot")(self, from_snapshot_id, overrides)
+    finally:
+        _restoring.snapshot = None
+
+
+# --- CloudFormation DeletionPolicy -------------------------------------------------------------------------------
+
+def deletion_policy(resource_json: dict) -> str:
+    """A resource's DeletionPolicy; AWS's default is Snapshot for a DB instance outside a cluster, else Delete."""
+    policy = resource_json.get("DeletionPolicy")
+    if isinstance(policy, str):
+        return policy
+    props = resource_json.get("Properties") or {}
+    if resource_json.get("Type") == "AWS::RDS::DBInstance" and not props.get("DBClusterIdentifier"):
+        return "Snapshot"
+    return "Delete"
+
+
+def final_snapshot_id(stack_name: str, logical_id: str) -> str:
+    """A snapshot name like CloudFormation's: <stack>-<logical id>-<random>, lower case."""
+    name = re.sub(r"[^a-z0-9]+", "-", f"{stack_name}-{logical_id}".lower()).strip("-")
+    return f"{name}-snapshot-{uuid.uuid4().hex[:12]}"
+
+
+def _delete_stack_resource(self, parsed_resource: Any, resource_json: dict) -> None:
+    """A stack deletes a resource (stack delete, a resource removed by an update, a rollback): honour DeletionPolicy.
+    Retain keeps it (moto's stack delete skips it, its update does not); Snapshot deletes a DB instance with a final
+    snapshot. A read replica has no snapshot of its own on AWS: it is deleted as it is."""
+    policy = deletion_policy(resource_json)
+    logical_id = getattr(parsed_resource, "logical_resource_id", None) or "resource"
+    if policy == "Retain" or (policy == "RetainExceptOnCreate" and not _rolling_back(self)):
+        LOG.info("stack resource %s kept (DeletionPolicy %s)", logical_id, policy)
+        return
+    instance_id = getattr(parsed_resource, "db_instance_identifier", None)
+    if resource_json.get("Type") == "AWS::RDS::DBInstance" and isinstance(instance_id, str):
+        handle = lookup(instance_id)
+        if _rolling_back(self) and handle is not None and handle.fresh:
+            # Made by the create that failed, holding only the seed: a snapshot or dump of it would only sit beside
+            # (and be mistaken for) the one of the database the deploy replaced.
+            _discarding.instance = instance_id
+            try:
+                hooks.original("cfn.delete_resource")(self, parsed_resource, resource_json)
+            finally:
+                _discarding.instance = None
+            return
+        backend = hooks.resolve("rds.backends")[self._account_id][self._region_name]
+        if policy == "Snapshot" and not getattr(parsed_resource, "is_replica", False) and instance_id in backend.databases:
+            stack_name = str(self._parsed_resources.get("AWS::StackName") or "stack")
+            backend.delete_db_instance(instance_id, final_db_snapshot_identifier=final_snapshot_id(stack_name, logical_id))
+            return
+    hooks.original("cfn.delete_resource")(self, parsed_resource, resource_json)
+
+
+def _rolling_back(resource_map: Any) -> bool:
+    try:
+        stack = hooks.resolve("cfn.backends")[resource_map._account_id][resource_map._region_name].stacks.get(resource_map.stack_id)
+    except (KeyError, AttributeError):
+        return False
+    return stack is not None and "ROLLBACK_IN_PROGRESS" in str(getattr(stack, "status", ""))

@@ -29,6 +29,7 @@ from securecart_lab.emulator import bridges, hooks
 from securecart_lab.emulator.bridges import rds
 from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port
+from securecart_lab.postgres import dumps
 
 LOG = logging.getLogger(__name__)
 
@@ -113,8 +114,7 @@ def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
         _servers.pop(handle.instance_id, None)
     _drop_slot_everywhere(server.slot_name, handle.instance_id)
     if promoted:
-        dump_dir.mkdir(parents=True, exist_ok=True)
-        kept = dump_dir / f"{handle.instance_id}-{time.strftime('%Y%m%d-%H%M%S')}"
+        kept = dumps.new_folder(dump_dir, handle.instance_id) / "data"
         shutil.move(str(server.datadir), kept)
         LOG.info("RDS %s deleted: server stopped, its data kept in %s", handle.instance_id, kept)
     else:
