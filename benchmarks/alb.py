@@ -1,8 +1,10 @@
-"""ALB benchmark: requests/s and p95 latency of GET /api/products through lab 2's load balancer with 1, 2 and 4
-app instances behind it (the lab's reference solution, its Auto Scaling group resized between runs).
+"""ALB benchmark: requests/s and p50/p95 latency of GET /api/products through lab 2's load balancer with 1, 2 and 4
+app instances behind it (the lab's reference solution, its Auto Scaling group resized between runs), for each
+number of concurrent keep-alive clients (8 and 20 by default), then a burst of new connections opened at once
+(a small listen backlog shows here as SYN retries: a second or more).
 
-Runs the real local engine in a temporary SECURECART_HOME on free ports.
-Usage: python benchmarks/alb.py [--seconds 5] [--concurrency 8]
+Runs the real local engine in a temporary SECURECART_HOME on free ports, on loopback.
+Usage: python benchmarks/alb.py [--seconds 5] [--concurrency 8,20] [--burst 50]
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import socket
 import statistics
 import tempfile
 import threading
@@ -66,6 +69,37 @@ def _load(host: str, port: int, seconds: float, concurrency: int) -> tuple[list[
     return latencies, errors[0]
 
 
+def _burst(host: str, port: int, connections: int) -> tuple[list[float], int]:
+    """Open `connections` connections at once, one GET each; (latencies from connect to the full answer, errors)."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections)
+
+    def one():
+        barrier.wait()
+        started = time.perf_counter()
+        try:
+            with socket.create_connection((host, port), timeout=10) as sock:
+                sock.sendall(f"GET {PATH}?limit=1 HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+                answer = b"".join(iter(lambda: sock.recv(65536), b""))
+            ok = answer.startswith(b"HTTP/1.1 200")
+        except OSError:
+            ok = False
+        with lock:
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors[0] += 1
+
+    threads = [threading.Thread(target=one) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
 def _resize(ctx: LabContext, size: int) -> None:
     autoscaling, elbv2 = ctx.aws("autoscaling"), ctx.aws("elbv2")
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=1, MaxSize=4, DesiredCapacity=size)
@@ -85,8 +119,10 @@ def _resize(ctx: LabContext, size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", default="8,20", help="comma-separated numbers of concurrent clients")
+    parser.add_argument("--burst", type=int, default=50, help="new connections opened at once (0: skip)")
     args = parser.parse_args()
+    concurrencies = [int(part) for part in args.concurrency.split(",") if part.strip()]
 
     home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
     home.chmod(0o755)
@@ -95,8 +131,8 @@ def main() -> None:
     settings = Settings.from_env()
     engine = LocalEngine(settings)
     console = Console()
-    table = Table(title=f"GET {PATH} through the ALB ({args.concurrency} concurrent clients, {args.seconds:g} s each)")
-    for column in ("instances", "requests/s", "p50 ms", "p95 ms", "errors"):
+    table = Table(title=f"GET {PATH} through the ALB ({args.seconds:g} s each)")
+    for column in ("instances", "clients", "requests/s", "p50 ms", "p95 ms", "errors"):
         table.add_column(column, justify="right")
     try:
         engine.up()
@@ -107,12 +143,18 @@ def main() -> None:
         host, port = ctx.lab.provisioner().site_url(ctx).removeprefix("http://").split(":")
         for size in (1, 2, 4):
             _resize(ctx, size)
-            _load(host, int(port), 1.0, args.concurrency)  # warm-up
-            latencies, errors = _load(host, int(port), args.seconds, args.concurrency)
-            cuts = statistics.quantiles(latencies, n=100)
-            table.add_row(str(size), f"{len(latencies) / args.seconds:.0f}", f"{cuts[49] * 1000:.1f}",
-                          f"{cuts[94] * 1000:.1f}", str(errors))
+            for clients in concurrencies:
+                _load(host, int(port), 1.0, clients)  # warm-up
+                latencies, errors = _load(host, int(port), args.seconds, clients)
+                cuts = statistics.quantiles(latencies, n=100)
+                table.add_row(str(size), str(clients), f"{len(latencies) / args.seconds:.0f}", f"{cuts[49] * 1000:.1f}",
+                              f"{cuts[94] * 1000:.1f}", str(errors))
         console.print(table)
+        if args.burst:
+            latencies, errors = _burst(host, int(port), args.burst)
+            cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
+            console.print(f"burst of {args.burst} new connections (4 instances): p50 {cuts[49] * 1000:.0f} ms, "
+                          f"p95 {cuts[94] * 1000:.0f} ms, max {max(latencies, default=0) * 1000:.0f} ms, {errors} errors")
     finally:
         engine.down(purge=True)
 

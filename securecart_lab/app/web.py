@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from flask import Flask, g, jsonify, request, send_from_directory
@@ -14,15 +15,18 @@ from securecart_lab.app.cloud import Clients, ReaderLookup, WriterLookup, publis
 from securecart_lab.app.config import AppConfig
 from securecart_lab.app.db import WRITER, Database, DatabaseUnavailable
 from securecart_lab.app.errors import ApiError, bad_request, not_found
+from securecart_lab.emulator import guard
 
 log = logging.getLogger("securecart.app")
 
 DEFAULT_LIMIT = 24
 MAX_LIMIT = 200
-# The storefront may be served from another origin (an S3 website bucket) and call this API cross-origin.
+# The storefront may be served from another origin (the S3 website endpoint, i.e. the emulator's origin) and call
+# this API cross-origin. Only that origin, the app's own and SECURECART_ALLOWED_ORIGINS get a CORS allowance
+# (securecart_lab/emulator/guard.py): any other page's requests that could change something are refused.
 CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "X-SecureCart-Instance, X-SecureCart-DB",
+    "Vary": "Origin",
 }
 CORS_PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
@@ -43,6 +47,15 @@ def create_app(config: AppConfig) -> Flask:
     clients = Clients(config.aws_endpoint_url) if config.aws_endpoint_url else None
     db = Database(config, ReaderLookup(config, clients), WriterLookup(config, clients))
     app.extensions["securecart_db"] = db
+    endpoint_port = urlsplit(config.aws_endpoint_url or "").port
+    site_ports = [endpoint_port] if endpoint_port else []
+
+    @app.before_request
+    def refuse_foreign_pages():
+        reason = guard.check(request.environ, site_ports)
+        if reason is not None:
+            return jsonify({"error": "forbidden", "message": reason}), 403
+        return None
 
     def routed(route: str) -> None:
         g.db_route = route
@@ -52,9 +65,12 @@ def create_app(config: AppConfig) -> Flask:
         response.headers["X-SecureCart-Instance"] = config.instance_id
         if "db_route" in g:
             response.headers["X-SecureCart-DB"] = g.db_route
-        response.headers.update(CORS_HEADERS)
-        if request.method == "OPTIONS":
-            response.headers.update(CORS_PREFLIGHT_HEADERS)
+        origin = request.headers.get("Origin")
+        if origin is not None and guard.check(request.environ, site_ports) is None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers.update(CORS_HEADERS)
+            if request.method == "OPTIONS":
+                response.headers.update(CORS_PREFLIGHT_HEADERS)
         return response
 
     @app.errorhandler(ApiError)

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from securecart_lab.emulator import bridges, hooks, s3website
+from securecart_lab.emulator import bridges, guard, hooks, s3website
 from securecart_lab.emulator.health import HealthMiddleware
 
 LOG = logging.getLogger("securecart.emulator")
@@ -52,7 +52,7 @@ def serve(host: str, port: int) -> int:
     install_extensions()
     s3website.install(host, port)
     dispatcher = hooks.resolve("server.dispatcher")(hooks.resolve("server.backend_app"))
-    app = HealthMiddleware(s3website.S3WebsiteMiddleware(dispatcher))
+    app = guard.Guard(HealthMiddleware(s3website.S3WebsiteMiddleware(guard.NoCrossSite(dispatcher))), port)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=hooks.resolve("server.request_handler"))
     except OSError as exc:

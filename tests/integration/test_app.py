@@ -83,10 +83,10 @@ def running(config: AppConfig):
         app.extensions["securecart_db"].close()
 
 
-def call(url: str, method: str = "GET", body=None, raw: bytes | None = None):
+def call(url: str, method: str = "GET", body=None, raw: bytes | None = None, headers: dict | None = None):
     """(status, headers, parsed JSON body) of one real HTTP request."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers, json.loads(response.read())
@@ -190,20 +190,36 @@ def test_unknown_route_is_a_json_404(base):
     assert status == 404 and set(body) == {"error", "message"}
 
 
-def test_cors_lets_a_storefront_on_another_origin_call_the_api(base, rows):
-    origin = {"Origin": "http://127.0.0.1:4566"}
+def test_cors_lets_a_storefront_on_another_origin_call_the_api(base, rows, monkeypatch):
+    monkeypatch.setenv("SECURECART_ALLOWED_ORIGINS", "http://storefront.example:8000")
+    origin = {"Origin": "http://storefront.example:8000"}
     with urllib.request.urlopen(urllib.request.Request(f"{base}/api/products?limit=1", headers=origin), timeout=10) as response:
-        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.headers["Access-Control-Allow-Origin"] == origin["Origin"]
         assert "X-SecureCart-Instance" in response.headers["Access-Control-Expose-Headers"]
     preflight = urllib.request.Request(f"{base}/api/orders", method="OPTIONS", headers={
         **origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
     with urllib.request.urlopen(preflight, timeout=10) as response:
-        assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+        assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == origin["Origin"]
         assert "POST" in response.headers["Access-Control-Allow-Methods"]
         assert "content-type" in response.headers["Access-Control-Allow-Headers"].lower()
     status, headers, body = call(f"{base}/api/orders", "POST", {"customerEmail": "cors@example.com", "items": [
-        {"sku": _in_stock(rows, 1)[0]["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"})
-    assert status == 201 and headers["Access-Control-Allow-Origin"] == "*", body
+        {"sku": _in_stock(rows, 1)[0]["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"}, headers=origin)
+    assert status == 201 and headers["Access-Control-Allow-Origin"] == origin["Origin"], body
+
+
+def test_cors_allows_the_s3_website_endpoint_and_refuses_other_pages(primary, rows):
+    with running(app_config(primary, aws_endpoint_url="http://127.0.0.1:45999")) as url:
+        for allowed in ("http://127.0.0.1:45999", "http://localhost:45999", url):
+            status, headers, _ = call(f"{url}/api/categories", headers={"Origin": allowed})
+            assert status == 200 and headers["Access-Control-Allow-Origin"] == allowed
+        status, headers, body = call(f"{url}/api/categories", headers={"Origin": "http://evil.example"})
+        assert status == 403 and body["error"] == "forbidden" and "Access-Control-Allow-Origin" not in headers
+        order = {"customerEmail": "evil@example.com", "items": [{"sku": _in_stock(rows, 1)[0]["sku"], "quantity": 1}],
+                 "cardToken": "tok_visa_ok"}
+        for headers in ({"Origin": "http://evil.example"}, {"Host": "rebind.evil.example"}):
+            status, response_headers, _ = call(f"{url}/api/orders", "POST", order, headers=headers)
+            assert status == 403 and "Access-Control-Allow-Origin" not in response_headers
+        assert order_count(primary, "evil@example.com") == 0
 
 
 def test_the_storefront_reads_its_api_origin_from_config_js(base):

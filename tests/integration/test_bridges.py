@@ -140,20 +140,27 @@ def test_an_instance_behind_a_load_balancer_serves_real_http(aws, settings, netw
         urllib.request.urlopen(f"http://{lb['DNSName']}/", timeout=2)
 
 
-def test_a_target_whose_health_check_fails_is_unhealthy_and_gets_no_traffic(aws, settings, network):
+def test_an_unhealthy_target_gets_no_traffic_until_no_target_is_healthy_then_the_balancer_fails_open(aws, settings, network):
     vpc, subnets = network
     tg_arn, lb = balancer(aws, vpc, subnets, "bridge-unhealthy")
-    instance = aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0],
-                                        UserData=app_user_data(settings, password="wrong-password"))["Instances"][0]["InstanceId"]
-    aws("elbv2").register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": instance}])
+    good, bad = (aws("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnets[0],
+                                          UserData=app_user_data(settings, **extra))["Instances"][0]["InstanceId"]
+                 for extra in ({}, {"password": "wrong-password"}))
+    aws("elbv2").register_targets(TargetGroupArn=tg_arn, Targets=[{"Id": good}, {"Id": bad}])
     # While the app process starts, probes are refused (Target.FailedHealthChecks); once it answers, its 503s
     # (it cannot log in to the database) are the reason.
-    health = wait_for(lambda: (h := target_states(aws, tg_arn)[instance])["State"] == "unhealthy"
+    health = wait_for(lambda: (h := target_states(aws, tg_arn)[bad])["State"] == "unhealthy"
                       and h["Reason"] == "Target.ResponseCodeMismatch" and h, what="a target unhealthy for its 503s")
     assert "[503]" in health["Description"]
-    status, _, body = get(f"http://{lb['DNSName']}/")
-    assert status == 503 and b"no healthy targets" in body
-    aws("ec2").terminate_instances(InstanceIds=[instance])
+    wait_for(lambda: target_states(aws, tg_arn)[good]["State"] == "healthy", what="a healthy target")
+    served = {get(f"http://{lb['DNSName']}/health")[1]["X-SecureCart-Instance"] for _ in range(6)}
+    assert served == {good}
+
+    # With no healthy target an ALB fails open: it routes to every target rather than answer 503 itself.
+    aws("ec2").stop_instances(InstanceIds=[good])
+    status, headers, body = get(f"http://{lb['DNSName']}/health")
+    assert status == 503 and headers["X-SecureCart-Instance"] == bad and b'"db": "unreachable"' in body.replace(b'":"', b'": "')
+    aws("ec2").terminate_instances(InstanceIds=[good, bad])
     aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
 
 

@@ -125,6 +125,7 @@ def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: 
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         "PYTHONPATH": os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1",
+        **{name: os.environ[name] for name in ("SECURECART_ALLOWED_ORIGINS",) if os.environ.get(name)},
         **config.aws_env(settings.endpoint_url),
         **launch.env,
         "PORT": str(port),

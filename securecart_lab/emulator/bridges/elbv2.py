@@ -1,12 +1,18 @@
 """ALB -> a real local HTTP load balancer with real health checks.
 
-Each load balancer gets a port on 127.0.0.1 when it is created; its DNSName becomes `127.0.0.1:PORT`, so
-`http://<DNSName>/` reaches it (and `!GetAtt LoadBalancer.DNSName` in a template gives the working address).
+Each load balancer gets a port on 127.0.0.1 when it is created, kept for its life; its DNSName becomes
+`127.0.0.1:PORT`, so `http://<DNSName>/` reaches it (and `!GetAtt LoadBalancer.DNSName` in a template gives the
+working address). The front end is waitress (a maintained HTTP/1.1 server: chunked bodies, 400 for malformed
+requests, a real listen backlog, requests read whole before a worker thread takes them) serving a small WSGI proxy.
+Idle connections, including half-sent requests, are closed after the load balancer's
+`idle_timeout.timeout_seconds` attribute (60 s, as on AWS). The kit's Host/Origin guard applies (guard.py).
+
 Requests go to the default action of its HTTP listener: `forward` spreads them round-robin over the target
-group's healthy targets (instances mapped to their app processes' ports), `fixed-response` and `redirect` answer
-directly. Health checks really probe each target's HealthCheckPath; intervals are HealthCheckIntervalSeconds
-x HEALTH_CHECK_SPEEDUP x the time scale (at least MIN_INTERVAL), with the group's healthy/unhealthy thresholds.
-describe_target_health reports the result: initial, healthy, unhealthy, unused or draining.
+group's healthy targets (instances mapped to their app processes' ports), or over all of them when none is healthy
+(AWS's fail-open), `fixed-response` and `redirect` answer directly. Health checks really probe each target's
+HealthCheckPath; intervals are HealthCheckIntervalSeconds x HEALTH_CHECK_SPEEDUP x the time scale (at least
+MIN_INTERVAL), with the group's healthy/unhealthy thresholds. describe_target_health reports the result: initial,
+healthy, unhealthy, unused or draining.
 """
 
 from __future__ import annotations
@@ -17,12 +23,18 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import waitress
+from waitress.channel import HTTPChannel
+from waitress.server import BaseWSGIServer
+from waitress.task import WSGITask
 
 from securecart_lab import config
-from securecart_lab.emulator import bridges, hooks
+from securecart_lab.emulator import bridges, guard, hooks
 from securecart_lab.emulator.bridges import ec2 as ec2_bridge
 from securecart_lab.emulator.timescale import scale
 
@@ -30,7 +42,12 @@ LOG = logging.getLogger(__name__)
 HEALTH_CHECK_SPEEDUP = 0.1
 MIN_INTERVAL = 0.25
 UPSTREAM_TIMEOUT = 60.0
-_HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+IDLE_TIMEOUT_ATTRIBUTE = "idle_timeout.timeout_seconds"
+DEFAULT_IDLE_TIMEOUT = 60
+SERVER_OPTIONS = dict(threads=8, backlog=1024, connection_limit=1000, cleanup_interval=1,
+                      channel_timeout=DEFAULT_IDLE_TIMEOUT, ident="awselb/2.0", expose_tracebacks=False)
+_HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                "transfer-encoding", "te", "trailer", "trailers", "upgrade"}
 
 
 @dataclass
@@ -49,13 +66,13 @@ class TargetHealth:
 @dataclass
 class LocalBalancer:
     arn: str
-    server: ThreadingHTTPServer
+    server: BaseWSGIServer
     thread: threading.Thread
     counters: dict[str, itertools.count] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.server.effective_port
 
 
 _lock = threading.RLock()
@@ -72,6 +89,7 @@ def install() -> None:
     hooks.replace("elbv2.create_load_balancer", _create_load_balancer)
     hooks.replace("elbv2.delete_load_balancer", _delete_load_balancer)
     hooks.replace("elbv2.health_for", _health_for)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N" on every burst
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="alb-health")
     checker = threading.Thread(target=_check_forever, args=(pool,), name="alb-health", daemon=True)
     checker.start()
@@ -86,18 +104,38 @@ def install() -> None:
     bridges.on_shutdown(shutdown)
 
 
+class _Task(WSGITask):
+    """Sends header names as the target wrote them. waitress capitalises them (X-Securecart-Instance); HTTP says
+    case does not matter, but learners grep `curl -i` output for X-SecureCart-Instance, as on AWS."""
+
+    def build_response_header(self) -> bytes:
+        names = {name.lower(): name for name, _ in self.response_headers}
+        lines = super().build_response_header().split(b"\r\n")
+        for index, line in enumerate(lines[1:], start=1):
+            name, colon, rest = line.partition(b":")
+            original = names.get(name.decode("latin-1").lower())
+            if colon and original:
+                lines[index] = original.encode("latin-1") + colon + rest
+        return b"\r\n".join(lines)
+
+
+class _Channel(HTTPChannel):
+    task_class = _Task
+
+
 # --- load balancers --------------------------------------------------------------------------------------------
 
 def _create_load_balancer(self, name, *args, **kwargs):
     lb = hooks.original("elbv2.create_load_balancer")(self, name, *args, **kwargs)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    server.load_balancer_arn = lb.arn
-    thread = threading.Thread(target=server.serve_forever, name=f"alb-{name}", daemon=True)
+    server = waitress.create_server(_Proxy(lb.arn), host="127.0.0.1", port=0, **SERVER_OPTIONS)
+    server.channel_class = _Channel
+    thread = threading.Thread(target=server.run, name=f"alb-{name}", daemon=True)
     thread.start()
+    balancer = LocalBalancer(lb.arn, server, thread)
     with _lock:
-        _balancers[lb.arn] = LocalBalancer(lb.arn, server, thread)
-    lb.dns_name = f"127.0.0.1:{server.server_address[1]}"
+        _balancers[lb.arn] = balancer
+    guard.add_kit_port(balancer.port)
+    lb.dns_name = f"127.0.0.1:{balancer.port}"
     LOG.info("ELBv2 %s -> local load balancer http://%s", name, lb.dns_name)
     return lb
 
@@ -105,14 +143,34 @@ def _create_load_balancer(self, name, *args, **kwargs):
 def _stop_balancer(arn: str) -> None:
     with _lock:
         lb = _balancers.pop(arn, None)
-    if lb is not None:
-        lb.server.shutdown()
-        lb.server.server_close()
+    if lb is None:
+        return
+    guard.remove_kit_port(lb.port)
+    server = lb.server
+
+    def close_all() -> None:  # runs on the server's loop thread: waitress's socket map is not thread-safe
+        for dispatcher in list(server._map.values()):
+            dispatcher.close()
+
+    server.trigger.pull_trigger(close_all)
+    lb.thread.join(timeout=5)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 def _delete_load_balancer(self, arn: str) -> None:
     hooks.original("elbv2.delete_load_balancer")(self, arn)
     _stop_balancer(arn)
+
+
+def _sync_idle_timeouts() -> None:
+    """The load balancers' idle_timeout.timeout_seconds attribute, applied to their servers."""
+    backend = _backend()
+    with _lock:
+        balancers = list(_balancers.values())
+    for balancer in balancers:
+        lb = backend.load_balancers.get(balancer.arn)
+        raw = str((lb.attrs if lb else {}).get(IDLE_TIMEOUT_ATTRIBUTE) or DEFAULT_IDLE_TIMEOUT)
+        balancer.server.adj.channel_timeout = int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_IDLE_TIMEOUT
 
 
 def _listener(lb):
@@ -133,68 +191,92 @@ def _forward_target_group(action) -> str | None:
 
 def healthy_targets(target_group) -> list[tuple[str, int]]:
     """(target id, local port) of the group's healthy targets, in registration order."""
+    return _targets(target_group, ("healthy",))
+
+
+def routable_targets(target_group) -> list[tuple[str, int]]:
+    """Where requests go: the healthy targets or, when none is healthy, every target with a running app (AWS's
+    load balancers fail open rather than drop all traffic)."""
+    return healthy_targets(target_group) or _targets(target_group, ("initial", "unhealthy"))
+
+
+def _targets(target_group, states: tuple[str, ...]) -> list[tuple[str, int]]:
     found = []
     for target_id in list(target_group.targets):
         with _lock:
             health = _health.get((target_group.arn, target_id))
         port = ec2_bridge.app_port(target_id)
-        if health is not None and health.state == "healthy" and port is not None:
+        if health is not None and health.state in states and port is not None:
             found.append((target_id, port))
     return found
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "awselb/2.0"
-    sys_version = ""
+def _request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").title()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key.replace("_", "-").title()
+        else:
+            continue
+        if name.lower() not in _HOP_HEADERS:
+            headers[name] = value
+    return headers
 
-    def log_message(self, format, *args) -> None:
-        LOG.debug("%s " + format, self.address_string(), *args)
 
-    def _answer(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8", extra=()) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in extra:
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+class _Proxy:
+    """The WSGI app behind a load balancer's waitress server: guard, listener's default action, forward."""
 
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
+    def __init__(self, arn: str):
+        self.arn = arn
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+
+        def answer(status: str, body: bytes, content_type: str = "text/plain; charset=utf-8", extra=()) -> list[bytes]:
+            start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra])
+            return [] if method == "HEAD" else [body]
+
+        reason = guard.check(environ)
+        if reason is not None:
+            return answer("403 Forbidden", f"403 Forbidden: {reason}\n".encode())
         backend = _backend()
-        lb = backend.load_balancers.get(self.server.load_balancer_arn)
+        lb = backend.load_balancers.get(self.arn)
         listener = _listener(lb) if lb else None
         if listener is None or not listener.default_actions:
-            return self._answer(503, b"503 Service Unavailable: the load balancer has no HTTP listener.\n")
+            return answer("503 Service Unavailable", b"503 Service Unavailable: the load balancer has no HTTP listener.\n")
         action = listener.default_actions[0]
         if action.type == "fixed-response":
             cfg = action.data.get("FixedResponseConfig") or {}
-            return self._answer(int(cfg.get("StatusCode", 200)), (cfg.get("MessageBody") or "").encode(),
-                                cfg.get("ContentType") or "text/plain")
+            code = int(cfg.get("StatusCode", 200))
+            return answer(f"{code} {http.client.responses.get(code, '')}".rstrip(), (cfg.get("MessageBody") or "").encode(),
+                          cfg.get("ContentType") or "text/plain")
+        path = environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/"
         if action.type == "redirect":
             cfg = action.data.get("RedirectConfig") or {}
-            location = f"{cfg.get('Protocol', 'http').lower()}://{cfg.get('Host', self.headers.get('Host', ''))}{cfg.get('Path', self.path)}"
-            return self._answer(301 if cfg.get("StatusCode", "HTTP_301") == "HTTP_301" else 302, b"", extra=[("Location", location)])
+            location = f"{cfg.get('Protocol', 'http').lower()}://{cfg.get('Host', environ.get('HTTP_HOST', ''))}{cfg.get('Path', path)}"
+            status = "301 Moved Permanently" if cfg.get("StatusCode", "HTTP_301") == "HTTP_301" else "302 Found"
+            return answer(status, b"", extra=[("Location", location)])
         target_group = backend.target_groups.get(_forward_target_group(action) or "")
         if target_group is None:
-            return self._answer(503, b"503 Service Unavailable: the listener forwards to no target group.\n")
-        self._forward(target_group, body)
-
-    def _forward(self, target_group, body: bytes | None) -> None:
-        targets = healthy_targets(target_group)
+            return answer("503 Service Unavailable", b"503 Service Unavailable: the listener forwards to no target group.\n")
+        targets = routable_targets(target_group)
         if not targets:
-            return self._answer(503, b"503 Service Unavailable: no healthy targets in " + target_group.name.encode() + b".\n")
-        with _lock:
-            counter = self.server_counters().setdefault(target_group.arn, itertools.count())
-            start = next(counter)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
-        headers["X-Forwarded-For"] = self.client_address[0]
+            return answer("503 Service Unavailable",
+                          b"503 Service Unavailable: no healthy targets in " + target_group.name.encode() + b".\n")
+        length = int(environ.get("CONTENT_LENGTH") or 0)  # waitress has validated it and de-chunked the body
+        body = environ["wsgi.input"].read(length) if length else None
+        headers = _request_headers(environ)
+        client = environ.get("REMOTE_ADDR", "127.0.0.1")
+        headers["X-Forwarded-For"] = f"{headers['X-Forwarded-For']}, {client}" if headers.get("X-Forwarded-For") else client
         headers["X-Forwarded-Proto"] = "http"
-        headers["X-Forwarded-Port"] = str(self.server.server_address[1])
-        idempotent = self.command in ("GET", "HEAD", "OPTIONS")
+        headers["X-Forwarded-Port"] = str(environ.get("SERVER_PORT", ""))
+        with _lock:
+            balancer = _balancers.get(self.arn)
+            counter = (balancer.counters if balancer else {}).setdefault(target_group.arn, itertools.count())
+            start = next(counter)
+        idempotent = method in ("GET", "HEAD", "OPTIONS")
         for attempt in range(len(targets)):
             target_id, port = targets[(start + attempt) % len(targets)]
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT)
@@ -202,36 +284,25 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 conn.connect()
                 sent = True
-                conn.request(self.command, self.path, body=body, headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()
             except socket.timeout:
-                conn.close()
-                return self._answer(504, b"504 Gateway Time-out\n")
-            except OSError:
-                conn.close()
+                return answer("504 Gateway Time-out", b"504 Gateway Time-out\n")
+            except (OSError, http.client.HTTPException):
                 _mark_unreachable(target_group.arn, target_id)
                 if sent and not idempotent:
-                    return self._answer(502, b"502 Bad Gateway\n")
+                    return answer("502 Bad Gateway", b"502 Bad Gateway\n")
                 continue
-            conn.close()
-            self.send_response(response.status, response.reason)
-            for name, value in response.getheaders():
-                if name.lower() not in _HOP_HEADERS and name.lower() not in ("content-length", "server", "date"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-            return
-        self._answer(502, b"502 Bad Gateway\n")
-
-    def server_counters(self) -> dict:
-        with _lock:
-            lb = _balancers.get(self.server.load_balancer_arn)
-        return lb.counters if lb else {}
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+            finally:
+                conn.close()
+            out = [(name, value) for name, value in response.getheaders()
+                   if name.lower() not in _HOP_HEADERS and name.lower() not in ("content-length", "server", "date")]
+            length_header = response.getheader("Content-Length") if method == "HEAD" else None
+            out.append(("Content-Length", length_header or str(len(payload))))
+            start_response(f"{response.status} {response.reason}", out)
+            return [] if method == "HEAD" else [payload]
+        return answer("502 Bad Gateway", b"502 Bad Gateway\n")
 
 
 # --- health checks ---------------------------------------------------------------------------------------------
@@ -330,6 +401,7 @@ def _check_forever(pool: ThreadPoolExecutor) -> None:
     while not _stop.wait(0.05):
         try:
             check_once(pool)
+            _sync_idle_timeouts()
         except RuntimeError:
             return  # the pool was shut down
         except Exception:
