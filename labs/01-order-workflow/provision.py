@@ -23,6 +23,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from securecart_lab.errors import WorkspaceFileError
+from securecart_lab.labs import workspace
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS_DIR = HERE / "functions"
@@ -283,39 +284,126 @@ class Workspace:
     logging: dict
 
 
+# Step Functions' limit on a definition (CreateStateMachine/UpdateStateMachine): checked before anything is sent.
+MAX_DEFINITION = 1_048_576
+
+
 def deploy(ctx, source: Path) -> list[str]:
-    """Validate every file in `source`, then apply: role policy, state machine, rules. Raises WorkspaceFileError
-    (file, line, what is wrong) before changing anything; a failure while applying restores the previous policy."""
+    """Validate every file in `source` and every request built from them (botocore's own parameter validation, the
+    same the SDK runs before sending), then apply: role policy, state machine, rules. Raises WorkspaceFileError
+    (file, line, what is wrong) before changing anything; any failure while applying (an AWS error, an interrupt,
+    anything) restores the previous policy, state machine and rules."""
     ws = load_workspace(ctx, source)
     iam, sfn = ctx.aws("iam"), ctx.aws("stepfunctions")
     role_arn = iam.get_role(RoleName=ROLE)["Role"]["Arn"]
-    previous_policy = _current_policy(iam)
-    iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(ws.policy))
-    applied = [f"IAM role {ROLE}: policy from role_policy.json ({len(ws.policy['Statement'])} statements)"]
     definition = json.dumps(ws.definition, indent=2)
+    if len(definition) > MAX_DEFINITION:
+        raise WorkspaceFileError(source / "state_machine.asl.json",
+                                 f"the definition is {len(definition):,} characters; Step Functions accepts at most "
+                                 f"{MAX_DEFINITION:,}", hint="Nothing was changed. Split the work into smaller state machines.")
+    machine = {"definition": definition, "roleArn": role_arn, "loggingConfiguration": ws.logging}
+    _validate_requests(ctx, source, ws, machine)
+    snapshot = _snapshot(ctx)
+    stage = "role_policy.json"
     try:
-        if is_deployed(ctx):
-            sfn.update_state_machine(stateMachineArn=state_machine_arn(ctx), definition=definition, roleArn=role_arn,
-                                     loggingConfiguration=ws.logging)
+        iam.put_role_policy(RoleName=ROLE, PolicyName=ROLE_POLICY, PolicyDocument=json.dumps(ws.policy))
+        applied = [f"IAM role {ROLE}: policy from role_policy.json ({len(ws.policy['Statement'])} statements)"]
+        stage = "state_machine.asl.json"
+        if snapshot.machine is not None:
+            sfn.update_state_machine(stateMachineArn=state_machine_arn(ctx), **machine)
             verb = "updated"
         else:
-            sfn.create_state_machine(name=STATE_MACHINE, definition=definition, roleArn=role_arn, type="STANDARD",
-                                     loggingConfiguration=ws.logging)
+            sfn.create_state_machine(name=STATE_MACHINE, type="STANDARD", **machine)
             verb = "created"
-    except ClientError as exc:
-        _restore_policy(iam, previous_policy)
-        raise WorkspaceFileError(source / "state_machine.asl.json",
-                                 f"Step Functions rejected the definition: {exc.response['Error'].get('Message', exc)}",
-                                 hint="Nothing was changed; the previous deployment is still running.")
-    applied.append(f"State machine {STATE_MACHINE}: {verb} ({len(ws.definition['States'])} states, "
-                   f"logging {ws.logging.get('level', 'OFF')})")
-    try:
+        applied.append(f"State machine {STATE_MACHINE}: {verb} ({len(ws.definition['States'])} states, "
+                       f"logging {ws.logging.get('level', 'OFF')})")
+        stage = "rules.json"
         applied += _apply_rules(ctx, ws.rules)
-    except ClientError as exc:
-        raise WorkspaceFileError(source / "rules.json",
-                                 f"EventBridge rejected a rule: {exc.response['Error'].get('Message', exc)}",
-                                 hint="The state machine and role were deployed; fix rules.json and deploy again.")
+    except BaseException as exc:
+        _rollback(ctx, snapshot)
+        if isinstance(exc, ClientError):
+            service = {"role_policy.json": "IAM", "state_machine.asl.json": "Step Functions",
+                       "rules.json": "EventBridge"}[stage]
+            raise WorkspaceFileError(source / stage, f"{service} rejected it: {exc.response['Error'].get('Message', exc)}",
+                                     hint="Nothing was changed; the previous deployment is still running.") from None
+        raise
     return applied
+
+
+def _validate_requests(ctx, source: Path, ws: Workspace, machine: dict) -> None:
+    """Run botocore's parameter validation on every request the deploy will send, before sending any."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import validate_parameters
+
+    requests = [
+        ("role_policy.json", "iam", "PutRolePolicy",
+         {"RoleName": ROLE, "PolicyName": ROLE_POLICY, "PolicyDocument": json.dumps(ws.policy)}),
+        ("logging.json", "stepfunctions", "UpdateStateMachine",
+         {"stateMachineArn": state_machine_arn(ctx), **machine}),
+    ]
+    for rule in ws.rules:
+        requests.append(("rules.json", "events", "PutRule",
+                         {"Name": rule["Name"], "EventBusName": BUS, "EventPattern": json.dumps(rule["EventPattern"]),
+                          "State": rule.get("State", "ENABLED"), "Description": rule.get("Description", "")}))
+        requests.append(("rules.json", "events", "PutTargets",
+                         {"Rule": rule["Name"], "EventBusName": BUS, "Targets": rule["Targets"]}))
+    for name, service, operation, params in requests:
+        model = ctx.aws(service).meta.service_model.operation_model(operation)
+        try:
+            validate_parameters(params, model.input_shape)
+        except ParamValidationError as exc:
+            problems = [line.strip() for line in str(exc).splitlines()[1:] if line.strip()]
+            more = f" ({len(problems) - 1} more after this one)" if len(problems) > 1 else ""
+            raise WorkspaceFileError(source / name, (problems[0] if problems else str(exc)) + more,
+                                     hint="Fix the file and deploy again; nothing was changed.") from None
+
+
+@dataclass
+class _Snapshot:
+    policy: str | None
+    machine: dict | None  # definition, roleArn, loggingConfiguration; None when there was no state machine
+    rules: list  # [(put_rule kwargs, targets)]
+
+
+def _snapshot(ctx) -> _Snapshot:
+    events = ctx.aws("events")
+    try:
+        described = ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=state_machine_arn(ctx))
+        machine = {"definition": described["definition"], "roleArn": described["roleArn"],
+                   "loggingConfiguration": described.get("loggingConfiguration") or {"level": "OFF"}}
+    except ClientError:
+        machine = None
+    rules = []
+    for rule in events.list_rules(EventBusName=BUS).get("Rules", []):
+        kwargs = {k: rule[k] for k in ("Name", "EventPattern", "State", "Description") if rule.get(k) is not None}
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=BUS).get("Targets", [])
+        rules.append((kwargs, targets))
+    return _Snapshot(_current_policy(ctx.aws("iam")), machine, rules)
+
+
+def _rollback(ctx, snapshot: _Snapshot) -> None:
+    """Put back the policy, state machine and rules as they were before this deploy."""
+    iam, sfn, events = ctx.aws("iam"), ctx.aws("stepfunctions"), ctx.aws("events")
+    _restore_policy(iam, snapshot.policy)
+    arn = state_machine_arn(ctx)
+    if snapshot.machine is None:
+        try:
+            sfn.delete_state_machine(stateMachineArn=arn)
+        except ClientError:
+            pass
+    else:
+        sfn.update_state_machine(stateMachineArn=arn, **snapshot.machine)
+    kept = {kwargs["Name"] for kwargs, _ in snapshot.rules}
+    for rule in events.list_rules(EventBusName=BUS).get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=BUS).get("Targets", [])
+        if targets:
+            events.remove_targets(Rule=rule["Name"], EventBusName=BUS, Ids=[t["Id"] for t in targets])
+        if rule["Name"] not in kept:
+            events.delete_rule(Name=rule["Name"], EventBusName=BUS)
+    for kwargs, targets in snapshot.rules:
+        events.put_rule(EventBusName=BUS, **kwargs)
+        if targets:
+            events.put_targets(Rule=kwargs["Name"], EventBusName=BUS, Targets=targets)
 
 
 def _current_policy(iam) -> str | None:
@@ -379,11 +467,10 @@ def load_workspace(ctx, source: Path) -> Workspace:
     texts, documents = {}, {}
     for name in WORKSPACE_FILES:
         path = source / name
-        try:
-            texts[name] = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not path.exists() and not path.is_symlink():
             raise WorkspaceFileError(path, "file not found",
                                      hint=f'Run "securecart-lab reset {ctx.lab.number}" to get the starter files back.')
+        texts[name] = workspace.read_text(path, source)  # refuses links out, folders, non-UTF-8, oversized files
         documents[name] = parse_json(path, texts[name])
     resolver = Resolver(ctx)
     resolved = {name: resolver.resolve(source / name, texts[name], doc) for name, doc in documents.items()}
@@ -409,6 +496,8 @@ def parse_json(path: Path, text: str):
                                      hint="Remove that comma and deploy again; nothing was changed.") from None
         raise WorkspaceFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
                                  line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.") from None
+    except RecursionError:
+        raise WorkspaceFileError(path, "is nested too deeply to be a lab file", hint="Fix the file and deploy again.")
 
 
 def _trailing_comma(text: str, exc: json.JSONDecodeError) -> int | None:

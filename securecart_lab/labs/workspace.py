@@ -5,8 +5,8 @@ read or written through a link that leaves the workspace, and every file the kit
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -14,9 +14,9 @@ from pathlib import Path
 from securecart_lab.errors import LabError, WorkspaceFileError
 from securecart_lab.labs.model import Lab
 
-# Learner files are small hand-written documents. AWS caps a state machine definition at 1 MiB (1,048,576 characters)
-# and a CloudFormation template at 1 MB (from S3); nothing a lab reads needs more.
-MAX_FILE_BYTES = 1024 * 1024
+# Learner files are small hand-written documents. AWS caps a state machine definition at 1 MiB (1,048,576 characters,
+# checked by lab 1's deploy on what it sends) and a CloudFormation template at 1 MB; nothing a lab reads needs 2 MiB.
+MAX_FILE_BYTES = 2 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -90,23 +90,29 @@ def preflight(workspace: Path, lab: Lab) -> None:
 
 
 def check_files(source: Path, lab: Lab) -> None:
-    """Every workspace file of `lab` in `source` is readable text (and JSON files parse), before anything is deployed."""
+    """Every workspace file of `lab` in `source` is readable text, not absurdly nested, before anything is deployed.
+    (Syntax is the lab's to judge: it names the line and what is wrong in its own terms.)"""
     for name in lab.workspace_files:
         text = read_text(source / name, source)
-        if name.endswith(".json"):
-            parse_json(source / name, text)
+        depth = max_depth(text)
+        if depth > MAX_DEPTH:
+            raise WorkspaceFileError(source / name, f"is nested {depth:,} levels deep (brackets [ or {{); lab files "
+                                                    f"need a handful, the kit reads at most {MAX_DEPTH}",
+                                     hint="Fix the file and deploy again; nothing was changed.")
 
 
-def parse_json(path: Path, text: str):
-    """A JSON document, or one line naming the file, the line and what is wrong."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WorkspaceFileError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                                 line=exc.lineno, hint="Fix the file and deploy again; nothing was changed.")
-    except RecursionError:
-        raise WorkspaceFileError(path, "is nested too deeply to be a lab file (thousands of levels of [ or {)",
-                                 hint="Fix the file and deploy again; nothing was changed.")
+MAX_DEPTH = 200
+_STRINGS = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def max_depth(text: str) -> int:
+    """How deep [ and { nest outside double-quoted strings (JSON, and YAML's flow style): parsers recurse per level."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _writable_target(dest: Path, root: Path) -> None:

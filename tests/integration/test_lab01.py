@@ -181,3 +181,56 @@ def test_provision_again_changes_nothing_and_is_fast(lab1, lab_ctx):
     assert (after["CodeSha256"], after["LastModified"]) == (before["CodeSha256"], before["LastModified"])
     stock = ctx.aws("dynamodb").get_item(TableName="securecart-inventory", Key={"sku": {"S": "SC-ELEC-0001"}})["Item"]
     assert int(stock["stock"]["N"]) > 0
+
+
+def _deployed(lab_ctx) -> dict:
+    ctx = lab_ctx(1)
+    events = ctx.aws("events")
+    rules = {r["Name"]: (r["EventPattern"], [t["Arn"] for t in events.list_targets_by_rule(
+        Rule=r["Name"], EventBusName="securecart")["Targets"]]) for r in events.list_rules(EventBusName="securecart")["Rules"]}
+    policy = ctx.aws("iam").get_role_policy(RoleName="securecart-order-processing-role",
+                                            PolicyName="securecart-order-processing")["PolicyDocument"]
+    return {"definition": _machine_definition(lab_ctx), "policy": policy, "rules": rules}
+
+
+def test_an_invalid_logging_config_is_refused_before_anything_changes(lab1, lab_ctx, tmp_path):
+    service.solve(lab1, 1)
+    before = _deployed(lab_ctx)
+
+    def mutate(files):
+        files["logging.json"] = {"level": "OFF", "bogusKey": 1}
+        files["role_policy.json"]["Statement"].append({"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})
+
+    with pytest.raises(WorkspaceFileError) as error:
+        service.deploy(lab1, 1, source=_variant(tmp_path, mutate))
+    assert error.value.path.name == "logging.json"
+    assert 'Unknown parameter in loggingConfiguration: "bogusKey"' in error.value.message
+    assert _deployed(lab_ctx) == before
+
+
+def test_a_failure_while_applying_rolls_everything_back(lab1, lab_ctx, tmp_path):
+    service.solve(lab1, 1)
+    before = _deployed(lab_ctx)
+
+    def mutate(files):
+        files["role_policy.json"]["Statement"].append({"Effect": "Allow", "Action": "sqs:*", "Resource": "*"})
+        files["state_machine.asl.json"]["Comment"] = "changed"
+        files["rules.json"].append({"Name": "to-nowhere", "EventPattern": {"source": ["x"]},
+                                    "Targets": [{"Id": "gone", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:gone"}]})
+
+    with pytest.raises(WorkspaceFileError) as error:
+        service.deploy(lab1, 1, source=_variant(tmp_path, mutate))
+    assert error.value.path.name == "rules.json" and "Nothing was changed" in error.value.hint
+    assert _deployed(lab_ctx) == before
+
+
+def test_a_definition_over_1_mib_is_refused_before_sending(lab1, lab_ctx, tmp_path):
+    service.solve(lab1, 1)
+    before = _deployed(lab_ctx)
+
+    def mutate(files):
+        files["state_machine.asl.json"]["Comment"] = "x" * 1_100_000
+
+    with pytest.raises(WorkspaceFileError, match="Step Functions accepts at most 1,048,576"):
+        service.deploy(lab1, 1, source=_variant(tmp_path, mutate))
+    assert _deployed(lab_ctx) == before

@@ -79,8 +79,8 @@ def test_links_inside_the_workspace_are_fine(isolated_settings, lab1):
 MALFORMED = {
     "binary garbage": (b"\x00\xff\xfe\x80garbage", "is not UTF-8 text"),
     "a UTF-8 BOM": (b'\xef\xbb\xbf{"level": "OFF"}', "byte order mark"),
-    "100k-deep nesting": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    "more than 1 MiB": (b'{"x": "' + b"a" * (1024 * 1024) + b'"}', "larger than 1,048,576 bytes"),
+    "100k-deep nesting": (b"[" * 100_000 + b"]" * 100_000, "nested 100,000 levels deep"),
+    "more than 2 MiB": (b'{"x": "' + b"a" * (2 * 1024 * 1024) + b'"}', "larger than 2,097,152 bytes"),
 }
 
 
