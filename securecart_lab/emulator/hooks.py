@@ -35,6 +35,8 @@ HOOKS: dict[str, Hook] = {
         Hook("server.request_handler", "moto.moto_server.werkzeug_app", "MotoRequestHandler", "keeps header names"),
         Hook("sfn.start_execution", f"{_SFN}.models", "StepFunctionsParserBackend.start_execution",
              "executions started without a name get a UUID name, as on AWS"),
+        Hook("sfn.validate_definition", f"{_SFN}.models", "StepFunctionsParserBackend._validate_definition",
+             "a definition over 1 MiB is refused with AWS's ValidationException before moto parses it"),
         Hook("sfn.start_worker", f"{_SFN}.backend.execution", "Execution._get_start_execution_worker",
              "attach a CloudWatch Logs session when the state machine has a logging configuration"),
         Hook("sfn.logging_session", f"{_SFN}.asl.eval.event.logging", "CloudWatchLoggingSession",

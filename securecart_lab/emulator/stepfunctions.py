@@ -23,9 +23,31 @@ def install() -> None:
     """Turn execution on and apply every Step Functions patch."""
     hooks.resolve("config")["stepfunctions"] = {"execute_state_machine": True}
     _install_names()
+    _install_definition_limit()
     _install_jsonata()
     _install_time_scale()
     _install_logging()
+
+
+# --- definition size -------------------------------------------------------------------------------------------
+
+# CreateStateMachine/UpdateStateMachine: "definition" has a maximum length of 1,048,576 (the API reference).
+MAX_DEFINITION = 1_048_576
+
+
+def _install_definition_limit() -> None:
+    from moto.stepfunctions.exceptions import ValidationException
+
+    validate = hooks.original("sfn.validate_definition")
+
+    def validate_with_limit(definition: str):
+        if definition is not None and len(definition) > MAX_DEFINITION:
+            raise ValidationException(
+                "1 validation error detected: Value at 'definition' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_DEFINITION}")
+        return validate(definition=definition)
+
+    hooks.replace("sfn.validate_definition", staticmethod(validate_with_limit))
 
 
 # --- execution names -------------------------------------------------------------------------------------------

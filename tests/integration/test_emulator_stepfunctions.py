@@ -304,3 +304,25 @@ def test_concurrent_executions(emulator):
     for thread in threads:
         thread.join()
     assert [r["status"] for r in results] == ["SUCCEEDED"] * 5
+
+
+def test_a_definition_over_1_mib_is_refused_as_aws_does(emulator):
+    from botocore.exceptions import ClientError
+
+    sfn = client(emulator, "stepfunctions")
+    small = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+    arn = _machine(emulator, "size-limit", small)
+    huge = json.dumps({**small, "Comment": "x" * 1_048_576})
+    began = time.monotonic()
+    for call in (lambda: sfn.create_state_machine(name="too-big", definition=huge, roleArn=ROLE_ARN),
+                 lambda: sfn.update_state_machine(stateMachineArn=arn, definition=huge)):
+        with pytest.raises(ClientError) as error:
+            call()
+        assert error.value.response["Error"]["Code"] == "ValidationException"
+        assert "Member must have length less than or equal to 1048576" in error.value.response["Error"]["Message"]
+    assert time.monotonic() - began < 10
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == small
+    exactly = json.dumps({**small, "Comment": ""})
+    exactly = json.dumps({**small, "Comment": "x" * (1_048_576 - len(exactly))})
+    assert len(exactly) == 1_048_576
+    sfn.update_state_machine(stateMachineArn=arn, definition=exactly)  # at the limit is fine
