@@ -22,6 +22,18 @@ def port_owner(port: int, host: str = "127.0.0.1") -> str | None:
 
 
 def _owner_from_proc(port: int) -> str | None:
+    pid = owner_pid(port)
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/comm") as fh:
+            return f"pid {pid} ({fh.read().strip()})"
+    except OSError:
+        return f"pid {pid}"
+
+
+def owner_pid(port: int) -> int | None:
+    """The pid listening on `port` (Linux /proc), None when unknown."""
     inodes = set()
     try:
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -33,13 +45,14 @@ def _owner_from_proc(port: int) -> str | None:
                         inodes.add(parts[9])
     except OSError:
         return None
+    if not inodes:
+        return None
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
                 link = os.readlink(f"/proc/{pid}/fd/{fd}")
                 if link.startswith("socket:[") and link[8:-1] in inodes:
-                    with open(f"/proc/{pid}/comm") as fh:
-                        return f"pid {pid} ({fh.read().strip()})"
+                    return int(pid)
         except OSError:
             continue
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 from securecart_lab import __version__
 from securecart_lab.engines.base import Component, Engine, EngineStatus
 from securecart_lab.errors import LabError, PortInUse
-from securecart_lab.ports import port_owner
+from securecart_lab.ports import owner_pid, port_owner
 
 EDITION = "securecart-local"
 
@@ -57,8 +58,29 @@ class LocalEngine(Engine):
         health = self.health()
         return bool(health) and health.get("edition") == EDITION
 
+    def _ours(self, pid: int) -> bool:
+        """Is `pid` this environment's emulator (not a reused pid, not another home's)? Read from /proc where there
+        is one; elsewhere the pid file is trusted."""
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except FileNotFoundError:
+            return not Path("/proc/self").exists()
+        except OSError:
+            return False
+        if b"securecart_lab.emulator" not in argv or str(self.settings.emulator_port).encode() not in argv:
+            return False
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            return True
+        return f"SECURECART_HOME={self.settings.home}".encode() in environ
+
     def _start_emulator(self) -> None:
         owner = port_owner(self.settings.emulator_port, self.settings.host)
+        stale = owner_pid(self.settings.emulator_port) if owner else None
+        if stale and self._ours(stale):  # our own emulator, hung or orphaned without its pid file: replace it
+            _terminate(stale)
+            owner = port_owner(self.settings.emulator_port, self.settings.host)
         if owner:
             raise PortInUse(
                 f"Port {self.settings.emulator_port} is already in use by {owner}; the emulator needs it.",
@@ -83,28 +105,9 @@ class LocalEngine(Engine):
 
     def _stop_emulator(self) -> bool:
         pid = self._emulator_pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            _reap(pid)
-            time.sleep(0.05)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stopped = pid is not None and self._ours(pid) and _terminate(pid)
         self.pid_file.unlink(missing_ok=True)
-        return True
+        return bool(stopped)
 
     # -- postgres -----------------------------------------------------------
     def postgres(self):
@@ -132,13 +135,21 @@ class LocalEngine(Engine):
         pg_thread = threading.Thread(target=start_pg)
         pg_thread.start()
         try:
+            try:
+                if not emulator_ok:
+                    self._stop_emulator()  # a crashed or hung one leaves a pid file behind
+                    self._start_emulator()
+            finally:
+                pg_thread.join()
+            if errors:
+                raise errors[0]
+        except BaseException:
+            # a failed up leaves nothing of its own running: what it started is stopped again
             if not emulator_ok:
-                self._stop_emulator()  # a crashed or hung one leaves a pid file behind
-                self._start_emulator()
-        finally:
-            pg_thread.join()
-        if errors:
-            raise errors[0]
+                self._stop_emulator()
+            if not pg_ok and pg.is_running():
+                pg.stop()
+            raise
         return True
 
     def down(self, purge: bool = False) -> bool:
@@ -182,6 +193,46 @@ class LocalEngine(Engine):
             services=(health or {}).get("services", {}),
             info={"time_scale": (health or {}).get("time_scale", self.settings.time_scale), "version": self.version()},
         )
+
+
+def _alive(pid: int) -> bool:
+    _reap(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie nobody reaps (pid 1 in a container may not) is gone for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _terminate(pid: int, grace: float = 10) -> bool:
+    """SIGTERM (after SIGCONT, for a stopped one), then SIGKILL to its process group; True once it is gone."""
+    for sig in (signal.SIGCONT, signal.SIGTERM):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+    if _wait_gone(pid, grace):
+        return True
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return _wait_gone(pid, 5)
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _reap(pid: int) -> None:

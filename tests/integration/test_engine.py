@@ -1,12 +1,16 @@
 """The local engine for real: idempotent up, status, crash recovery, SQL, and the installed console script."""
 
+import contextlib
 import json
 import os
+import socket
+import tempfile
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +64,49 @@ def test_crashed_emulator_shows_in_status_and_up_recovers(engine, cli):
     result = cli("up")
     assert result.exit_code == 0 and "is up" in result.output
     assert engine.health()["edition"] == "securecart-local"
+
+
+def test_up_replaces_its_own_hung_emulator(engine, cli):
+    """A hung (SIGSTOPped) emulator holds the port: up recognises it as its own (pid file, or /proc when the pid
+    file is gone) and replaces it instead of failing with "Port ... is already in use by pid <its own emulator>"."""
+    for lose_pid_file in (False, True):
+        pid = int(engine.pid_file.read_text())
+        os.kill(pid, signal.SIGSTOP)
+        if lose_pid_file:
+            engine.pid_file.unlink()
+        try:
+            result = cli("up")
+            assert result.exit_code == 0 and "is up" in result.output, result.output
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        assert int(engine.pid_file.read_text()) != pid
+        assert engine.health()["edition"] == "securecart-local"
+        with pytest.raises(ProcessLookupError):  # gone (and reaped: up started it in this process)
+            os.kill(pid, 0)
+
+
+def test_a_failed_up_leaves_nothing_running(tmp_path):
+    from securecart_lab.config import Settings
+    from securecart_lab.engines.local import LocalEngine
+    from securecart_lab.errors import PortInUse
+    from securecart_lab.ports import free_port
+
+    home = Path(tempfile.mkdtemp(prefix="securecart-failed-up-", dir="/tmp"))
+    home.chmod(0o755)
+    settings = Settings(home=home / "home", workspace=tmp_path / "ws", emulator_port=free_port(), pg_port=free_port())
+    engine = LocalEngine(settings)
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", settings.emulator_port))
+            sock.listen()
+            with pytest.raises(PortInUse):
+                engine.up()
+        assert not engine.postgres().is_running()
+        assert not (settings.pg_dir / "primary" / "postmaster.pid").exists()
+    finally:
+        engine.down()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_crashed_postgres_shows_in_status_and_up_recovers(engine, cli):
