@@ -222,3 +222,22 @@ def test_progress_from_solve_is_marked_and_solution_edits_are_kept(cli, course, 
     cli("check", "1", "--json", str(tmp_path / "r.json"))
     assert json.loads((tmp_path / "r.json").read_text())["labs"][0]["deployed_from"] == "workspace"
     assert json.loads(cli("status", "--format", "json").output)["labs"][0]["checked_solution"] is False
+
+
+def test_watch_keeps_watching_after_a_non_utf8_save(cli, course, monkeypatch):
+    import watchfiles
+
+    assert cli("start", "1").exit_code == 0
+
+    def one_bad_save(folder, watch_filter=None):
+        (course / "queue.json").write_bytes(b'{"VisibilityTimeout": "\xff\xfe"}')
+        yield {(watchfiles.Change.modified, str(course / "queue.json"))}
+        (course / "queue.json").write_text('{"VisibilityTimeout": "60"}')
+        yield {(watchfiles.Change.modified, str(course / "queue.json"))}
+
+    monkeypatch.setattr(watchfiles, "watch", one_bad_save)
+    result = cli("check", "1", "--watch")
+    assert result.exit_code == 0, result.output
+    assert f"Error: {course / 'queue.json'}:1: is not UTF-8 text" in result.output
+    assert "Unexpected" not in result.output and "Traceback" not in result.output
+    assert result.output.count("Watching") == 3 and "Score 20/20" in result.output  # the next save was checked
