@@ -120,6 +120,11 @@ def test_a_malformed_request_gets_400_quickly_and_no_traceback(fixed, engine, re
     assert "Traceback" not in engine.log_path.read_text(errors="replace")
 
 
+def test_a_body_over_the_limit_is_refused_before_it_is_read(fixed):
+    answer = exchange(port_of(fixed), b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000000000\r\n\r\n", timeout=5)
+    assert statuses(answer) == [413], answer[:300]
+
+
 def test_an_idle_half_sent_request_is_closed_after_the_idle_timeout(aws, fixed):
     aws("elbv2").modify_load_balancer_attributes(LoadBalancerArn=fixed["LoadBalancerArn"],
                                                  Attributes=[{"Key": "idle_timeout.timeout_seconds", "Value": "2"}])

@@ -44,8 +44,11 @@ MIN_INTERVAL = 0.25
 UPSTREAM_TIMEOUT = 60.0
 IDLE_TIMEOUT_ATTRIBUTE = "idle_timeout.timeout_seconds"
 DEFAULT_IDLE_TIMEOUT = 60
+# Bodies are read whole before they are forwarded: bounded, so one request cannot fill the memory (413 beyond).
+MAX_BODY = 64 * 1024 * 1024
 SERVER_OPTIONS = dict(threads=8, backlog=1024, connection_limit=1000, cleanup_interval=1,
-                      channel_timeout=DEFAULT_IDLE_TIMEOUT, ident="awselb/2.0", expose_tracebacks=False)
+                      channel_timeout=DEFAULT_IDLE_TIMEOUT, max_request_body_size=MAX_BODY, ident="awselb/2.0",
+                      expose_tracebacks=False)
 _HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                 "transfer-encoding", "te", "trailer", "trailers", "upgrade"}
 
