@@ -13,6 +13,7 @@ import psycopg
 from botocore.exceptions import ClientError
 
 from securecart_lab import config
+from securecart_lab.config import Settings
 from securecart_lab.checking import check, failed, passed
 from securecart_lab.emulator.bridges import userdata
 from securecart_lab.errors import LabError
@@ -148,7 +149,7 @@ def _sql(ctx):
     db = _database(ctx)
     endpoint = db.get("Endpoint") or {}
     return psycopg.connect(host=endpoint.get("Address"), port=endpoint.get("Port"), dbname=db.get("DBName") or db["DBInstanceIdentifier"],
-                           user=config.PG_SUPERUSER, password=config.PG_SUPERPASSWORD, connect_timeout=5, autocommit=True)
+                           user=config.PG_SUPERUSER, password=Settings.from_env().superpassword, connect_timeout=5, autocommit=True)
 
 
 # --- structure ------------------------------------------------------------------------------------------------

@@ -259,14 +259,17 @@ def reset(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
 
 
 @app.command()
-def env(ctx: typer.Context):
+def env(
+    ctx: typer.Context,
+    superuser: bool = typer.Option(False, "--superuser", help="PostgreSQL as its superuser (postgres, with this installation's password) instead of the app's role."),
+):
     """Print export lines for your shell: AWS endpoint and credentials, PostgreSQL connection.
 
     Example: eval "$(securecart-lab env)"
     """
     from securecart_lab.commands import lifecycle
 
-    lifecycle.env(_settings(ctx))
+    lifecycle.env(_settings(ctx), superuser=superuser)
 
 
 @app.command()

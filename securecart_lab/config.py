@@ -17,14 +17,14 @@ SECRET_KEY = "test"
 DB_NAME = "securecart"
 DB_USER = "securecart"
 DB_PASSWORD = "securecart"
-# The server's superuser (used by the kit for administration only).
+# The server's superuser (used by the kit for administration only). Its password is the installation's
+# secret: securecart_lab.credentials.
 PG_SUPERUSER = "postgres"
-PG_SUPERPASSWORD = "securecart-admin"
 
 
 def default_home() -> Path:
     if os.geteuid() == 0:
-        # root's home is private; PostgreSQL runs as an unprivileged user that must reach its data.
+        # Beside it, /var/lib/securecart-lab-service holds what the unprivileged service user must reach.
         return Path("/var/lib/securecart-lab")
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "securecart-lab"
@@ -112,8 +112,23 @@ class Settings:
         return self.home / "run"
 
     @property
+    def service_dir(self) -> Path:
+        """What the unprivileged service user owns (see service_user): the home itself, except as root, where the
+        home stays root's and 0700 and this is a sibling folder, `<home>-service`."""
+        if os.geteuid() == 0:
+            return self.home.with_name(self.home.name + "-service")
+        return self.home
+
+    @property
     def pg_dir(self) -> Path:
-        return self.home / "postgres"
+        return self.service_dir / "postgres"
+
+    @property
+    def superpassword(self) -> str:
+        """The PostgreSQL superuser's password (generated on first use, 0600 in the home)."""
+        from securecart_lab import credentials
+
+        return credentials.superuser_password(self.home)
 
     def child_env(self) -> dict[str, str]:
         """Environment for processes the kit starts (emulator, app instances): settings travel as env vars."""

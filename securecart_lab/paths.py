@@ -62,3 +62,70 @@ def load_module(path: Path, fresh: bool = False) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+# --- private files under SECURECART_HOME ---------------------------------------------------------------------
+# The home holds progress, logs, database dumps (customer data) and the PostgreSQL superuser password: it is
+# 0700 and everything the kit writes there is 0600, whatever the umask.
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def private_dir(path: Path) -> Path:
+    """`mkdir -p path`, creating the missing folders 0700 (existing ones are left as they are)."""
+    path = Path(path)
+    missing = []
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            pass
+        narrow(folder, PRIVATE_DIR)
+    return path
+
+
+def narrow(path: Path, mode: int) -> None:
+    try:
+        st = path.stat()
+        if st.st_uid == os.geteuid() and st.st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError:
+        pass  # not ours, or gone: nothing to narrow
+
+
+def open_private(path: Path, mode: str = "ab", exclusive: bool = False):
+    """Open a file for writing with mode 0600 (an existing one is narrowed to 0600). `mode` is "ab", "wb", "a"
+    or "w"; `exclusive` refuses an existing file (FileExistsError), so nothing is ever overwritten."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    if exclusive:
+        flags |= os.O_EXCL
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_private(path: Path, data: str | bytes) -> None:
+    """Replace path's content atomically (a unique temporary file, then rename), mode 0600."""
+    import tempfile
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mkstemp creates 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from securecart_lab import config, replicas
+from securecart_lab import config, paths, replicas
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port
@@ -80,12 +80,12 @@ class _App:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PORT": str(self.port), "HOST": "127.0.0.1", "INSTANCE_ID": name,
             "DB_HOST": writer.host, "DB_PORT": str(writer.port), "DB_NAME": writer.dbname,
-            "DB_USER": config.PG_SUPERUSER, "DB_PASSWORD": config.PG_SUPERPASSWORD,
+            "DB_USER": config.PG_SUPERUSER, "DB_PASSWORD": settings.superpassword,
             **({"DB_READER_HOST": reader.host, "DB_READER_PORT": str(reader.port)} if reader else {}),
         }
         log_path = settings.logs_dir / f"bench-{name}.log"
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")
+        paths.private_dir(log_path.parent)
+        self._log = paths.open_private(log_path, "ab")
         self.process = subprocess.Popen([sys.executable, "-m", "securecart_lab.app"], env=env, stdin=subprocess.DEVNULL,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.url = f"http://127.0.0.1:{self.port}"

@@ -51,7 +51,7 @@ class DbInstance:
 
 def connect(host: str, port: int, dbname: str) -> psycopg.Connection:
     info = make_conninfo(host=host, port=port, dbname=dbname, user=config.PG_SUPERUSER,
-                         password=config.PG_SUPERPASSWORD, connect_timeout=3, application_name="securecart-lab check")
+                         password=Settings.from_env().superpassword, connect_timeout=3, application_name="securecart-lab check")
     try:
         return psycopg.connect(info, autocommit=True)
     except psycopg.OperationalError as exc:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from securecart_lab import paths
 from securecart_lab.errors import StateVersionError
 
 VERSION = 1
@@ -17,8 +18,8 @@ VERSION = 1
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` in one step: a unique temporary file beside it, then a rename. Parallel writers
-    never share a temporary file; a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    never share a temporary file; a reader sees the old file or the new one, never half of one. Mode 0600 (mkstemp's)."""
+    paths.private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -61,8 +62,8 @@ class State:
 
     def record(self, number: int, **fields) -> None:
         """Update one lab's entry: re-read under a lock first, so concurrent writers do not lose each other's fields."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+        paths.private_dir(self.path.parent)
+        with paths.open_private(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             self._read()
             entry = self.lab(number)

@@ -110,9 +110,9 @@ def _lab_urls(settings: Settings, engine) -> dict[str, str]:
     return urls
 
 
-def env(settings: Settings) -> None:
+def env(settings: Settings, superuser: bool = False) -> None:
     engine = get_engine(settings)
-    values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env())
+    values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env(superuser=superuser))
     urls = _lab_urls(settings, engine) if engine.health() is not None else {}
     if urls:
         values["SECURECART_SITE_URL"] = next(iter(urls.values()))

@@ -28,8 +28,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
+from securecart_lab import service_user
+from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY, Settings
 from securecart_lab.emulator import hooks
+from securecart_lab.errors import LabError
 
 LOG = logging.getLogger(__name__)
 
@@ -113,10 +115,8 @@ _async = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-async")
 
 
 def code_root() -> Path:
-    home = os.environ.get("SECURECART_HOME")
-    if home:
-        return Path(home) / "lambda"
-    return Path(tempfile.gettempdir()) / f"securecart-lambda-{os.getuid()}"
+    """Where function code is extracted: a folder of the service user (the user workers run as)."""
+    return service_user.folder(Settings.from_env(), "lambda")
 
 
 def _code_dir(fn) -> Path:
@@ -130,6 +130,7 @@ def _code_dir(fn) -> Path:
     try:
         with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
             archive.extractall(staging)
+        _read_only_for_everyone(staging)
         os.replace(staging, target)
     except OSError:
         if not target.is_dir():  # another thread won the race otherwise
@@ -137,6 +138,16 @@ def _code_dir(fn) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _read_only_for_everyone(root: Path) -> None:
+    """Code is read-only to the function, as /var/task is on AWS: ours, readable (and runnable) by the worker's user."""
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
 
 
 def _endpoint() -> str:
@@ -159,21 +170,25 @@ def _process_env() -> dict[str, str]:
 
 
 def _start_process(preload: bool) -> subprocess.Popen:
-    """A worker process that knows no function yet; it waits for its environment on stdin."""
+    """A worker process that knows no function yet; it waits for its environment on stdin. As root, it runs as
+    the unprivileged service user (service_user), never as root."""
+    settings = Settings.from_env()
+    python = service_user.python(settings)
     return subprocess.Popen(
-        [sys.executable, "-u", str(WORKER_SCRIPT), *(["--preload"] if preload else [])],
+        [python.executable, "-u", str(WORKER_SCRIPT), *(["--preload"] if preload else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env=_process_env(),
+        env={**_process_env(), **python.env},
         cwd="/",
         start_new_session=True,
+        **service_user.popen_kwargs(settings),
     )
 
 
 def _replace_spare() -> None:
     try:
         process = _start_process(preload=True)
-    except OSError as exc:
+    except (OSError, LabError) as exc:
         LOG.warning("spare Lambda worker not started: %s", exc)
         return
     with _pool.lock:
@@ -291,8 +306,8 @@ def invoke(fn, event: str | None) -> Invocation:
     started = time.monotonic()
     try:
         worker = _acquire(fn)
-    except (WorkerDied, OSError, zipfile.BadZipFile) as exc:
-        payload = _error("Runtime.InitError", str(exc))
+    except (WorkerDied, OSError, zipfile.BadZipFile, LabError) as exc:
+        payload = _error("Runtime.InitError", f"{exc} {exc.hint}" if isinstance(exc, LabError) and exc.hint else str(exc))
         return Invocation(json.dumps(payload).encode(), True, "")
     timeout = float(fn.timeout or 3)
     context = {

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from securecart_lab import paths
 from securecart_lab.errors import EngineUnavailable
 
 HEALTH_PATH = "/_localstack/health"
@@ -27,7 +28,7 @@ def start(
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
     """Start `python -m securecart_lab.emulator` in its own process group, logging to `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(log_path.parent)
     env = {
         **os.environ,
         "SECURECART_HOME": str(home),
@@ -39,7 +40,7 @@ def start(
     # The kit may run from a checkout that is not installed: the child must import the same package.
     package_parent = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    with open(log_path, "ab") as log:
+    with paths.open_private(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "securecart_lab.emulator", "--host", host, "--port", str(port)],
             stdin=subprocess.DEVNULL,
@@ -47,6 +48,7 @@ def start(
             stderr=subprocess.STDOUT,
             env=env,
             start_new_session=True,
+            umask=0o077,  # what the emulator writes in SECURECART_HOME (logs, dumps) is private
         )
 
 

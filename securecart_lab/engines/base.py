@@ -65,13 +65,14 @@ class Engine:
     def postgres(self):
         raise NotImplementedError
 
-    def pg_env(self) -> dict[str, str]:
-        """libpq variables for the SecureCart database, as `env` prints them."""
+    def pg_env(self, superuser: bool = False) -> dict[str, str]:
+        """libpq variables for the SecureCart database, as `env` prints them: as the app's role, or as the server's
+        superuser (with the installation's secret password)."""
         return {
             "PGHOST": self.settings.host,
             "PGPORT": str(self.settings.pg_port),
-            "PGUSER": config.DB_USER,
-            "PGPASSWORD": config.DB_PASSWORD,
+            "PGUSER": config.PG_SUPERUSER if superuser else config.DB_USER,
+            "PGPASSWORD": self.settings.superpassword if superuser else config.DB_PASSWORD,
             "PGDATABASE": config.DB_NAME,
         }
 

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from securecart_lab import __version__
+from securecart_lab import __version__, paths
 from securecart_lab.engines.base import Component, Engine, EngineStatus
 from securecart_lab.errors import LabError, PortInUse
 from securecart_lab.ports import owner_pid, port_owner
@@ -88,7 +88,7 @@ class LocalEngine(Engine):
             )
         from securecart_lab.emulator import process
 
-        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.settings.run_dir)
         proc = process.start(
             host=self.settings.host,
             port=self.settings.emulator_port,
@@ -97,7 +97,7 @@ class LocalEngine(Engine):
             time_scale=self.settings.time_scale,
             extra_env=self.settings.child_env(),
         )
-        self.pid_file.write_text(str(proc.pid))
+        paths.write_private(self.pid_file, str(proc.pid))
         try:
             process.wait_healthy(self.endpoint_url, timeout=30, process=proc)
         except LabError as exc:
@@ -165,7 +165,7 @@ class LocalEngine(Engine):
                     server.stop()
                     stopped = True
         if purge:
-            for folder in (self.settings.pg_dir, self.settings.run_dir, self.settings.home / "lambda"):
+            for folder in (self.settings.pg_dir, self.settings.run_dir, self.settings.service_dir / "lambda"):
                 shutil.rmtree(folder, ignore_errors=True)
         return stopped
 

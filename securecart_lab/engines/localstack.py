@@ -7,13 +7,15 @@ import shutil
 import subprocess
 import time
 
-from securecart_lab import paths
+from securecart_lab import config, paths
 from securecart_lab.engines.base import ALL_SERVICES, Component, Engine, EngineStatus
 from securecart_lab.errors import EngineUnavailable, LabError
 
 IMAGE = "localstack/localstack:4.14.0"
 # LocalStack community has no RDS, ELBv2 or Auto Scaling: checks that need them are skipped, never passed.
 MISSING = frozenset({"rds", "elbv2", "autoscaling"})
+# The compose postgres service's password before it came from the installation's secret (SECURECART_PG_PASSWORD).
+LEGACY_PASSWORD = "securecart"
 
 
 class LocalStackEngine(Engine):
@@ -36,6 +38,7 @@ class LocalStackEngine(Engine):
             **os.environ,
             "SECURECART_EMULATOR_PORT": str(self.settings.emulator_port),
             "SECURECART_PG_PORT": str(self.settings.pg_port),
+            "SECURECART_PG_PASSWORD": self.settings.superpassword,
         }
         cmd = ["docker", "compose", "-f", str(paths.compose_file()), *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -67,6 +70,7 @@ class LocalStackEngine(Engine):
         if self.health() is not None:
             return False
         self._compose("up", "-d", "--wait")
+        self._adopt_secret()
         deadline = time.monotonic() + 120
         while self.health() is None:
             if time.monotonic() > deadline:
@@ -89,6 +93,31 @@ class LocalStackEngine(Engine):
             services=(health or {}).get("services", {}),
             info={"version": self.version()},
         )
+
+    def pg_env(self, superuser: bool = False) -> dict[str, str]:
+        # The compose service's only role, securecart, is its superuser: its password is the installation's secret.
+        return {**super().pg_env(), "PGPASSWORD": self.settings.superpassword}
+
+    def _adopt_secret(self) -> None:
+        """A postgres volume made before the secret existed has the public password: change it to the secret."""
+        import psycopg
+        from psycopg import sql
+
+        def connect(password: str):
+            return psycopg.connect(host=self.settings.host, port=self.settings.pg_port, dbname=config.DB_NAME,
+                                   user=config.DB_USER, password=password, connect_timeout=5, autocommit=True)
+
+        try:
+            connect(self.settings.superpassword).close()
+            return
+        except psycopg.OperationalError:
+            pass
+        try:
+            conn = connect(LEGACY_PASSWORD)
+        except psycopg.OperationalError:
+            return  # not reachable or already another password: `env` and the checks will say so
+        with conn:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(config.DB_USER), sql.Literal(self.settings.superpassword)))
 
     def postgres(self):
         raise EngineUnavailable(

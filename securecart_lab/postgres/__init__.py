@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from securecart_lab import config
+from psycopg import sql
+
+from securecart_lab import config, paths
 from securecart_lab.config import Settings
+from securecart_lab.errors import PostgresError
 from securecart_lab.postgres import seed
-from securecart_lab.postgres.binaries import find_bindir, os_user, runnable_bindir
+from securecart_lab.postgres.binaries import can_traverse, find_bindir, os_user, runnable_bindir
 from securecart_lab.postgres.server import PostgresServer
 
 __all__ = ["PostgresServer", "bindir_for", "ensure_primary", "log_path_for", "primary", "server_for"]
 
 
 def bindir_for(settings: Settings) -> Path:
-    """PostgreSQL bin directory the server's OS user can run (copied under settings.home if needed)."""
-    return runnable_bindir(find_bindir(settings.pg_bin), os_user(settings.pg_os_user), settings.home)
+    """PostgreSQL bin directory the server's OS user can run (copied under settings.service_dir if needed)."""
+    user = os_user(settings.pg_os_user)
+    bindir = find_bindir(settings.pg_bin)
+    if user.is_current or can_traverse(bindir.resolve(), user):
+        return bindir.resolve()
+    from securecart_lab import service_user
+
+    return runnable_bindir(bindir, user, service_user.folder(settings))
 
 
 def primary(settings: Settings) -> PostgresServer:
@@ -28,6 +36,7 @@ def primary(settings: Settings) -> PostgresServer:
         log_path_for(settings, "primary"),
         settings.pg_os_user,
         settings.host,
+        superpassword=settings.superpassword,
     )
 
 
@@ -46,19 +55,53 @@ def server_for(settings: Settings, datadir: Path, port: int | None = None) -> Po
             port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
         except (OSError, IndexError, ValueError):
             port = settings.pg_port
-    return PostgresServer(datadir, port, bindir_for(settings), log_path_for(settings, datadir.name), settings.pg_os_user, settings.host)
+    return PostgresServer(datadir, port, bindir_for(settings), log_path_for(settings, datadir.name), settings.pg_os_user, settings.host,
+                          superpassword=settings.superpassword)
 
 
 def ensure_primary(settings: Settings) -> PostgresServer:
     """Initialise (first time), start, create the securecart database and role, load the seed. Idempotent."""
+    from securecart_lab import service_user
+
+    paths.private_dir(settings.home)
+    service_user.migrate(settings)
+    service_user.folder(settings, settings.pg_dir.name)
     server = primary(settings)
     if not server.is_running():
-        settings.home.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            settings.home.chmod(0o755)  # the server's OS user must traverse it
         server.init()
         server.start()
-    server.create_database(config.DB_NAME, config.DB_USER, config.DB_PASSWORD)
+    try:
+        server.create_database(config.DB_NAME, config.DB_USER, config.DB_PASSWORD)
+    except PostgresError as exc:
+        if not rotate_legacy_password(server):
+            if "password authentication failed" in exc.message:
+                from securecart_lab.credentials import SECRET_FILE
+
+                raise PostgresError(f"PostgreSQL at {server.host}:{server.port} refuses the superuser password kept in {settings.home / SECRET_FILE}.",
+                                    "Its data was made with another password file: `securecart-lab down --purge` deletes the data and starts afresh.") from None
+            raise
+        server.create_database(config.DB_NAME, config.DB_USER, config.DB_PASSWORD)
     with server.connect(config.DB_NAME, config.DB_USER, config.DB_PASSWORD) as conn:
         seed.load(conn)
     return server
+
+
+def rotate_legacy_password(server: PostgresServer) -> bool:
+    """Installations made before the per-installation secret have the fixed public superuser password: change it
+    to the secret (and in the connection settings of replicas made from this server). True when it did; False when
+    the server refuses the legacy password too (or does not answer)."""
+    from securecart_lab.credentials import LEGACY_SUPERPASSWORD
+
+    legacy = PostgresServer(server.datadir, server.port, server.bindir, server.log_path, server.os_user, server.host,
+                            superpassword=LEGACY_SUPERPASSWORD)
+    try:
+        conn = legacy.connect()
+    except PostgresError:
+        return False
+    with conn:
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(config.PG_SUPERUSER), sql.Literal(server.superpassword)))
+    for auto_conf in server.datadir.parent.glob("*/postgresql.auto.conf"):
+        text = auto_conf.read_text()
+        if f"password={LEGACY_SUPERPASSWORD}" in text:
+            auto_conf.write_text(text.replace(f"password={LEGACY_SUPERPASSWORD}", f"password={server.superpassword}"))
+    return True

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from securecart_lab import config
+from securecart_lab import config, paths
 from securecart_lab.errors import PortInUse, PostgresError
 from securecart_lab.ports import port_owner
 from securecart_lab.postgres.binaries import OsUser, first_blocking_dir, os_user as resolve_os_user
@@ -52,7 +52,8 @@ STOP_SIGNALS = {"smart": signal.SIGTERM, "fast": signal.SIGINT, "immediate": sig
 
 class PostgresServer:
     """A PostgreSQL server in `datadir` on host:port, run by `os_user` (None: the current user, or the
-    default unprivileged user when we are root)."""
+    default unprivileged user when we are root), whose superuser has password `superpassword` (the
+    installation's secret, see `credentials`)."""
 
     def __init__(
         self,
@@ -62,8 +63,11 @@ class PostgresServer:
         log_path: Path,
         os_user: str | None,
         host: str = "127.0.0.1",
+        *,
+        superpassword: str,
     ):
         self.datadir = Path(datadir)
+        self.superpassword = superpassword
         self.port = port
         self.bindir = Path(bindir)
         self.log_path = Path(log_path)
@@ -140,9 +144,10 @@ class PostgresServer:
         self._prepare_dir(self.datadir)
         # initdb refuses a non-empty data dir, so the password file lives beside it for a moment.
         pwfile = self.datadir.parent / f".{self.datadir.name}.pw"
-        pwfile.write_text(config.PG_SUPERPASSWORD + "\n")
+        pwfile.unlink(missing_ok=True)  # left by an interrupted init
+        with paths.open_private(pwfile, "w", exclusive=True) as out:
+            out.write(self.superpassword + "\n")
         try:
-            pwfile.chmod(0o600)
             if not self.user.is_current:
                 os.chown(pwfile, self.user.uid, self.user.gid)
             self._run(
@@ -245,12 +250,12 @@ class PostgresServer:
             time.sleep(0.01)
 
     def _spawn(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.log_path.parent)
         # setsid -f forks the postmaster off and exits at once, so the postmaster is never our child:
         # nothing here can leave it a zombie that blocks a restart after a crash.
         detach = shutil.which("setsid")
         command = [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port), "-c", f"listen_addresses={self.host}"]
-        with open(self.log_path, "ab") as log:
+        with paths.open_private(self.log_path, "ab") as log:
             self._log_offset = log.tell()
             proc = subprocess.Popen(
                 [detach, "-f", *command] if detach else command,
@@ -341,7 +346,7 @@ class PostgresServer:
     def conninfo(self, dbname: str = "postgres", user: str = config.PG_SUPERUSER, password: str | None = None) -> str:
         """libpq connection string for this server."""
         if password is None:
-            password = config.PG_SUPERPASSWORD if user == config.PG_SUPERUSER else config.DB_PASSWORD
+            password = self.superpassword if user == config.PG_SUPERUSER else config.DB_PASSWORD
         return make_conninfo(host=self.host, port=self.port, dbname=dbname, user=user, password=password, connect_timeout=5)
 
     def connect(self, dbname: str = "postgres", user: str = config.PG_SUPERUSER, password: str | None = None) -> psycopg.Connection:
@@ -375,11 +380,12 @@ class PostgresServer:
                 return None
             if dump_to is not None:
                 dump_to = Path(dump_to)
-                dump_to.parent.mkdir(parents=True, exist_ok=True)
+                paths.private_dir(dump_to.parent)
+                paths.open_private(dump_to, "ab").close()  # customer data: 0600 before pg_dump writes it
                 self._run(
                     ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER, "-d", name, "-f", str(dump_to)],
                     as_user=False,
-                    password=config.PG_SUPERPASSWORD,
+                    password=self.superpassword,
                 )
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
         return dump_to
@@ -412,7 +418,7 @@ class PostgresServer:
     def create_replica(self, datadir: Path, port: int, log_path: Path) -> "PostgresServer":
         """A streaming standby of this server in datadir on port (pg_basebackup -R -X stream, with a
         replication slot named after the replica's directory), started. Reuses an existing replica dir."""
-        replica = PostgresServer(datadir, port, self.bindir, log_path, self.os_user, self.host)
+        replica = PostgresServer(datadir, port, self.bindir, log_path, self.os_user, self.host, superpassword=self.superpassword)
         replica._user = self._user
         if not (replica.datadir / "PG_VERSION").exists():
             slot = replica.slot_name
@@ -421,7 +427,7 @@ class PostgresServer:
             source = make_conninfo(host=self.host, port=self.port, user=config.PG_SUPERUSER, application_name=slot)
             self._run(
                 ["pg_basebackup", "-d", source, "-D", str(replica.datadir), "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast", "--no-sync", "--no-manifest"],
-                password=config.PG_SUPERPASSWORD,
+                password=self.superpassword,
             )
         replica.start()
         return replica

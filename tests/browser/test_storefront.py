@@ -13,6 +13,7 @@ import pytest
 from cdp import Browser, chromium_path
 
 from securecart_lab import config
+from securecart_lab.config import Settings
 
 pytestmark = pytest.mark.browser
 
@@ -78,5 +79,5 @@ def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browse
 
     db = aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
-                         user=config.PG_SUPERUSER, password=config.PG_SUPERPASSWORD) as conn:
+                         user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
         assert conn.execute("SELECT customer_email FROM orders WHERE id = %s", (order_id,)).fetchone() == ("browser-test@example.com",)

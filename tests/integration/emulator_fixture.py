@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 
 from securecart_lab.emulator import process as emulator_process
 from securecart_lab.ports import free_port
+from securecart_lab.postgres.testing import remove_home
 
 
 @dataclass
@@ -51,7 +51,7 @@ def running_emulator(time_scale: float = 1.0):
         yield handle
     finally:
         handle.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(home)
 
 
 # --- helpers for tests that drive the emulator ----------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from securecart_lab.config import Settings
 from securecart_lab.ports import free_port
 from securecart_lab.postgres import ensure_primary, seed
 from securecart_lab.postgres.testing import temp_dir
+from securecart_lab.postgres.testing import remove_home
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def databases():
     finally:
         replica.stop(mode="immediate")
         primary.stop(mode="immediate")
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(home)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ processes, an ALB forwards real HTTP after real health checks, Auto Scaling repl
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import tempfile
 import time
@@ -18,6 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from securecart_lab import config
+from securecart_lab.postgres.testing import remove_home
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def test_rds_instance_is_a_real_postgresql_database(aws, settings):
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-bridge', 'a@example.com', 100)")
     rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
     with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname="postgres", user=config.PG_SUPERUSER,
-                         password=config.PG_SUPERPASSWORD) as conn:
+                         password=settings.superpassword) as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None
     dumps = list((settings.home / "rds-final-dumps").glob(f"{ident}-*.sql"))
     assert len(dumps) == 1 and "ord-bridge" in dumps[0].read_text()
@@ -213,7 +213,7 @@ def test_app_processes_end_when_the_emulator_is_killed(settings):
                  timeout=10, what="the app to exit with its emulator")
     finally:
         handle.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(home)
 
 
 def test_a_database_kept_from_an_earlier_instance_is_reused_and_handed_to_the_new_master(aws, settings):

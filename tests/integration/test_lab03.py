@@ -4,7 +4,6 @@ lab 2 left it: primary up, no writer parameter, no lab 3 stack, no replicas."""
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 import urllib.request
@@ -18,6 +17,7 @@ from securecart_lab.checking import FAIL, PASS
 from securecart_lab.labs import stacks
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import get_lab
+from securecart_lab.postgres.testing import remove_home
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def _restore(settings, ctx) -> None:
 def folder():
     path = Path(tempfile.mkdtemp(prefix="lab03-", dir="/tmp"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    remove_home(path)
 
 
 def results(settings) -> dict[str, object]:

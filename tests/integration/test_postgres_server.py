@@ -103,7 +103,8 @@ def test_port_in_use_names_port_owner_and_setting(server):
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        other = PostgresServer(server.datadir.parent / "other", port, server.bindir, server.log_path, server.os_user)
+        other = PostgresServer(server.datadir.parent / "other", port, server.bindir, server.log_path, server.os_user,
+                           superpassword=server.superpassword)
         other.init()
         with pytest.raises(PortInUse) as error:
             other.start()
@@ -114,7 +115,8 @@ def test_port_in_use_names_port_owner_and_setting(server):
 
 
 def test_same_data_dir_on_another_port_is_refused(server):
-    moved = PostgresServer(server.datadir, free_port(), server.bindir, server.log_path, server.os_user)
+    moved = PostgresServer(server.datadir, free_port(), server.bindir, server.log_path, server.os_user,
+                           superpassword=server.superpassword)
     assert not moved.is_running()
     started = time.perf_counter()
     with pytest.raises(PostgresError) as error:
@@ -127,7 +129,8 @@ def test_same_data_dir_on_another_port_is_refused(server):
 def test_unreachable_data_dir_is_a_clear_error(server):
     root = temp_dir()
     (root / "private").mkdir(mode=0o700)
-    locked = PostgresServer(root / "private" / "data", free_port(), server.bindir, root / "pg.log", server.os_user)
+    locked = PostgresServer(root / "private" / "data", free_port(), server.bindir, root / "pg.log", server.os_user,
+                            superpassword=server.superpassword)
     with pytest.raises(PostgresError) as error:
         locked.init()
     assert str(root / "private") in error.value.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 import urllib.request
@@ -19,6 +18,7 @@ from securecart_lab.config import Settings
 from securecart_lab.ports import free_port
 from securecart_lab.postgres import ensure_primary
 from securecart_lab.postgres.testing import temp_dir
+from securecart_lab.postgres.testing import remove_home
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def servers():
         emulator.stop()
         promoted.stop(mode="immediate")
         primary.stop(mode="immediate")
-        shutil.rmtree(home, ignore_errors=True)
+        remove_home(home)
 
 
 def place_order(url: str, email: str) -> str:

@@ -1,0 +1,180 @@
+"""Who runs what the kit starts, and where its files live.
+
+When the kit runs as root, PostgreSQL and learner code (Lambda workers, EC2 app instances, custom-resource
+Lambdas) run as one unprivileged OS user, SECURECART_PG_OS_USER (default `securecart`, created if missing).
+SECURECART_HOME stays 0700 and root's: that user's files (PostgreSQL data, Lambda code, the instances' working
+folder, a copy of binaries it could not reach) live in a sibling folder, `<home>-service`, that it owns (0700).
+When the kit does not run as root, everything runs as the learner, and that folder is the home itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from securecart_lab import paths
+from securecart_lab.config import Settings
+from securecart_lab.errors import LabError
+from securecart_lab.postgres.binaries import OsUser, can_traverse, first_blocking_dir, os_user
+
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+class ServiceUserError(LabError):
+    pass
+
+
+def user(settings: Settings) -> OsUser:
+    """The account learner code and PostgreSQL run as: the current user, or SECURECART_PG_OS_USER as root."""
+    return os_user(settings.pg_os_user)
+
+
+def folder(settings: Settings, *parts: str) -> Path:
+    """settings.service_dir / parts, created 0700 and owned by the service user (each level)."""
+    owner = user(settings)
+    path = settings.service_dir
+    for part in ("", *parts):
+        path = path / part if part else path
+        paths.private_dir(path)
+        if not owner.is_current:
+            st = path.stat()
+            if (st.st_uid, st.st_gid) != (owner.uid, owner.gid):
+                os.chown(path, owner.uid, owner.gid)
+            if st.st_mode & 0o777 != paths.PRIVATE_DIR:
+                path.chmod(paths.PRIVATE_DIR)
+    if not owner.is_current:
+        blocking = first_blocking_dir(path, owner)
+        if blocking is not None:
+            raise ServiceUserError(
+                f"The OS user {owner.name!r} that runs PostgreSQL and learner code cannot enter {blocking}, so it cannot reach {path}.",
+                f"chmod o+x {blocking}, or set SECURECART_HOME to a folder whose parent it can enter (e.g. under /var/lib).",
+            )
+    return path
+
+
+def popen_kwargs(settings: Settings) -> dict:
+    """subprocess keyword arguments that run a process as the service user, with a private umask."""
+    return {**user(settings).run_kwargs(), "umask": 0o077}
+
+
+@dataclass(frozen=True)
+class Python:
+    """How the service user runs Python with the kit's packages: an interpreter and the extra env it needs."""
+
+    executable: str
+    env: dict[str, str]
+
+
+def python(settings: Settings) -> Python:
+    """An interpreter of this Python's version that the service user can run, with the kit's packages on its
+    path. ServiceUserError (saying what blocks it) when there is none."""
+    return _python(user(settings))
+
+
+@functools.cache
+def _python(owner: OsUser) -> Python:
+    if owner.is_current:
+        return Python(sys.executable, {})
+    needed = [_PACKAGE_PARENT, *_site_dirs()]
+    for directory in needed:
+        blocking = first_blocking_dir(directory, owner)
+        if blocking is not None:
+            raise ServiceUserError(
+                f"Learner code runs as the unprivileged user {owner.name!r} when the kit runs as root, and it cannot enter "
+                f"{blocking}, so it cannot import the kit's packages from {directory}.",
+                "Install securecart-lab in a virtual environment outside root's home (e.g. python3 -m venv /opt/securecart-lab), "
+                "or run securecart-lab as a normal user.",
+            )
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    pythonpath = os.pathsep.join(str(d) for d in needed)
+    for candidate in _candidates(version):
+        if _runs(candidate, version, owner):
+            return Python(candidate, {"PYTHONPATH": pythonpath})
+    raise ServiceUserError(
+        f"Learner code runs as the unprivileged user {owner.name!r} when the kit runs as root, and no Python {version} it can "
+        f"run was found ({sys.executable} is blocked at {first_blocking_dir(Path(os.path.realpath(sys.executable)), owner)}).",
+        f"Install python{version} system-wide (e.g. apt-get install python{version}), or install securecart-lab in a "
+        "virtual environment outside root's home, or run securecart-lab as a normal user.",
+    )
+
+
+def _site_dirs() -> list[Path]:
+    """Where the packages learner code and the app import live (the venv's or the system's site-packages)."""
+    import importlib.util
+
+    dirs: list[Path] = []
+    for name in ("boto3", "botocore", "psycopg"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin:
+            directory = Path(spec.origin).resolve().parent.parent
+            if directory not in dirs and directory != _PACKAGE_PARENT:
+                dirs.append(directory)
+    return dirs
+
+
+def _candidates(version: str) -> list[str]:
+    found: list[str] = []
+    for name in (sys.executable, getattr(sys, "_base_executable", None), f"/usr/local/bin/python{version}",
+                 f"/usr/bin/python{version}", shutil.which(f"python{version}")):
+        if name and os.path.exists(name) and name not in found:
+            found.append(name)
+    return found
+
+
+def _runs(executable: str, version: str, owner: OsUser) -> bool:
+    try:
+        out = subprocess.run(
+            [executable, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=20, cwd="/", env={"PATH": "/usr/bin:/bin"}, **owner.run_kwargs(),
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and out.stdout.strip() == version
+
+
+# Folders of the service user that lived in the home before it became 0700 (root) and what must not be walked.
+_SERVICE_FOLDERS = ("postgres", "pgbin", "lambda", "instances")
+
+
+def migrate(settings: Settings) -> None:
+    """Bring an installation made by an earlier kit to today's layout and modes: as root, its PostgreSQL data moves
+    from the home to the service folder; the home becomes 0700 and the kit's files in it 0600."""
+    home = settings.home
+    if not home.is_dir():
+        return
+    old_pg = home / "postgres"
+    if settings.service_dir != home and old_pg.is_dir() and not settings.pg_dir.exists():
+        from securecart_lab import postgres
+
+        for pid_file in sorted(old_pg.glob("*/postmaster.pid")):
+            server = postgres.server_for(settings, pid_file.parent)
+            if server.pid() is not None:
+                server.stop()
+        folder(settings)
+        shutil.move(str(old_pg), str(settings.pg_dir))
+        for cache in ("pgbin", "lambda"):
+            shutil.rmtree(home / cache, ignore_errors=True)
+    paths.narrow(home, paths.PRIVATE_DIR)
+    for entry in home.iterdir():
+        if settings.service_dir == home and entry.name in _SERVICE_FOLDERS:
+            continue
+        _narrow_tree(entry)
+
+
+def _narrow_tree(path: Path) -> None:
+    try:
+        if path.is_symlink():
+            return
+        if path.is_dir():
+            paths.narrow(path, paths.PRIVATE_DIR)
+            for entry in path.iterdir():
+                _narrow_tree(entry)
+        else:
+            paths.narrow(path, paths.PRIVATE_FILE)
+    except OSError:
+        pass
