@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 LOG = logging.getLogger(__name__)
 
-BRIDGES: tuple[str, ...] = ("cloudformation", "rds", "ec2", "elbv2", "replicas")
+BRIDGES: tuple[str, ...] = ("cloudformation", "rds", "activities", "ec2", "elbv2", "replicas")
 
 _shutdown_callbacks: list[Callable[[], None]] = []
 

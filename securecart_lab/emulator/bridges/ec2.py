@@ -2,9 +2,16 @@
 
 An instance whose user data runs the SecureCart app (see `userdata`) becomes a local app process (`instance`, which
 runs `python -m securecart_lab.app` and ends with the emulator) on its own free port, with the user data's environment, INSTANCE_ID = the instance id and the emulator as
-its AWS endpoint. Stop and terminate end the process; start runs it again. When a process dies, its instance is
-terminated (state reason Server.InternalError) and its Auto Scaling group launches a replacement: a reconciler
-thread keeps every group at its desired capacity and its instances registered in the group's target groups.
+its AWS endpoint. As root, the process runs as the unprivileged service user (`service_user`). Stop and terminate
+end the process; start runs it again. When a process dies, or cannot start, its instance is terminated (state reason
+Server.InternalError) and its Auto Scaling group launches a replacement: a reconciler thread keeps every group at its
+desired capacity and its instances registered in the group's target groups.
+
+A launch whose app exits before it ever served is a failed launch. Like AWS, the group then backs off: the next
+launch waits 2 s, then 4, 8... up to 5 minutes (times SECURECART_TIME_SCALE), until a launch serves or the group's
+launch configuration changes.
+Each launch and termination is a scaling activity (`activities`); a failed launch's says when the next try is. A crash
+loop keeps the last KEEP_FAILED instances and app logs per group, not one per try.
 """
 
 from __future__ import annotations
@@ -12,21 +19,27 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
-import sys
 import threading
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from securecart_lab import config
+from securecart_lab import config, paths, service_user
 from securecart_lab.config import Settings
-from securecart_lab.emulator import bridges, hooks
-from securecart_lab.emulator.bridges import userdata
+from securecart_lab.emulator import bridges, hooks, timescale
+from securecart_lab.emulator.bridges import activities, userdata
 from securecart_lab.emulator.bridges.instance import LIFELINE_ENV
+from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port
 
 LOG = logging.getLogger(__name__)
 RECONCILE_SECONDS = 0.25
+BACKOFF_FIRST_SECONDS = 2.0
+BACKOFF_MAX_SECONDS = 300.0
+KEEP_FAILED = 5
 
 
 @dataclass
@@ -35,14 +48,28 @@ class AppProcess:
     port: int
     process: subprocess.Popen
     log_path: Path
+    served: bool = False  # has it ever accepted a connection?
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
 
+@dataclass
+class _GroupLaunches:
+    """A group's launch history: consecutive failed launches, when the next may start, what a crash loop left."""
+
+    failures: int = 0
+    next_launch: float = 0.0
+    fingerprint: str = ""
+    failed: deque = field(default_factory=deque)  # instance ids of failed launches, oldest first
+
+
 _lock = threading.RLock()
 _apps: dict[str, AppProcess] = {}
 _launches: dict[str, userdata.AppLaunch] = {}
+_cannot_start: dict[str, str] = {}  # instance id -> why its app process could not be started
+_groups: dict[str, _GroupLaunches] = {}
+_launch_activity: dict[str, dict] = {}  # instance id -> its launch activity
 _stop = threading.Event()
 # (read, write): app processes watch the read end and exit at its EOF, when this process ends however it ends.
 _lifeline: tuple[int, int] | None = None
@@ -118,12 +145,12 @@ def _get_console_output(self):
 
 # --- processes -----------------------------------------------------------------------------------------------
 
-def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: Settings) -> dict[str, str]:
+def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: Settings, python: service_user.Python) -> dict[str, str]:
     package_parent = str(Path(__file__).resolve().parents[3])
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "PYTHONPATH": os.pathsep.join(p for p in (package_parent, os.environ.get("PYTHONPATH")) if p),
+        "PYTHONPATH": os.pathsep.join(p for p in (package_parent, python.env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1",
         **{name: os.environ[name] for name in ("SECURECART_ALLOWED_ORIGINS",) if os.environ.get(name)},
         **config.aws_env(settings.endpoint_url),
@@ -136,6 +163,8 @@ def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: 
 
 
 def _start_app(instance_id: str) -> None:
+    """Start the instance's app process, as the service user, in its working folder. When it cannot start (home
+    not writable, no Python the service user can run), the reconciler terminates the instance: no phantom runs."""
     with _lock:
         launch = _launches.get(instance_id)
         if launch is None or (instance_id in _apps and _apps[instance_id].alive()):
@@ -143,18 +172,28 @@ def _start_app(instance_id: str) -> None:
         settings = Settings.from_env()
         port = free_port()
         log_path = instance_log_path(instance_id, settings)
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "securecart_lab.emulator.bridges.instance"],
-                env=_app_env(instance_id, launch, port, settings),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=str(settings.home) if settings.home.exists() else "/",
-                start_new_session=True,
-                pass_fds=(_lifeline[0],),
-            )
+        try:
+            python = service_user.python(settings)
+            workdir = service_user.folder(settings, "instances")
+            paths.private_dir(log_path.parent)
+            with paths.open_private(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    [python.executable, "-m", "securecart_lab.emulator.bridges.instance"],
+                    env=_app_env(instance_id, launch, port, settings, python),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=str(workdir),
+                    start_new_session=True,
+                    pass_fds=(_lifeline[0],),
+                    **service_user.popen_kwargs(settings),
+                )
+        except (OSError, LabError) as exc:
+            reason = exc.message if isinstance(exc, LabError) else f"{exc.strerror or exc}: {exc.filename or log_path}"
+            _cannot_start[instance_id] = f"the instance's app process could not start: {reason}"
+            LOG.warning("EC2 %s: app process not started: %s", instance_id, reason)
+            return
+        _cannot_start.pop(instance_id, None)
         _apps[instance_id] = AppProcess(instance_id, port, proc, log_path)
         LOG.info("EC2 %s -> SecureCart app pid %s on 127.0.0.1:%s (log %s)", instance_id, proc.pid, port, log_path)
 
@@ -207,26 +246,48 @@ def _instance_terminate(self):
     _stop_app(self.id)
     with _lock:
         _launches.pop(self.id, None)
+        _cannot_start.pop(self.id, None)
     return previous
 
 
 def _replace_group_instances(self, count_needed: int, propagated_tags: dict) -> None:
-    """Launch one instance at a time into the group's subnet (and AZ) with the fewest instances."""
+    """Every launch of a group passes here: none while the group backs off after failed launches; one instance at a
+    time into the group's subnet (and AZ) with the fewest instances; each launch recorded as a scaling activity."""
+    with _lock:
+        if time.monotonic() < _group_launches(self).next_launch:
+            return None
+        before = {state.instance.id for state in self.instance_states}
+        capacity = len(self.active_instances())
+        try:
+            _launch_balanced(self, count_needed, propagated_tags)
+        finally:
+            for state in self.instance_states:
+                instance = state.instance
+                if instance.id not in before:
+                    capacity += 1
+                    _launch_activity[instance.id] = activities.record(
+                        self, f"Launching a new EC2 instance: {instance.id}",
+                        "an instance was started in response to a difference between desired and actual capacity, "
+                        f"increasing the capacity from {capacity - 1} to {capacity}.",
+                        details={"Subnet ID": instance.subnet_id, "Availability Zone": getattr(instance.placement, "zone", "")})
+
+
+def _launch_balanced(group, count_needed: int, propagated_tags: dict) -> None:
     original = hooks.original("autoscaling.replace_instances")
-    subnets = [s for s in (self.vpc_zone_identifier or "").split(",") if s]
+    subnets = [s for s in (group.vpc_zone_identifier or "").split(",") if s]
     if len(subnets) < 2:
-        return original(self, count_needed, propagated_tags)
-    ec2 = self.autoscaling_backend.ec2_backend
-    zone_identifier, zones = self.vpc_zone_identifier, self.availability_zones
+        return original(group, count_needed, propagated_tags)
+    ec2 = group.autoscaling_backend.ec2_backend
+    zone_identifier, zones = group.vpc_zone_identifier, group.availability_zones
     try:
         for _ in range(count_needed):
-            used = [state.instance.subnet_id for state in self.instance_states]
+            used = [state.instance.subnet_id for state in group.instance_states]
             subnet = min(subnets, key=lambda s: (used.count(s), subnets.index(s)))
-            self.vpc_zone_identifier = ",".join([subnet] + [s for s in subnets if s != subnet])
-            self.availability_zones = [ec2.get_subnet(subnet).availability_zone]
-            original(self, 1, dict(propagated_tags))
+            group.vpc_zone_identifier = ",".join([subnet] + [s for s in subnets if s != subnet])
+            group.availability_zones = [ec2.get_subnet(subnet).availability_zone]
+            original(group, 1, dict(propagated_tags))
     finally:
-        self.vpc_zone_identifier, self.availability_zones = zone_identifier, zones
+        group.vpc_zone_identifier, group.availability_zones = zone_identifier, zones
 
 
 # --- the reconciler --------------------------------------------------------------------------------------------
@@ -238,33 +299,131 @@ def _backends():
             hooks.resolve("elbv2.backends")[account][region])
 
 
+def _fingerprint(group) -> str:
+    """What the group launches: a change (a fixed launch template) ends the backoff, as a new try deserves."""
+    try:
+        return repr((group.image_id, userdata.decode(group.user_data)))
+    except Exception:
+        return ""
+
+
+def _group_launches(group) -> _GroupLaunches:
+    state = _groups.setdefault(group.name, _GroupLaunches())
+    fingerprint = _fingerprint(group)
+    if fingerprint != state.fingerprint:
+        state.fingerprint, state.failures, state.next_launch = fingerprint, 0, 0.0
+    return state
+
+
+def _serves(app: AppProcess) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.05)
+        return probe.connect_ex(("127.0.0.1", app.port)) == 0
+
+
+def _launch_failed(group, instance_id: str, reason: str, ec2) -> None:
+    """Count a failed launch: mark its activity Failed, back off, and keep only the last KEEP_FAILED such instances."""
+    state = _group_launches(group)
+    state.failures += 1
+    delay = timescale.scaled(min(BACKOFF_FIRST_SECONDS * 2 ** (state.failures - 1), BACKOFF_MAX_SECONDS))
+    state.next_launch = time.monotonic() + delay
+    activity = _launch_activity.pop(instance_id, None)
+    message = (f"Instance {instance_id} failed to start: {reason}. {state.failures} failed launch(es) in a row; "
+               f"Auto Scaling launches again in {delay:.1f} s.")
+    if activity is not None:
+        activities.fail(activity, message)
+    else:
+        activities.record(group, f"Launching a new EC2 instance: {instance_id}", "an instance was started.", "Failed", message)
+    LOG.warning("Auto Scaling group %s: %s", group.name, message)
+    state.failed.append(instance_id)
+    while len(state.failed) > KEEP_FAILED:
+        _forget_instance(state.failed.popleft(), ec2)
+
+
+def _forget_instance(instance_id: str, ec2) -> None:
+    """Drop a long-terminated instance of a crash loop and its app log (AWS forgets terminated instances too)."""
+    _launch_activity.pop(instance_id, None)
+    try:
+        instance_log_path(instance_id).unlink(missing_ok=True)
+    except OSError:
+        pass
+    for reservation_id, reservation in list(ec2.reservations.items()):
+        kept = [i for i in reservation.instances if i.id != instance_id]
+        if len(kept) != len(reservation.instances):
+            reservation.instances = kept
+            if not kept:
+                ec2.reservations.pop(reservation_id, None)
+
+
+def _terminate(instance, reason: str) -> None:
+    instance.terminate()
+    instance._reason = f"Server.InternalError: {reason}"
+    instance.state_reason = hooks.resolve("ec2.state_reason")(f"Server.InternalError: {reason}", "Server.InternalError")
+
+
 def reconcile() -> None:
-    """Terminate instances whose app died, then bring every Auto Scaling group back to its desired capacity."""
+    """Terminate instances whose app died (or never started), then bring every Auto Scaling group back to its desired
+    capacity, unless it backs off after failed launches."""
     ec2, autoscaling, elbv2 = _backends()
-    dead = [app for app in app_processes().values() if not app.alive()]
-    for app in dead:
-        LOG.warning("EC2 %s: app process exited with code %s; terminating the instance", app.instance_id, app.process.returncode)
-        _stop_app(app.instance_id)
+    ended: list[tuple[str, str, bool]] = []  # (instance id, why, failed launch?)
+    for app in app_processes().values():
+        if app.alive():
+            if not app.served and _serves(app):
+                app.served = True
+                group = _group_of(app.instance_id, autoscaling)
+                if group is not None:
+                    state = _group_launches(group)
+                    state.failures, state.next_launch = 0, 0.0
+            continue
+        code = app.process.returncode
+        if app.served:
+            ended.append((app.instance_id, f"the instance's app process exited with code {code}", False))
+        else:
+            ended.append((app.instance_id, f"the instance's app process exited with code {code} before it served "
+                                           f"(see logs/instances/{app.instance_id}.log)", True))
+    ended += [(instance_id, reason, True) for instance_id, reason in _cannot_start.items()]
+    for instance_id, reason, failed in ended:
+        LOG.warning("EC2 %s: %s; terminating the instance", instance_id, reason)
+        _stop_app(instance_id)
+        _cannot_start.pop(instance_id, None)
         try:
-            instance = ec2.get_instance(app.instance_id)
+            instance = ec2.get_instance(instance_id)
         except Exception:
             continue
         if instance.state in ("running", "pending"):
-            ec2.terminate_instances([app.instance_id])
-            instance._reason = "Server.InternalError: the instance's app process exited"
-            elbv2.notify_terminate_instances([app.instance_id])
-            autoscaling.notify_terminate_instances([app.instance_id])
+            _terminate(instance, reason)
+            elbv2.notify_terminate_instances([instance_id])
+        group = _group_of(instance_id, autoscaling)
+        if group is not None:
+            group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+            activities.record(group, f"Terminating EC2 instance: {instance_id}",
+                              f"an instance was taken out of service in response to an EC2 instance status check failure: {reason}.")
+            if failed:
+                _launch_failed(group, instance_id, reason, ec2)
     for name, group in list(autoscaling.autoscaling_groups.items()):
         gone = [s for s in group.instance_states if s.instance.state not in ("running", "pending")]
         if gone:
             group.instance_states = [s for s in group.instance_states if s not in gone]
+            for s in gone:
+                activities.record(group, f"Terminating EC2 instance: {s.instance.id}",
+                                  "an instance was taken out of service in response to an EC2 health check indicating "
+                                  "it has been terminated or stopped.")
         desired = group.desired_capacity or 0
         if len(group.active_instances()) < desired:
+            if time.monotonic() < _group_launches(group).next_launch:
+                continue
             LOG.info("Auto Scaling group %s: %d of %d instances in service; launching replacements",
                      name, len(group.active_instances()), desired)
             group.set_desired_capacity(desired)
         elif group.target_group_arns and _unregistered(group, elbv2):
             autoscaling.update_attached_target_groups(name)
+
+
+def _group_of(instance_id: str, autoscaling):
+    for group in autoscaling.autoscaling_groups.values():
+        if any(state.instance.id == instance_id for state in group.instance_states):
+            return group
+    return None
 
 
 def _unregistered(group, elbv2) -> bool:
