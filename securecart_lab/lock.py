@@ -9,6 +9,7 @@ import os
 import threading
 from pathlib import Path
 
+from securecart_lab import paths
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
 
@@ -49,7 +50,7 @@ def environment(settings: Settings, command: str, wait: bool = False):
                 _held[home] -= 1
         return
     try:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(settings.home)
         fd = os.open(lock_path(settings), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:  # the first thing every changing command does: a home it cannot use is said here
         raise LabError(f"SECURECART_HOME {settings.home} cannot be written: {exc.strerror}.",
