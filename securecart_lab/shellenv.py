@@ -18,7 +18,7 @@ import os
 import shlex
 from pathlib import Path
 
-from securecart_lab import config
+from securecart_lab import config, paths
 from securecart_lab.config import Settings
 
 PLUGIN_MODULE = "securecart_awscli_endpoints"
@@ -81,7 +81,7 @@ def write_aws_files(settings: Settings, endpoint_url: str) -> tuple[Path, Path]:
 def add_pgpass_entry(settings: Settings, host: str, port: int | str, dbname: str, user: str, password: str) -> Path:
     """Record a login in the kit's libpq password file (0600), replacing an older entry for the same login."""
     path = pgpass_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(path.parent)
 
     def escape(value) -> str:
         return str(value).replace("\\", "\\\\").replace(":", "\\:")

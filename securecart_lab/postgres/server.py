@@ -395,7 +395,7 @@ class PostgresServer:
         self._run(
             ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER, "-d", name],
             as_user=False,
-            password=config.PG_SUPERPASSWORD,
+            password=self.superpassword,
             stdout=out,
         )
 
@@ -405,7 +405,7 @@ class PostgresServer:
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER,
              "-d", name, "-f", str(dump)],
             as_user=False,
-            password=config.PG_SUPERPASSWORD,
+            password=self.superpassword,
         )
 
     def create_empty_database(self, name: str, owner: str) -> None:

@@ -88,13 +88,16 @@ def test_concurrent_first_use_agrees_on_one_password(tmp_path):
     assert len(set(seen)) == 1
 
 
-def test_env_gives_the_superuser_password_only_when_asked(cli, isolated_settings):
+def test_env_gives_the_superuser_password_only_when_asked_and_never_on_screen(cli, isolated_settings):
     secret = isolated_settings.superpassword
+    pgpass = isolated_settings.home / "pgpass"
     plain = cli("env")
     assert plain.exit_code == 0 and secret not in plain.output and "PGUSER=securecart" in plain.output
+    assert secret not in pgpass.read_text()
     admin = cli("env", "--superuser")
     assert admin.exit_code == 0, admin.output
-    assert f"export PGPASSWORD={secret}" in admin.output and "PGUSER=postgres" in admin.output
+    assert "PGUSER=postgres" in admin.output and secret not in admin.output
+    assert f":postgres:{secret}" in pgpass.read_text() and mode(pgpass) == 0o600
 
 
 def test_localstack_engine_uses_the_secret_for_the_compose_postgres(tmp_path):
