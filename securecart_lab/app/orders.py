@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections import Counter
@@ -16,6 +17,8 @@ from securecart_lab.app.errors import ApiError, bad_request
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_QUANTITY = 100
 MAX_LINES = 50
+# An Idempotency-Key (header, or the body's idempotencyKey): visible ASCII, as the IETF draft and Stripe allow.
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 @dataclass(frozen=True)
@@ -52,12 +55,64 @@ def parse_order(body: object) -> OrderRequest:
     return OrderRequest(email.strip(), tuple(parsed), token.strip())
 
 
-def new_order_id() -> str:
-    return f"ord-{secrets.token_hex(6)}"
+def idempotency_key(header: str | None, body: object) -> str | None:
+    """The request's idempotency key: the Idempotency-Key header, else the body's idempotencyKey; None without one."""
+    key = header if header is not None else (body.get("idempotencyKey") if isinstance(body, dict) else None)
+    if key is None:
+        return None
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.match(key):
+        raise bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters, e.g. a UUID.")
+    return key
 
 
-def place_order(conn: psycopg.Connection, request: OrderRequest) -> dict:
-    """Price the items, then insert the order and all its lines in one transaction. Returns the OrderPlaced detail."""
+def new_order_id(idempotency_key: str | None = None) -> str:
+    """A random order id; with an idempotency key, the one id that key always names (so a retry finds its order)."""
+    if idempotency_key is None:
+        return f"ord-{secrets.token_hex(6)}"
+    return f"ord-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:12]}"
+
+
+class _AlreadyPlaced(Exception):
+    pass
+
+
+def place_order(conn: psycopg.Connection, request: OrderRequest, idempotency_key: str | None = None) -> dict:
+    """Price the items, then insert the order and all its lines in one transaction. Returns the OrderPlaced detail.
+
+    With an idempotency key, a retry of a request that was committed (even if its response never arrived) returns
+    that order with `replayed` true instead of placing a second one; the same key for a different order is a 422."""
+    if idempotency_key is None:
+        return _insert(conn, request, new_order_id())
+    order_id = new_order_id(idempotency_key)
+    existing = get_order(conn, order_id)
+    if existing is None:
+        try:
+            return _insert(conn, request, order_id)
+        except _AlreadyPlaced:  # a concurrent request with the same key committed first
+            existing = get_order(conn, order_id)
+    return _replay(existing, request)
+
+
+def _replay(existing: dict, request: OrderRequest) -> dict:
+    placed = [(line["sku"], line["quantity"]) for line in existing["lines"]]
+    if existing["customerEmail"] != request.customer_email or placed != list(request.items):
+        raise ApiError(422, "idempotency_key_reused",
+                       f"This Idempotency-Key was already used for another order ({existing['orderId']}); "
+                       "send a new key for a new order.")
+    return {
+        "orderId": existing["orderId"],
+        "customerEmail": existing["customerEmail"],
+        "items": [{"sku": line["sku"], "quantity": line["quantity"], "unitPriceCents": line["unitPriceCents"]}
+                  for line in existing["lines"]],
+        "totalCents": existing["totalCents"],
+        "cardToken": request.card_token,
+        "placedAt": existing["createdAt"],
+        "status": existing["status"],
+        "replayed": True,
+    }
+
+
+def _insert(conn: psycopg.Connection, request: OrderRequest, order_id: str) -> dict:
     skus = sorted({sku for sku, _ in request.items})
     with conn.transaction():
         rows = conn.execute(
@@ -78,12 +133,14 @@ def place_order(conn: psycopg.Connection, request: OrderRequest) -> dict:
                 raise ApiError(409, "insufficient_stock", f"Only {stock[sku]} of {sku} in stock, {quantity} ordered.")
         lines = [{"sku": sku, "quantity": quantity, "unitPriceCents": prices[sku]} for sku, quantity in request.items]
         total = sum(line["quantity"] * line["unitPriceCents"] for line in lines)
-        order_id = new_order_id()
-        (created_at,) = conn.execute(
+        inserted = conn.execute(
             "insert into orders (id, customer_email, status, total_cents) values (%s, %s, 'PLACED', %s)"
-            " returning created_at",
+            " on conflict (id) do nothing returning created_at",
             (order_id, request.customer_email, total),
         ).fetchone()
+        if inserted is None:
+            raise _AlreadyPlaced(order_id)
+        (created_at,) = inserted
         with conn.cursor() as cur:
             cur.executemany(
                 "insert into order_lines (order_id, line_no, sku, quantity, unit_price_cents) values (%s, %s, %s, %s, %s)",

@@ -25,12 +25,12 @@ MAX_LIMIT = 200
 # this API cross-origin. Only that origin, the app's own and SECURECART_ALLOWED_ORIGINS get a CORS allowance
 # (securecart_lab/emulator/guard.py): any other page's requests that could change something are refused.
 CORS_HEADERS = {
-    "Access-Control-Expose-Headers": "X-SecureCart-Instance, X-SecureCart-DB",
+    "Access-Control-Expose-Headers": "X-SecureCart-Instance, X-SecureCart-DB, Idempotent-Replayed",
     "Vary": "Origin",
 }
 CORS_PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Accept",
+    "Access-Control-Allow-Headers": "Content-Type, Accept, Idempotency-Key",
     "Access-Control-Max-Age": "600",
 }
 
@@ -130,9 +130,16 @@ def create_app(config: AppConfig) -> Flask:
 
     @app.post("/api/orders")
     def place_order():
-        order_request = orders.parse_order(request.get_json(silent=True))
+        payload = request.get_json(silent=True)
+        order_request = orders.parse_order(payload)
+        key = orders.idempotency_key(request.headers.get("Idempotency-Key"), payload)
         routed(WRITER)
-        detail = db.write(lambda conn: orders.place_order(conn, order_request))
+        detail = db.write(lambda conn: orders.place_order(conn, order_request, key))
+        location = {"Location": f"/api/orders/{detail['orderId']}"}
+        if detail.get("replayed"):
+            # A retry of an order already placed: the same order, and no second OrderPlaced event.
+            body = {"orderId": detail["orderId"], "status": detail["status"], "totalCents": detail["totalCents"], "replayed": True}
+            return jsonify(body), 201, {**location, "Idempotent-Replayed": "true"}
         published = publish_order_placed(clients, config.event_bus_name, detail)
         body = {
             "orderId": detail["orderId"],
@@ -140,7 +147,7 @@ def create_app(config: AppConfig) -> Flask:
             "totalCents": detail["totalCents"],
             "eventPublished": published,
         }
-        return jsonify(body), 201, {"Location": f"/api/orders/{detail['orderId']}"}
+        return jsonify(body), 201, location
 
     @app.get("/api/orders/<order_id>")
     def get_order(order_id: str):

@@ -5,6 +5,7 @@ confirmation, and find the order in PostgreSQL."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 import urllib.request
 
@@ -81,3 +82,38 @@ def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browse
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
                          user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
         assert conn.execute("SELECT customer_email FROM orders WHERE id = %s", (order_id,)).fetchone() == ("browser-test@example.com",)
+
+
+def test_a_checkout_retried_after_a_502_places_one_order(site, browser, aws):
+    """The first POST reaches the shop (the order is committed) but the browser gets a 502, as when an instance dies
+    mid-response: the storefront retries with the same Idempotency-Key and the shop places the order once."""
+    email = f"retry-{int(time.time() * 1000)}@example.com"
+    browser.goto(f"{site}/")
+    browser.wait("document.querySelectorAll('[data-testid=add-to-cart]:not([disabled])').length > 0")
+    browser.js("""
+        window.__orderKeys = [];
+        const realFetch = window.fetch.bind(window);
+        window.fetch = async (url, options) => {
+          if (String(url).endsWith('api/orders') && options && options.method === 'POST') {
+            window.__orderKeys.push(options.headers['Idempotency-Key']);
+            const response = await realFetch(url, options);
+            if (window.__orderKeys.length === 1) return new Response('<h1>502 Bad Gateway</h1>', {status: 502});
+            return response;
+          }
+          return realFetch(url, options);
+        };
+        document.querySelector('[data-testid=add-to-cart]:not([disabled])').click();
+    """)
+    browser.wait("document.querySelector('[data-testid=cart-count]').textContent === '1'")
+    browser.js("document.querySelector('[data-testid=checkout-button]').click()")
+    browser.wait("!document.querySelector('[data-testid=checkout]').hidden")
+    browser.js(f"document.querySelector('[data-testid=email]').value = {json.dumps(email)};"
+               "document.querySelector('[data-testid=place-order]').click()")
+    order_id = browser.wait("!document.querySelector('[data-testid=confirmation]').hidden && "
+                            "document.querySelector('[data-testid=order-id]').textContent")
+    keys = browser.js("window.__orderKeys")
+    assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) >= 16
+    db = aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
+    with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
+                         user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
+        assert conn.execute("SELECT id FROM orders WHERE customer_email = %s", (email,)).fetchall() == [(order_id,)]

@@ -494,3 +494,67 @@ def test_app_process_reports_a_busy_port_and_bad_settings():
     proc = _start_process({"PORT": str(port), "HOST": "0.0.0.0"})
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 2 and "HOST must be a loopback address" in err
+
+
+# ---- idempotency (issue 8, item 19) -------------------------------------------------------------------------
+
+
+def call_with_key(url: str, body, key: str):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Idempotency-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
+def test_two_posts_with_one_idempotency_key_place_one_order(base, primary, rows):
+    item = _in_stock(rows, 1)[0]
+    email = f"retry-{uuid.uuid4().hex[:8]}@example.com"
+    order = {"customerEmail": email, "items": [{"sku": item["sku"], "quantity": 2}], "cardToken": "tok_visa_ok"}
+    key = str(uuid.uuid4())
+    first = call_with_key(f"{base}/api/orders", order, key)
+    again = call_with_key(f"{base}/api/orders", order, key)
+    assert first[0] == again[0] == 201, (first[2], again[2])
+    assert again[2]["orderId"] == first[2]["orderId"] and again[2]["totalCents"] == first[2]["totalCents"] == 2 * item["price_cents"]
+    assert again[2]["status"] == "PLACED" and again[1]["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first[1]
+    assert again[1]["Location"] == first[1]["Location"]
+    assert order_count(primary, email) == 1
+    with writer_conn(primary) as conn:
+        assert conn.execute("select count(*) from order_lines where order_id = %s", (first[2]["orderId"],)).fetchone()[0] == 1
+    # The key as a body field works the same; another key is another order; no key is always a new order.
+    status, _, by_field = call(f"{base}/api/orders", "POST", {**order, "idempotencyKey": key})
+    assert status == 201 and by_field["orderId"] == first[2]["orderId"]
+    assert call_with_key(f"{base}/api/orders", order, str(uuid.uuid4()))[2]["orderId"] != first[2]["orderId"]
+    call(f"{base}/api/orders", "POST", order)
+    assert order_count(primary, email) == 3
+
+
+def test_concurrent_retries_with_one_key_place_one_order(base, primary, rows):
+    item = _in_stock(rows, 1)[0]
+    email = f"race-{uuid.uuid4().hex[:8]}@example.com"
+    order = {"customerEmail": email, "items": [{"sku": item["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"}
+    key = str(uuid.uuid4())
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(call_with_key(f"{base}/api/orders", order, key))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {status for status, _, _ in results} == {201}
+    assert len({body["orderId"] for _, _, body in results}) == 1
+    assert order_count(primary, email) == 1
+
+
+def test_one_key_for_a_different_order_is_refused(base, primary, rows):
+    item = _in_stock(rows, 1)[0]
+    email = f"reuse-{uuid.uuid4().hex[:8]}@example.com"
+    order = {"customerEmail": email, "items": [{"sku": item["sku"], "quantity": 1}], "cardToken": "tok_visa_ok"}
+    key = str(uuid.uuid4())
+    assert call_with_key(f"{base}/api/orders", order, key)[0] == 201
+    status, _, body = call_with_key(f"{base}/api/orders", {**order, "items": [{"sku": item["sku"], "quantity": 5}]}, key)
+    assert status == 422 and body["error"] == "idempotency_key_reused"
+    status, _, body = call_with_key(f"{base}/api/orders", order, "not a key\u00e9")
+    assert status == 400 and body["error"] == "invalid_idempotency_key"
+    assert order_count(primary, email) == 1

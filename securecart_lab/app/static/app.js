@@ -2,6 +2,8 @@
 
 (function () {
   const CART_KEY = "securecart.cart";
+  const CHECKOUT_KEY = "securecart.checkout";
+  const ORDER_ATTEMPTS = 3;
   const PALETTE = ["#0f766e", "#1d4ed8", "#7c3aed", "#be123c", "#b45309", "#15803d", "#0369a1", "#4338ca"];
   const $ = (selector) => document.querySelector(selector);
   // config.js names the API's origin when this page is served from elsewhere (an S3 website bucket).
@@ -232,6 +234,60 @@
     }
   }
 
+  // One Idempotency-Key per checkout attempt: sending the same order again (an automatic retry after a 502 or a lost
+  // connection, another click, a reload) reuses it, so the shop places it once even if an earlier try was committed.
+  let pendingCheckout = null;
+
+  function checkoutKey(order) {
+    const fingerprint = JSON.stringify(order);
+    if (!pendingCheckout) {
+      try {
+        pendingCheckout = JSON.parse(sessionStorage.getItem(CHECKOUT_KEY) || "null");
+      } catch (err) {
+        pendingCheckout = null;
+      }
+    }
+    if (!pendingCheckout || pendingCheckout.fingerprint !== fingerprint) {
+      const bytes = new Uint8Array(16);
+      crypto.getRandomValues(bytes);
+      const key = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+      pendingCheckout = { fingerprint, key };
+      try {
+        sessionStorage.setItem(CHECKOUT_KEY, JSON.stringify(pendingCheckout));
+      } catch (err) {
+        // Without storage the key still holds for this page view.
+      }
+    }
+    return pendingCheckout.key;
+  }
+
+  function checkoutDone() {
+    pendingCheckout = null;
+    try {
+      sessionStorage.removeItem(CHECKOUT_KEY);
+    } catch (err) {
+      // nothing kept
+    }
+  }
+
+  async function sendOrder(order, key) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await api("api/orders", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key },
+          body: JSON.stringify(order),
+        });
+      } catch (err) {
+        // No answer, or the load balancer's 502/503/504: the order may or may not be placed; the same key makes
+        // retrying safe. Any other answer is the shop's verdict on the order.
+        const transient = !err.status || err.status === 502 || err.status === 503 || err.status === 504;
+        if (!transient || attempt >= ORDER_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
+      }
+    }
+  }
+
   async function placeOrder(event) {
     event.preventDefault();
     const button = $("#place-order");
@@ -243,11 +299,8 @@
     button.disabled = true;
     button.textContent = "Placing order…";
     try {
-      const placed = await api("api/orders", {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(order),
-      });
+      const placed = await sendOrder(order, checkoutKey(order));
+      checkoutDone();
       cart = [];
       saveCart();
       renderCart();
