@@ -375,13 +375,14 @@ def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-do
 @app.command()
 def grade(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help="Submissions: workspace folders (labNN/ inside), git checkouts, "
-                                                 ".zip/.tar.gz archives, or folders of them (one per learner)."),
+    paths: Optional[list[Path]] = typer.Argument(None, help="Submissions: workspace folders (labNN/ inside), git checkouts, "
+                                                           ".zip/.tar.gz archives, or folders of them (one per learner)."),
     lab: Optional[str] = typer.Option(None, "--lab", help="Grade only this lab (default: the labs each submission contains)."),
     all_labs: bool = typer.Option(False, "--all", help="Grade every lab; a lab missing from a submission scores 0."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Submissions graded at once (default: what cores and memory allow)."),
     out: Path = typer.Option(Path("securecart-grades"), "--out", help="Where to write gradebook.csv, gradebook.json and reports/."),
     sign: bool = typer.Option(False, "--sign", help="Sign the JSON reports (HMAC; key: SECURECART_GRADING_KEY or one kept in SECURECART_HOME)."),
+    init_workflow: bool = typer.Option(False, "--init-workflow", help="Write a GitHub Actions workflow into the repository at PATH (default .) that grades it on every push."),
 ):
     """Grade learners' submitted files, each in a fresh environment of its own, into a gradebook.
 
@@ -389,7 +390,7 @@ def grade(
     """
     from securecart_lab.commands import grade as grade_cmd
 
-    raise typer.Exit(grade_cmd.grade(_settings(ctx), paths, lab, all_labs, jobs, out, sign))
+    raise typer.Exit(grade_cmd.grade(_settings(ctx), paths or [], lab, all_labs, jobs, out, sign, init_workflow))
 
 
 @app.command()

@@ -22,9 +22,15 @@ COLOURS = {"passed": "green", "failed": "yellow", "deploy-error": "red", "missin
 
 
 def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool, jobs: int | None, out: Path,
-          sign: bool) -> int:
+          sign: bool, init: bool = False) -> int:
+    if init:
+        init_workflow(paths[0] if paths else Path("."), lab)
+        return 0
     if lab and all_labs:
         raise LabError("Give either --lab N or --all, not both.", "Example: securecart-lab grade submissions/ --lab 1")
+    if not paths:
+        raise LabError("Which submissions? Expected one or more folders or archives.",
+                       "Example: securecart-lab grade submissions/ --lab 1")
     labs = [get_lab(lab).number] if lab else None
     subs = submissions.discover(paths)
     _writable_folder(out)
@@ -60,6 +66,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
     for row in rows:
         _write_reports(out, row, secret)
     csv_path, json_path = gradebook.write(out, rows, run)
+    gradebook.write_markdown(out, rows)
     if secret:
         signing.write_signed(json_path, json.loads(json_path.read_text(encoding="utf-8")), secret)
     render_summary(rows)
@@ -128,6 +135,29 @@ def render_summary(rows: list[runner.Row]) -> None:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_status.items()))
     mean = f"; mean score {summary.mean_percent:g}%" if summary.mean_percent is not None else ""
     console.print(f"{summary.learners} learner{'s' * (summary.learners != 1)}: {statuses}{mean}.")
+
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "grading" / "github-workflow.yml"
+WORKFLOW_PATH = Path(".github") / "workflows" / "securecart-grade.yml"
+
+
+def init_workflow(repo: Path, lab: str | None) -> None:
+    """Write the GitHub Actions workflow that grades a learner's repository on every push (never over another file)."""
+    text = WORKFLOW.read_text(encoding="utf-8")
+    if lab:
+        number = str(get_lab(lab).number)
+        text = text.replace("inputs.lab || '1'", f"inputs.lab || '{number}'").replace('default: "1"', f'default: "{number}"')
+    target = repo / WORKFLOW_PATH
+    if target.exists():
+        if target.read_text(encoding="utf-8", errors="replace") == text:
+            console.print(f"{target} is already up to date.")
+            return
+        raise LabError(f"{target} already exists and differs from the kit's workflow; it was left as it is.",
+                       "Move it away and run again to get the kit's version.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    console.print(f"Wrote {target}: on every push, GitHub Actions grades this repository's lab "
+                  f"{lab or 1}, uploads the reports and shows the score in the job summary. Commit and push it.")
 
 
 def verify(settings: Settings, report: Path) -> None:

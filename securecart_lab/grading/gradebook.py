@@ -99,3 +99,22 @@ def write(out: Path, rows: list[Row], run: dict) -> tuple[Path, Path]:
     json_path = out / "gradebook.json"
     json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return csv_path, json_path
+
+
+def write_markdown(out: Path, rows: list[Row]) -> Path:
+    """DIR/summary.md: the scores and the most-failed checks, for a CI job summary (GitHub's $GITHUB_STEP_SUMMARY)."""
+    rows = sorted(rows, key=lambda r: r.id)
+    numbers = lab_numbers(rows)
+    lines = ["## securecart-lab grade", "",
+             "| Learner | " + " | ".join(f"Lab {n}" for n in numbers) + " | Total | Status | Reason |",
+             "| --- | " + " | ".join("---" for _ in numbers) + " | --- | --- | --- |"]
+    for row in rows:
+        cells = [f"{row.labs[n]['earned']}/{row.labs[n]['points']}" if n in row.labs else "-" for n in numbers]
+        reason = (row.reason or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {row.id} | " + " | ".join(cells) + f" | {row.earned}/{row.points} | {row.status} | {reason} |")
+    most_failed = summarize(rows).most_failed
+    if most_failed:
+        lines += ["", "Failed checks: " + ", ".join(f"`{c}` ({n} of {len(rows)})" for c, n in most_failed)]
+    path = out / "summary.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

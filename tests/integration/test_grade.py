@@ -185,3 +185,31 @@ def _lambda_workers() -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_the_command_the_github_workflow_runs(instructor, tmp_path):
+    """What a learner repository's job runs, in such a repository: exit code, reports, the job summary."""
+    import shlex
+
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "securecart_lab" / "grading" / "github-workflow.yml").read_text())
+    command = next(s["run"] for s in workflow["jobs"]["grade"]["steps"] if "securecart-lab grade" in s.get("run", ""))
+    repo = tmp_path / "learner-repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "securecart-workspace" / "lab01").mkdir(parents=True)
+    (repo / "securecart-workspace" / "lab01" / "queue.json").write_text('{"VisibilityTimeout": "60"}')
+    env = {**os.environ, "SECURECART_CONTENT": str(COURSE), "LAB": "1"}
+    argv = [sys.executable, "-m", "securecart_lab", *shlex.split(command.replace('"$LAB"', "1"))[1:]]
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = (repo / "securecart-grades" / "summary.md").read_text()
+    assert "| learner-repo | 20/20 | 20/20 | passed |" in summary
+    assert (repo / "securecart-grades" / "reports" / "learner-repo.xml").exists()
+
+    (repo / "securecart-workspace" / "lab01" / "queue.json").write_text('{"VisibilityTimeout": "30"}')
+    done = subprocess.run(argv, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1  # the job fails when a check fails
+    summary = (repo / "securecart-grades" / "summary.md").read_text()
+    assert "| learner-repo | 10/20 | 10/20 | failed | 1 of 3 checks failed. |" in summary
+    assert "`lab01/timeout` (1 of 1)" in summary

@@ -211,3 +211,45 @@ def test_signed_reports_verify_and_edits_are_caught(isolated_settings, tmp_path,
         signing.verify(report, secret)
     monkeypatch.setenv("SECURECART_GRADING_KEY", "shared-secret")
     assert signing.key(isolated_settings) == b"shared-secret"
+
+
+# -- GitHub Actions ------------------------------------------------------------------
+def _workflow(path):
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    return data, data.get("on", data.get(True))  # YAML 1.1 reads the key `on` as true
+
+
+def test_the_workflow_grades_on_push_and_keeps_the_reports(cli, tmp_path):
+    result = cli("grade", "--init-workflow", str(tmp_path), "--lab", "2")
+    assert result.exit_code == 0, result.output
+    written = tmp_path / ".github" / "workflows" / "securecart-grade.yml"
+    data, triggers = _workflow(written)
+    assert {"push", "workflow_dispatch", "workflow_call"} <= set(triggers)
+    assert triggers["workflow_call"]["inputs"]["lab"]["default"] == "2"
+    assert data["env"]["LAB"] == "${{ inputs.lab || '2' }}"
+    steps = data["jobs"]["grade"]["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
+    runs = [s.get("run", "") for s in steps]
+    grade = next(s for s in steps if "securecart-lab grade" in s.get("run", ""))
+    assert grade["run"] == 'securecart-lab grade . --lab "$LAB" --out securecart-grades' and "if" not in grade
+    assert any('pip install "$KIT"' in r for r in runs)
+    summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
+    assert summary["if"] == "always()" and "securecart-grades/summary.md" in summary["run"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "securecart-grades/"
+    assert steps.index(grade) < steps.index(summary) < steps.index(upload)
+
+    # Run again: unchanged; a different file there is never overwritten.
+    assert "already up to date" in cli("grade", "--init-workflow", str(tmp_path), "--lab", "2").output
+    written.write_text("name: mine\n")
+    result = cli("grade", "--init-workflow", str(tmp_path))
+    assert result.exit_code == 1 and "already exists and differs" in result.output
+    assert written.read_text() == "name: mine\n"
+
+
+def test_grade_without_submissions_says_what_it_expects(cli, isolated_settings):
+    result = cli("grade", "--lab", "1")
+    assert result.exit_code == 1 and "Error: Which submissions?" in result.output
