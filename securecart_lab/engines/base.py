@@ -85,7 +85,9 @@ class Engine:
     def require_running(self) -> None:
         from securecart_lab.errors import NotRunning
 
-        if self.health() is None:
+        # A loaded machine (e.g. grade running environments side by side) can take over a second to answer;
+        # when nothing listens, the connection is refused at once, so the longer wait costs nothing then.
+        if self.health(timeout=5) is None:
             raise NotRunning(
                 f"Expected the {self.name} engine at {self.endpoint_url}, found nothing.",
                 'Run "securecart-lab up" (or "securecart-lab start N", which starts it).',

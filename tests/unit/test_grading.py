@@ -5,6 +5,7 @@ import io
 import json
 import os
 import tarfile
+import time
 import zipfile
 
 import pytest
@@ -253,3 +254,33 @@ def test_the_workflow_grades_on_push_and_keeps_the_reports(cli, tmp_path):
 def test_grade_without_submissions_says_what_it_expects(cli, isolated_settings):
     result = cli("grade", "--lab", "1")
     assert result.exit_code == 1 and "Error: Which submissions?" in result.output
+
+
+def test_a_slow_engine_still_counts_as_running(isolated_settings):
+    """Under load (several grading environments at once) the emulator may answer its health check in over 1 s."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from securecart_lab.engines.local import LocalEngine
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(1.5)
+            body = b'{"edition": "securecart-local"}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from dataclasses import replace
+
+        LocalEngine(replace(isolated_settings, emulator_port=server.server_address[1])).require_running()
+    finally:
+        server.shutdown()
+        server.server_close()
