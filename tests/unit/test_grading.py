@@ -284,3 +284,38 @@ def test_a_slow_engine_still_counts_as_running(isolated_settings):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- which labs a submission is graded on ----------------------------------------------
+COURSE = __import__("pathlib").Path(__file__).resolve().parents[1] / "fixtures" / "course"
+
+
+def _worker(tmp_path, settings, **job):
+    from securecart_lab.grading.worker import Worker
+
+    base = tmp_path / "base"
+    base.mkdir(parents=True)
+    (base / "job.json").write_text(json.dumps({"id": "sam", "source": "x", "labs": None, "all": False, **job}))
+    return Worker(base, settings)
+
+
+def test_labs_graded_are_the_ones_contained_asked_for_or_all(isolated_settings, tmp_path, monkeypatch):
+    from securecart_lab.grading import worker as worker_module
+
+    monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
+    (isolated_settings.workspace / "lab02").mkdir(parents=True)
+    assert _worker(tmp_path / "a", isolated_settings).numbers() == [2]
+    assert _worker(tmp_path / "b", isolated_settings, all=True).numbers() == [1, 2]
+    assert _worker(tmp_path / "c", isolated_settings, labs=[1]).numbers() == [1]
+    from securecart_lab.labs.registry import get_lab
+
+    assert worker_module._prerequisites(get_lab(2)) == [1]
+
+    # A lab asked for but not in the submission: every check fails with the reason, before any engine is asked.
+    entry, report = _worker(tmp_path / "d", isolated_settings, labs=[1]).grade_lab(1)
+    assert entry == {"status": "missing", "reason": "The submission has no lab01/ folder.", "deployed_from": {}}
+    unjudged = worker_module._unjudged(get_lab(1), entry["reason"])
+    assert [o.status for o in unjudged.outcomes] == ["fail"] * 3 and unjudged.points == 20
+    assert unjudged.outcomes[0].message == "Not graded: The submission has no lab01/ folder."
+    assert worker_module._overall({"1": entry, "2": {"status": "passed", "reason": None}}, [1, 2]) == \
+        {"status": "missing", "reason": "The submission has no lab01/ folder."}
