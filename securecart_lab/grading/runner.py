@@ -96,6 +96,7 @@ class Grader:
         self._lock = threading.Lock()
         self._ports: set[int] = set()
         self._children: dict[str, subprocess.Popen] = {}
+        self.rows: list[Row] = []
         # Not under the instructor's home: nothing of theirs is in reach. World-traversable because, run as root,
         # PostgreSQL runs as an unprivileged user that must reach its data.
         self.root = Path(tempfile.mkdtemp(prefix="securecart-grade-", dir="/tmp"))
@@ -104,7 +105,6 @@ class Grader:
     # -- the pool ----------------------------------------------------------------
     def run(self) -> list[Row]:
         """Grade every submission; on Ctrl-C, stop, clean up, and raise KeyboardInterrupt with `self.rows` set."""
-        self.rows: list[Row] = []
         previous = signal.signal(signal.SIGTERM, _as_interrupt) if threading.current_thread() is threading.main_thread() else None
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="grade")
         futures = {pool.submit(self._grade, i, sub): sub for i, sub in enumerate(self.subs)}
