@@ -183,7 +183,7 @@ def test_gradebook_csv_and_json(tmp_path):
 def test_default_jobs_follows_cores_and_memory(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setattr(runner, "_available_mb", lambda: 100_000)
-    assert runner.default_jobs() == 8
+    assert runner.default_jobs() == 16
     monkeypatch.setattr(runner, "_available_mb", lambda: 2 * runner.ENV_MB)
     assert runner.default_jobs() == 1
     monkeypatch.setattr(runner, "_available_mb", lambda: 0)
