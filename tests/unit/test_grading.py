@@ -180,6 +180,14 @@ def test_gradebook_csv_and_json(tmp_path):
     assert doc["summary"]["mean_percent"] == 43.8 and doc["run"] == {"graded_state": "x"}
 
 
+def test_summary_markdown_for_a_ci_job_summary(tmp_path):
+    path = gradebook.write_markdown(tmp_path, _rows())
+    lines = path.read_text().splitlines()
+    assert lines[2] == "| Learner | Lab 1 | Total | Status | Reason |"
+    assert "| carol | 0/20 | 0/20 | deploy-error | Deploy failed: lab01/queue.json:2: x |" in lines
+    assert lines[-1] == "Failed checks: `lab01/timeout` (2 of 4), `lab01/queue-exists` (1 of 4)"
+
+
 def test_default_jobs_follows_cores_and_memory(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     monkeypatch.setattr(runner, "_available_mb", lambda: 100_000)
