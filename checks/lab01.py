@@ -161,6 +161,10 @@ def _near_misses(ctx, source: str, detail_type: str) -> str:
     return "; ".join(notes) or f"no rules on the {bus} bus"
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _squash(text: str) -> str:
     return "".join(ch for ch in text.lower() if ch.isalnum())
 
@@ -284,13 +288,13 @@ def deployment(ctx):
     rules = ctx.aws("events").list_rules(EventBusName=prov.BUS).get("Rules", [])
     if not rules:
         return failed(f"No EventBridge rules on the {prov.BUS} bus.", expected="rules from rules.json", actual="none")
-    return passed(f"{len(definition['States'])} states, {len(rules)} rules")
+    return passed(f"{_plural(len(definition['States']), 'state')}, {_plural(len(rules), 'rule')}")
 
 
 @check("order-event-starts-execution", "An OrderPlaced event starts an execution", points=10,
        hint="In rules.json, route OrderPlaced events from securecart.orders on the securecart bus to the state "
             "machine, passing only the event's detail as input.",
-       more="The check puts an OrderPlaced event (valid against seed/events/OrderPlaced.schema.json) on the bus and "
+       more="The check puts an OrderPlaced event (valid against reference/events/OrderPlaced.schema.json) on the bus and "
             "waits up to 10 s for an execution whose input carries its order id. The rule: "
             '{"source": ["securecart.orders"], "detail-type": ["OrderPlaced"]} with a target "Arn": '
             '"${StateMachineArn}", "RoleArn": "${EventsRoleArn}", "InputPath": "$.detail".',
@@ -524,7 +528,7 @@ def parallel_fulfilment(ctx):
 @check("restock-on-low-inventory", "An InventoryLow event triggers restock", points=10,
        hint="Add a rule to rules.json that sends InventoryLow events (source securecart.inventory) on the "
             "securecart bus to the restock function.",
-       more="The check puts an InventoryLow event (valid against seed/events/InventoryLow.schema.json) for a test "
+       more="The check puts an InventoryLow event (valid against reference/events/InventoryLow.schema.json) for a test "
             "SKU on the bus, the event reserve-inventory emits, and waits up to 10 s for restock to record a "
             "request for that SKU in securecart-restock-requests. The target: "
             '{"Id": "restock", "Arn": "${FunctionArn:restock}"}.',
@@ -644,7 +648,7 @@ def least_privilege_role(ctx):
     if missing:
         return failed("The role does not allow something the state machine uses.", expected="allowed",
                       actual="; ".join(missing))
-    return passed(f"{len(allows)} statements, no wildcards")
+    return passed(f"{_plural(len(allows), 'statement')}, no wildcards")
 
 
 def _required(ctx, definition: dict) -> list[tuple[str, str]]:

@@ -316,6 +316,21 @@ def load_balancer(ctx):
 
 # --- behaviour ---------------------------------------------------------------------------------------------------
 
+def _no_healthy_target(ctx, what: str):
+    """A failed outcome naming the real cause when the load balancer has no healthy target, else None."""
+    health = ctx.lab.provisioner().site_health(ctx)
+    if health is None or health.healthy:
+        return None
+    return failed(f"{what}: the load balancer has no healthy target to send it to.",
+                  expected="healthy targets (GET /health answers 200)", actual=health.explain())
+
+
+def _json_body(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
 @check("site-serves-products", "GET /api/products through the ALB returns the products in PostgreSQL", points=10,
        hint="Deploy, then open the site URL that deploy prints. If it answers 503, no target is healthy: read the instance "
             "logs (securecart-lab logs emulator) and check the user data's DB_* variables match the database.",
@@ -324,8 +339,11 @@ def site_serves_products(ctx):
     url = f"{_site(ctx)}/api/products?limit=200"
     status, headers, body = _http(url)
     if status != 200:
-        return failed(f"GET {url} answered {status}.", expected=200, actual=f"{status} {body[:120]!r}")
-    products = json.loads(body)["products"]
+        return (_no_healthy_target(ctx, f"GET {url} answered {status}")
+                or failed(f"GET {url} answered {status}.", expected=200, actual=f"{status} {body[:120]!r}"))
+    products = (_json_body(body) or {}).get("products")
+    if not isinstance(products, list):
+        return failed(f"GET {url} did not answer the app's JSON.", expected='{"products": [...]}', actual=body[:120])
     with _sql(ctx) as conn:
         stored = dict(conn.execute("SELECT sku, name FROM products").fetchall())
     wrong = [p["sku"] for p in products if stored.get(p["sku"]) != p["name"]]
@@ -341,14 +359,20 @@ def site_serves_products(ctx):
        needs={"cloudformation", "elbv2", "rds"})
 def orders_stored(ctx):
     site = _site(ctx)
-    _, _, body = _http(f"{site}/api/products?limit=1")
-    sku = json.loads(body)["products"][0]["sku"]
+    status, _, body = _http(f"{site}/api/products?limit=1")
+    products = (_json_body(body) or {}).get("products") if status == 200 else None
+    if not products:
+        return (_no_healthy_target(ctx, "The check could not read a product to order")
+                or failed("The check could not read a product to order.", expected="200 with a product",
+                          actual=f"{status} {body[:120]!r}"))
+    sku = products[0]["sku"]
     email = f"{ctx.unique('lab02-check')}@example.com"
     status, _, body = _http(f"{site}/api/orders", "POST", {"customerEmail": email, "items": [{"sku": sku, "quantity": 2}],
                                                           "cardToken": "tok_visa_ok"})
-    if status != 201:
-        return failed("The order was not accepted.", expected=201, actual=f"{status} {body[:160]!r}")
-    order_id = json.loads(body)["orderId"]
+    if status != 201 or not isinstance(_json_body(body), dict) or "orderId" not in _json_body(body):
+        return (_no_healthy_target(ctx, f"POST /api/orders answered {status}")
+                or failed("The order was not accepted.", expected=201, actual=f"{status} {body[:160]!r}"))
+    order_id = _json_body(body)["orderId"]
     with _sql(ctx) as conn:
         row = conn.execute("SELECT o.customer_email, l.sku, l.quantity FROM orders o JOIN order_lines l ON l.order_id = o.id "
                            "WHERE o.id = %s", (order_id,)).fetchone()
@@ -400,6 +424,9 @@ def _publicly_readable(s3, bucket: str) -> bool:
             "(Access-Control-Allow-Origin).",
        needs={"cloudformation", "s3", "elbv2"})
 def storefront_on_s3(ctx):
+    down = _no_healthy_target(ctx, "The storefront's page calls the API through the load balancer")
+    if down:
+        return down
     bucket = _website_bucket(ctx)
     url = ctx.lab.provisioner().storefront_url(ctx, bucket)
     status, headers, body = _http(url)
@@ -445,7 +472,8 @@ def load_balanced(ctx):
     members = {i["InstanceId"] for i in _group(ctx)["Instances"]}
     distinct = set(served)
     if len(distinct & members) < 2:
-        return failed("The load balancer does not spread requests over two or more of the group's instances.",
+        down = None if served else _no_healthy_target(ctx, "No request through the load balancer got an answer")
+        return down or failed("The load balancer does not spread requests over two or more of the group's instances.",
                       expected=">= 2 instances", actual=f"{len(served)} of 20 answered, by {sorted(map(str, distinct)) or 'none'}")
     return passed(f"20 requests served by {len(distinct)} instances")
 

@@ -226,12 +226,25 @@ def reads_on_replica(ctx):
     on_replica, on_writer = _searches_since(replica, since), _searches_since(writer, since)
     said = ", ".join(f"{routes.count(r)} {r}" for r in sorted(set(routes)))
     if on_writer or not on_replica:
+        problem = _reader_parameter_problem(_topology(ctx).reader_parameter, replica)
         return failed(f"Searches ran on the writer {writer.id}, not only on the replica {replica.id} (the app said: {said})",
                       expected=f"app connections searching on {replica.id} only",
-                      actual=f"{len(on_replica)} on {replica.id}, {len(on_writer)} on {writer.id}")
+                      actual=f"{len(on_replica)} on {replica.id}, {len(on_writer)} on {writer.id}"
+                             + (f"; {problem}" if problem else ""))
     instances = sorted(set(on_replica))
     return passed(f"{SEARCHES} searches: {len(on_replica)} app connections from {', '.join(instances)} searched on {replica.id}, "
                   f"none on {writer.id}", actual=said)
+
+
+def _reader_parameter_problem(value: str | None, replica: replicas.DbInstance) -> str | None:
+    """What is wrong with the reader parameter the learner set, seen from the replica it should name."""
+    if value is None:
+        return f"{READER_PARAMETER} is not set"
+    if ":" not in value:
+        return f"{READER_PARAMETER} is {value!r}: the value lacks :port (expected {replica.endpoint})"
+    if value.strip() != replica.endpoint:
+        return f"{READER_PARAMETER} is {value!r}, not the replica's endpoint {replica.endpoint}"
+    return None
 
 
 @check("writes-on-primary", "Orders through the load balancer are stored by the writer", points=10,

@@ -109,7 +109,7 @@ def parameter(ssm, name: str) -> str | None:
         raise
 
 
-def _lab_database_id(cloudformation) -> str | None:
+def lab_database_id(cloudformation) -> str | None:
     try:
         resources = cloudformation.describe_stack_resources(StackName=LAB2_STACK)["StackResources"]
     except ClientError:
@@ -123,7 +123,7 @@ def topology(endpoint_url: str) -> Topology:
     rds = aws.client("rds", endpoint_url)
     instances = {i.id: i for i in map(_instance, rds.describe_db_instances()["DBInstances"])}
     ssm = aws.client("ssm", endpoint_url)
-    lab_id = _lab_database_id(aws.client("cloudformation", endpoint_url))
+    lab_id = lab_database_id(aws.client("cloudformation", endpoint_url))
     topo = Topology(
         instances=instances,
         lab_database=instances.get(lab_id or ""),

@@ -12,6 +12,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -121,14 +122,63 @@ def _wait_for_targets(ctx) -> list[str]:
     deadline = time.monotonic() + HEALTHY_WAIT_SECONDS
     for tg_arn in _stack_resources(ctx, "AWS::ElasticLoadBalancingV2::TargetGroup"):
         while True:
-            states = [d["TargetHealth"]["State"] for d in elbv2.describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]]
-            healthy = states.count("healthy")
-            if (states and healthy == len(states)) or time.monotonic() > deadline:
+            health = target_health(ctx, tg_arn)
+            if (health.total and health.healthy == health.total) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        name = tg_arn.split("/")[-2]
-        lines.append(f"Target group {name}: {healthy} of {len(states)} targets healthy")
+        lines.append(f"Target group {health.name}: {health.healthy} of {health.total} targets healthy")
+        if health.healthy == 0:
+            lines.append(f"Warning: the site is not serving yet: {health.explain()}")
     return lines
+
+
+@dataclass
+class TargetHealth:
+    """A target group's health as describe-target-health reports it, and what to read to find out why."""
+
+    name: str
+    healthy: int
+    total: int
+    problems: list[str]  # "i-0abc: unhealthy (Target.ResponseCodeMismatch: Health checks failed with these codes: [503])"
+    unhealthy_ids: list[str]
+
+    def explain(self) -> str:
+        if not self.total:
+            return (f"target group {self.name} has no targets (is the Auto Scaling group's TargetGroupARNs this "
+                    "target group, and does the group launch instances?)")
+        logs = "; ".join(f"securecart-lab logs instance {i}" for i in self.unhealthy_ids[:2])
+        return (f"{self.healthy} of {self.total} targets of {self.name} healthy: " + "; ".join(self.problems[:3])
+                + (f". The instance's log says why (its user data and app output): {logs}, or "
+                   "aws ec2 get-console-output --instance-id ID" if logs else ""))
+
+
+def target_health(ctx, tg_arn: str) -> TargetHealth:
+    descriptions = ctx.aws("elbv2").describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
+    healthy, problems, unhealthy = 0, [], []
+    for d in descriptions:
+        target, state = d["Target"]["Id"], d["TargetHealth"]
+        if state.get("State") == "healthy":
+            healthy += 1
+            continue
+        unhealthy.append(target)
+        reason = ": ".join(x for x in (state.get("Reason"), state.get("Description")) if x)
+        problems.append(f"{target}: {state.get('State')}" + (f" ({reason})" if reason else ""))
+    return TargetHealth(tg_arn.split("/")[-2], healthy, len(descriptions), problems, unhealthy)
+
+
+def site_health(ctx) -> TargetHealth | None:
+    """The health of the target groups behind the stack's load balancer, when there are any (None: no elbv2)."""
+    if "elbv2" not in ctx.engine.capabilities:
+        return None
+    try:
+        arns = _stack_resources(ctx, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    except ClientError:
+        return None
+    found = [target_health(ctx, arn) for arn in arns]
+    if not found:
+        return None
+    return TargetHealth(", ".join(h.name for h in found), sum(h.healthy for h in found), sum(h.total for h in found),
+                        [p for h in found for p in h.problems], [i for h in found for i in h.unhealthy_ids])
 
 
 def website_buckets(ctx) -> list[str]:

@@ -46,14 +46,32 @@ def wait_available(rds, instance_ids: list[str], timeout: float = REPLICA_WAIT_S
 def deploy(ctx, source: Path) -> list[str]:
     """Create stack securecart-lab03 from source/replica.yaml, wait for its replicas to stream, and report them."""
     path = source / TEMPLATE
-    stacks.load_template(path, 3)
+    document = stacks.load_template(path, 3)
     body = path.read_text(encoding="utf-8")
     cf = ctx.aws("cloudformation")
-    lines = stacks.apply(cf, STACK, path, body, before_replace=lambda: _refuse_to_delete_the_writer(ctx, cf))
+    parameters = lab2_parameters(ctx, document)
+    lines = stacks.apply(cf, STACK, path, body, before_replace=lambda: _refuse_to_delete_the_writer(ctx, cf),
+                         parameters=parameters)
+    lines += [f"Parameter {k} = {v} (lab 2's database, from stack {replicas.LAB2_STACK})" for k, v in parameters.items()]
     lines += _report(ctx, cf)
     if source.resolve() == ctx.lab.solution_dir.resolve():
         lines += _drill(ctx).run(ctx)
     return lines
+
+
+SOURCE_PARAMETER = "SourceDBInstanceIdentifier"
+
+
+def lab2_parameters(ctx, document: dict) -> dict[str, str]:
+    """Lab 3 builds on whatever lab 2's stack holds, however the learner named it: the template's
+    SourceDBInstanceIdentifier parameter gets lab 2's DB instance, read from stack securecart-lab02."""
+    if SOURCE_PARAMETER not in (document.get("Parameters") or {}):
+        return {}
+    database = replicas.lab_database_id(ctx.aws("cloudformation"))
+    if database is None:
+        raise DeployError(f"Expected lab 2's DB instance in stack {replicas.LAB2_STACK}, found none: lab 3's "
+                          "replica copies it.", replicas.NO_DATABASE_HINT)
+    return {SOURCE_PARAMETER: database}
 
 
 def _refuse_to_delete_the_writer(ctx, cf) -> None:

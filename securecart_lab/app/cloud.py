@@ -84,6 +84,9 @@ class ReaderLookup:
             log.warning("reading %s failed: %s", self.parameter, error)
             return None
         try:
+            # host:port, both: a bare host would silently take the writer's port, i.e. read from the writer.
+            if ":" not in value:
+                raise AppConfigError(f"Expected a database endpoint as host:port, found {value!r}: the value lacks :port.")
             return Endpoint.parse(value, self._config.db_port)
         except AppConfigError as error:
             log.warning("%s: %s", self.parameter, error)

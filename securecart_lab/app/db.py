@@ -144,7 +144,7 @@ class Database:
     def read(self, work: Callable[[psycopg.Connection], T]) -> tuple[T, str]:
         """Run `work` on the reader if one is configured, else the writer. Returns (result, route)."""
         endpoint = self._reader_lookup()
-        if endpoint is None:
+        if endpoint is None or endpoint == self._writer_lookup():  # a "reader" that is the writer is the writer
             return self.writer.run(work), WRITER
         try:
             return self._reader(endpoint).run(work), READER

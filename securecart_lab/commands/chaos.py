@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from securecart_lab import replicas
+from securecart_lab import config, replicas
 from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
@@ -24,8 +24,7 @@ def chaos(settings: Settings, action: str) -> None:
         console.print(f"[bold red]{outage.instance}[/] is down: its PostgreSQL server on {outage.host}:{outage.port} "
                       f"was stopped (immediate shutdown, as in a crash) at {outage.at}.")
         if outage.shared_with:
-            console.print(f"[yellow]Warning:[/] every database on that server is down with it: {', '.join(outage.shared_with)} "
-                          "(lab 2's database is one of several on the kit's PostgreSQL server).")
+            console.print("[yellow]Warning:[/] " + down_with_it(outage))
         console.print(f"{len(outage.orders)} orders were confirmed before the failure; `check 3` looks for each of them after "
                       "your failover.")
         console.print("Next: aws rds promote-read-replica --db-instance-identifier <your replica>, then point "
@@ -35,3 +34,10 @@ def chaos(settings: Settings, action: str) -> None:
             outage = replicas.primary_up(settings)
         console.print(f"[green]{outage.instance}'s server on {outage.host}:{outage.port} is running again.[/] "
                       "It is a separate database now: the app keeps writing wherever /securecart/db/writer-endpoint points.")
+
+
+def down_with_it(outage: replicas.Outage) -> str:
+    """Every database the stopped server held: the lab's own first, then the others (on AWS, each would be alone)."""
+    others = [f"{name} (the kit's own)" if name == config.DB_NAME else name for name in outage.shared_with]
+    return (f"the whole server stopped, so every database on it is down: {outage.dbname} ({outage.instance}, the lab's "
+            f"database), {', '.join(others)}. On the local engine lab 2's database shares the kit's PostgreSQL server.")

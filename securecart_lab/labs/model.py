@@ -35,6 +35,8 @@ class Lab:
     workspace_files: the learner's files, copied from starter/ and replaced by solution/ files of the same names.
     requires: labs whose resources this one builds on (their solution is deployed when missing).
     steps: the instructions in order, each naming the checks that verify it.
+    references: read-only copies for the learner to read beside their files: (folder under labNN/reference/, glob
+        relative to the lab's folder, or to the kit's seed/ when it starts with "seed/").
     path: the lab's folder.
     """
 
@@ -49,6 +51,7 @@ class Lab:
     path: Path
     requires: tuple[int, ...] = ()
     steps: tuple[Step, ...] = field(default_factory=tuple)
+    references: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -123,5 +126,6 @@ def load_lab(folder: Path) -> Lab:
         workspace_files=tuple(_require(data, "workspace_files", list, manifest)),
         requires=tuple(data.get("requires", ())),
         steps=steps,
+        references=tuple((str(k), str(v)) for k, v in data.get("references", {}).items()),
         path=folder,
     )

@@ -58,6 +58,7 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     lab.provisioner().provision(ctx)
     created = workspace.copy_starter(settings.workspace, lab)
     instructions = workspace.copy_instructions(settings.workspace, lab)
+    workspace.copy_references(settings.workspace, lab)
     result = StartResult(lab=lab, workspace=ctx.workspace, created=created, instructions=instructions,
                          prerequisites=prereqs)
     progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -233,8 +234,11 @@ def check(settings: Settings, number, verbose: bool = False, on_outcome: Callabl
 
 
 def _not_started(chk, lab: Lab) -> Outcome:
+    # One next step: the check's own hint (deploy, edit...) would contradict it until the lab is set up again.
     result = failed(f'Lab {lab.number} is not set up on the running engine. Run "securecart-lab start {lab.number}".')
-    return Outcome(chk.id, chk.title, chk.points, result.status, result.message, None, None, chk.hint, chk.more, 0.0)
+    hint = (f'Run "securecart-lab start {lab.number}": it sets up the lab\'s baseline again (the engine keeps nothing '
+            "across down/up) and deploys your files, which are untouched.")
+    return Outcome(chk.id, chk.title, chk.points, result.status, result.message, None, None, hint, "", 0.0)
 
 
 def workspace_changed(settings: Settings, lab: Lab) -> bool:

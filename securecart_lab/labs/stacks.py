@@ -106,16 +106,21 @@ def resources(cf, name: str, resource_type: str | None = None) -> list[str]:
             if (resource_type is None or r["ResourceType"] == resource_type) and r.get("PhysicalResourceId")]
 
 
-def apply(cf, name: str, path: Path, body: str, before_replace: Callable[[], None] | None = None) -> list[str]:
-    """Create stack `name` from `body` (the template read from `path`), replacing it when the template changed.
+def apply(cf, name: str, path: Path, body: str, before_replace: Callable[[], None] | None = None,
+          parameters: dict[str, str] | None = None) -> list[str]:
+    """Create stack `name` from `body` (the template read from `path`) with `parameters`, replacing it when the
+    template or a parameter changed.
 
     `before_replace` runs before an existing stack is deleted (it may raise to refuse). Returns one line per
     thing done; DeployError names each failed resource and its reason.
     """
     lines: list[str] = []
+    parameters = parameters or {}
     existing = wait(cf, name)
     if existing is not None:
-        if existing["StackStatus"] in DONE and cf.get_template(StackName=name)["TemplateBody"] == body:
+        current = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters") or []}
+        if (existing["StackStatus"] in DONE and cf.get_template(StackName=name)["TemplateBody"] == body
+                and all(current.get(k) == v for k, v in parameters.items())):
             return [f"Stack {name} is up to date ({existing['StackStatus']})"]
         if before_replace:
             before_replace()
@@ -130,6 +135,7 @@ def apply(cf, name: str, path: Path, body: str, before_replace: Callable[[], Non
         lines.append(f"Deleted the previous stack {name} ({existing['StackStatus']}) to apply the changed template")
     try:
         stack_id = cf.create_stack(StackName=name, TemplateBody=body,
+                                   Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
                                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])["StackId"]
     except ClientError as exc:
         raise DeployError(f"CloudFormation rejected {path}: {exc.response['Error'].get('Message', exc)}",

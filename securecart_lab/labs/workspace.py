@@ -149,6 +149,41 @@ def copy_instructions(workspace: Path, lab: Lab) -> Path:
     return dest
 
 
+REFERENCE_DIR = "reference"
+
+
+def reference_sources(lab: Lab) -> dict[str, Path]:
+    """"functions/validate_order.py" -> the kit's file, for every reference the lab declares."""
+    from securecart_lab import paths
+
+    found = {}
+    for folder, pattern in lab.references:
+        base, glob = (paths.seed_dir(), pattern.removeprefix("seed/")) if pattern.startswith("seed/") else (lab.path, pattern)
+        for source in sorted(base.glob(glob)):
+            if source.is_file():
+                found[f"{folder}/{source.name}"] = source
+    return found
+
+
+def copy_references(workspace: Path, lab: Lab) -> list[Path]:
+    """Read-only copies of what the README links (labNN/reference/...), refreshed from the kit at every start: they
+    are the kit's, not the learner's (edits belong in the learner's own files)."""
+    root = lab_dir(workspace, lab)
+    written = []
+    for relative, source in reference_sources(lab).items():
+        dest = root / REFERENCE_DIR / relative
+        _writable_target(dest, root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            if dest.read_bytes() == source.read_bytes():
+                continue
+            dest.chmod(0o644)
+        shutil.copyfile(source, dest)
+        dest.chmod(0o444)
+        written.append(dest)
+    return written
+
+
 def _backup_folder(source: Path) -> Path:
     backups = inside(source / ".backups", source)
     stamp = time.strftime("%Y%m%d-%H%M%S")

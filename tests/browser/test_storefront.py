@@ -56,6 +56,25 @@ def browser():
     driver.close()
 
 
+def deployed_database(aws) -> str:
+    resources = aws("cloudformation").describe_stack_resources(StackName="securecart-lab02")["StackResources"]
+    return next(r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::RDS::DBInstance")
+
+
+def visible(browser, testid: str) -> bool:
+    """What a person sees: the element is rendered (computed display and visibility) and takes up space."""
+    return browser.js(f"""(() => {{
+        const e = document.querySelector('[data-testid={testid}]');
+        if (!e) return false;
+        const s = getComputedStyle(e), r = e.getBoundingClientRect();
+        return s.display !== 'none' && s.visibility !== 'hidden' && r.width > 0 && r.height > 0;
+    }})()""")
+
+
+def panels(browser) -> dict[str, bool]:
+    return {testid: visible(browser, testid) for testid in ("checkout", "confirmation")}
+
+
 def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browser, aws):
     with urllib.request.urlopen(f"{site}/api/products?limit=24") as response:
         word = json.load(response)["products"][-1]["name"].split()[-1]  # a product off the first row
@@ -63,6 +82,8 @@ def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browse
         expected_first = json.load(response)["products"][0]["name"]
     browser.goto(page)
     assert browser.wait("document.querySelectorAll('[data-testid=product-card]').length") > 1
+    # An empty cart: neither the checkout form nor a "Thank you!" with no order in it.
+    assert panels(browser) == {"checkout": False, "confirmation": False}
 
     browser.js(f"document.querySelector('#search').value = {json.dumps(word)}; document.querySelector('#search-button').click()")
     browser.wait(f"document.querySelector('[data-testid=product-card] .product-name').textContent === {json.dumps(expected_first)}")
@@ -71,14 +92,17 @@ def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browse
     browser.wait("document.querySelector('[data-testid=cart-count]').textContent === '1'")
     browser.js("document.querySelector('[data-testid=checkout-button]').click()")
     browser.wait("!document.querySelector('[data-testid=checkout]').hidden")
+    assert panels(browser) == {"checkout": True, "confirmation": False}
     browser.js("document.querySelector('[data-testid=email]').value = 'browser-test@example.com';"
                "document.querySelector('[data-testid=place-order]').click()")
     order_id = browser.wait("!document.querySelector('[data-testid=confirmation]').hidden && "
                             "document.querySelector('[data-testid=order-id]').textContent")
     assert order_id.startswith("ord-")
+    assert panels(browser) == {"checkout": False, "confirmation": True}
     assert browser.js("document.querySelector('[data-testid=served-by]').textContent").strip()
 
-    db = aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
+    database = deployed_database(aws)
+    db = aws("rds").describe_db_instances(DBInstanceIdentifier=database)["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
                          user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
         assert conn.execute("SELECT customer_email FROM orders WHERE id = %s", (order_id,)).fetchone() == ("browser-test@example.com",)

@@ -408,6 +408,14 @@ def test_reader_endpoint_from_ssm(primary, replica, emulator):
             ssm.put_parameter(Name=READER_PARAMETER, Value=f"127.0.0.1:{free_port()}", Type="String", Overwrite=True)
             time.sleep(0.3)
             assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer-fallback"
+            # A learner's near miss: the host without :port. The app must not call the writer's port "reader".
+            ssm.put_parameter(Name=READER_PARAMETER, Value=replica.host, Type="String", Overwrite=True)
+            time.sleep(0.3)
+            assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer"
+            # Nor the writer's own endpoint.
+            ssm.put_parameter(Name=READER_PARAMETER, Value=f"{primary.host}:{primary.port}", Type="String", Overwrite=True)
+            time.sleep(0.3)
+            assert call(f"{url}/api/categories")[1]["X-SecureCart-DB"] == "writer"
         finally:
             ssm.delete_parameter(Name=READER_PARAMETER)
         time.sleep(0.3)

@@ -119,6 +119,17 @@ def test_reads_left_on_the_primary_fail_reads_on_replica(lab3, settings, folder)
         assert outcome[passing].status == PASS, outcome[passing]
 
 
+def test_a_reader_endpoint_without_its_port_is_named_as_the_cause(lab3, settings, folder):
+    text = solution_text(lab3)
+    with_port = 'Value: !Sub "${ReadReplica.Endpoint.Address}:${ReadReplica.Endpoint.Port}"'
+    assert with_port in text
+    deploy_template(settings, folder, text.replace(with_port, 'Value: !Sub "${ReadReplica.Endpoint.Address}"', 1))
+    wait_for_route(lab3, "writer")  # the app no longer calls the writer's port "reader"
+    outcome = results(settings)["reads-on-replica"]
+    assert outcome.status == FAIL
+    assert "the value lacks :port (expected 127.0.0.1:" in outcome.actual, outcome.actual
+
+
 def test_the_solution_template_passes_all_but_the_drill(lab3, settings, folder):
     deploy_template(settings, folder, solution_text(lab3))
     wait_for_route(lab3, "reader")
