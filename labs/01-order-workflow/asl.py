@@ -105,6 +105,7 @@ def _state(name, state, where, states, problems, function_exists, table_exists) 
         if not isinstance(catcher, dict) or not _error_list(catcher.get("ErrorEquals")):
             problems.append(Problem(at, f"Catch[{i}] of state {name!r} needs ErrorEquals, a non-empty list of error names"))
             continue
+        _unknown_fields(f"Catch[{i}] of state {name!r}", catcher, CATCHER_FIELDS, at, problems)
         target(catcher.get("Next"), at + ("Next",), f"Catch[{i}].Next")
     if kind == "Task":
         _task(name, state, where, problems, function_exists, table_exists)
@@ -139,11 +140,28 @@ def _error_list(value) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
 
 
+RETRIER_FIELDS = ("ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy",
+                  "Comment")
+CATCHER_FIELDS = ("ErrorEquals", "Next", "ResultPath", "Comment", "Output", "Assign")
+
+
+def _unknown_fields(what: str, value: dict, known: tuple[str, ...], at, problems) -> None:
+    """Step Functions rejects fields it does not know; say which, and the field meant when it is a near miss."""
+    import difflib
+
+    for key in value:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [k for k in known if k.lower() == key.lower()]
+            problems.append(Problem(at + (key,), f"{what} has an unknown field {key!r}"
+                                    + (f": did you mean {close[0]!r}? (field names are case-sensitive)" if close else "")))
+
+
 def _retrier(name, retrier, at, problems) -> None:
     index = at[-1]
     if not isinstance(retrier, dict) or not _error_list(retrier.get("ErrorEquals")):
         problems.append(Problem(at, f"Retry[{index}] of state {name!r} needs ErrorEquals, a non-empty list of error names"))
         return
+    _unknown_fields(f"Retry[{index}] of state {name!r}", retrier, RETRIER_FIELDS, at, problems)
     checks = (
         ("IntervalSeconds", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1"),
         ("MaxAttempts", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),

@@ -144,8 +144,7 @@ def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
         try:
             events = client.filter_log_events(logGroupName=group)["events"]
         except client.exceptions.ResourceNotFoundException:
-            raise LabError(f"No log group {group}: the function {name!r} has not run yet (or does not exist).",
-                           "Invoke it, or check the name with: securecart-lab logs lambda <name>")
+            raise _no_function_log(engine, name, group) from None
         for event in events[-lines:]:
             print(event["message"].rstrip("\n"))
         return
@@ -154,6 +153,21 @@ def logs(settings: Settings, what: str, name: str | None, lines: int) -> None:
             print(line, end="")
         return
     raise LabError(f"Unknown log {what!r}: expected emulator, postgres, lambda NAME or instance ID.")
+
+
+def _no_function_log(engine, name: str, group: str) -> LabError:
+    """No log group: a function that has not run yet, or a name that is not a function (say which, and the near miss)."""
+    import difflib
+
+    try:
+        names = [f["FunctionName"] for f in aws.client("lambda", engine.endpoint_url).list_functions()["Functions"]]
+    except Exception:
+        names = []
+    if name in names:
+        return LabError(f"No log group {group} yet: the function {name!r} has not run.", "Invoke it (or run a check), then look again.")
+    close = difflib.get_close_matches(name, names, n=1)
+    return LabError(f"There is no function {name!r}" + (f": did you mean {close[0]!r}?" if close else "."),
+                    "Functions: " + (", ".join(sorted(names)) or "none (start a lab first)"))
 
 
 def instance_log(settings: Settings, instance_id: str | None, lines: int) -> list[str]:

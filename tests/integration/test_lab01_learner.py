@@ -200,3 +200,14 @@ def test_every_problem_of_a_definition_is_listed(lab1, tmp_path):
     for typo in ("Fulfill", "Rejectd", "Dne"):
         assert f"is '{typo}'" in message
     assert message.count("state_machine.asl.json:") >= 3
+
+
+def test_a_retry_for_a_misspelt_error_name_is_pointed_at(lab1, tmp_path):
+    def typo(docs):
+        docs["state_machine.asl.json"]["States"]["Charge"]["Retry"][0]["ErrorEquals"] = ["PaymentGatewayTimeOut"]
+
+    service.deploy(lab1, 1, source=files(tmp_path, typo))
+    result = outcomes(lab1, ["payment-retry"])["payment-retry"]
+    assert result.status == FAIL
+    assert result.actual.endswith("; the Retry names 'PaymentGatewayTimeOut', the function raises "
+                                  "'PaymentGatewayTimeout' (error names are case-sensitive)")

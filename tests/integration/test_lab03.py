@@ -170,7 +170,7 @@ def test_chaos_refuses_unknown_actions_and_nothing_to_undo(lab3, cli):
 
 def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cli):
     began = time.perf_counter()
-    _, applied, _ = service.solve(settings, 3)
+    applied = service.solve(settings, 3).applied
     solved = time.perf_counter() - began
     assert any(line.startswith("Drill: promoted securecart-db-replica") for line in applied), applied
     began = time.perf_counter()

@@ -125,3 +125,12 @@ def test_instance_log_through_get_console_output_and_logs_command(lab2, cli):
     assert result.exit_code == 0 and f"SecureCart app {instance} listening" in result.output
     result = cli("logs", "instance", "i-nope")
     assert result.exit_code == 1 and "No log for instance 'i-nope'" in result.output and instance in result.output
+
+
+def test_logs_of_a_misspelt_function_names_the_function_meant(lab_ctx, cli):
+    ctx = lab_ctx(1)
+    ctx.lab.provisioner().provision(ctx)
+    result = cli("logs", "lambda", "authorise-payment")
+    assert result.exit_code == 1
+    assert "There is no function 'authorise-payment': did you mean 'authorize-payment'?" in result.output
+    assert "Functions: authorize-payment, notify-customer" in result.output

@@ -102,3 +102,15 @@ def test_a_target_arn_must_be_an_arn(tmp_path):
         PROV._validate_rules(tmp_path / "rules.json", text, rules)
     assert "${FunctionArn:restock}" in error.value.message
     assert error.value.line == text[:text.index('"Arn"')].count("\n") + 1
+
+
+def test_a_misspelt_retrier_or_catcher_field_is_named_with_the_field_meant():
+    # "BackOffRate" deployed as the moto parser's "mismatched input" at a line of the re-serialised definition.
+    definition = _solution()
+    definition["States"]["AuthorizePayment"]["Retry"][0]["BackOffRate"] = definition["States"]["AuthorizePayment"]["Retry"][0].pop("BackoffRate")
+    definition["States"]["AuthorizePayment"]["Catch"][0]["ResultsPath"] = "$.error"
+    problems = _problems(definition)
+    assert ("Retry[0] of state 'AuthorizePayment' has an unknown field 'BackOffRate': did you mean 'BackoffRate'? "
+            "(field names are case-sensitive)") in problems
+    assert any("Catch[0] of state 'AuthorizePayment' has an unknown field 'ResultsPath': did you mean 'ResultPath'?" in p
+               for p in problems)
