@@ -121,7 +121,7 @@ def test_instance_log_through_get_console_output_and_logs_command(lab2, cli):
     text = ec2.get_console_output(InstanceId=instance)["Output"]  # botocore decodes the base64
     assert f"SecureCart app {instance} listening on http://127.0.0.1:" in text
     assert "Xen" not in text
-    result = cli("logs", "instance", instance, "-n", "500")
+    result = cli("logs", "instance", instance, "-n", "100000")
     assert result.exit_code == 0 and f"SecureCart app {instance} listening" in result.output
     result = cli("logs", "instance", "i-nope")
     assert result.exit_code == 1 and "No log for instance 'i-nope'" in result.output and instance in result.output
