@@ -25,8 +25,7 @@ def chaos(settings: Settings, action: str) -> None:
                       f"was stopped (immediate shutdown, as in a crash) at {outage.at}.")
         if outage.shared_with:
             console.print("[yellow]Warning:[/] " + down_with_it(outage))
-        console.print(f"{len(outage.orders)} orders were confirmed before the failure; `check 3` looks for each of them after "
-                      "your failover.")
+        console.print(confirmed_before(outage))
         console.print("Next: aws rds promote-read-replica --db-instance-identifier <your replica>, then point "
                       "/securecart/db/writer-endpoint at it (README, step 3).")
     else:
@@ -41,3 +40,10 @@ def down_with_it(outage: replicas.Outage) -> str:
     others = [f"{name} (the kit's own)" if name == config.DB_NAME else name for name in outage.shared_with]
     return (f"the whole server stopped, so every database on it is down: {outage.dbname} ({outage.instance}, the lab's "
             f"database), {', '.join(others)}. On the local engine lab 2's database shares the kit's PostgreSQL server.")
+
+
+def confirmed_before(outage: replicas.Outage) -> str:
+    if len(outage.orders) == 1:
+        return "1 order was confirmed before the failure; `check 3` looks for it after your failover."
+    return (f"{len(outage.orders)} orders were confirmed before the failure; `check 3` looks for each of them after "
+            "your failover.")

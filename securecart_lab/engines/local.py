@@ -167,6 +167,8 @@ class LocalEngine(Engine):
         if purge:
             for folder in (self.settings.pg_dir, self.settings.run_dir, self.settings.service_dir / "lambda"):
                 shutil.rmtree(folder, ignore_errors=True)
+            # The RDS master logins recorded for psql (securecart_lab/shellenv.py): their databases are gone.
+            (self.settings.home / "pgpass").unlink(missing_ok=True)
         return stopped
 
     def status(self) -> EngineStatus:
