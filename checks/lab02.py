@@ -17,6 +17,7 @@ from securecart_lab.config import Settings
 from securecart_lab.checking import check, failed, passed
 from securecart_lab.emulator.bridges import userdata
 from securecart_lab.errors import LabError
+from securecart_lab.postgres import topology
 
 STACK = "securecart-lab02"
 APP_PORT = 8080
@@ -145,7 +146,11 @@ def _site(ctx) -> str:
 
 
 def _sql(ctx):
-    """A connection to the stack's real database (the kit's administrator role)."""
+    """A connection to the real database the app writes to now (the kit's administrator role): the stack's DB instance,
+    or, after lab 3's failover, the instance /securecart/db/writer-endpoint names (the old primary is stale then)."""
+    writer = topology.topology(ctx.endpoint_url).writer
+    if writer is not None:
+        return writer.connect()
     db = _database(ctx)
     endpoint = db.get("Endpoint") or {}
     return psycopg.connect(host=endpoint.get("Address"), port=endpoint.get("Port"), dbname=db.get("DBName") or db["DBInstanceIdentifier"],

@@ -16,7 +16,7 @@ import urllib.request
 
 import psycopg
 
-from securecart_lab import replicas
+from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.checking import check, failed, passed
 from securecart_lab.errors import LabError
@@ -24,7 +24,7 @@ from securecart_lab.labs.registry import get_lab
 
 RDS = {"rds", "ssm", "cloudformation"}
 SITE = RDS | {"elbv2", "ec2"}
-PROBE_DB = replicas.PROBE_DB
+PROBE_DB = get_lab(3).module("outage.py").PROBE_DB
 LAG_LIMIT = 1.0
 SEARCHES = 12
 # Only the product search ends like this (orders read products too, by SKU).
@@ -49,6 +49,14 @@ def _replica(ctx) -> tuple[replicas.DbInstance, replicas.DbInstance]:
     available = [r for r in topo.instances.values() if r.source == writer.id and r.status == "available"]
     if not available:
         others = ", ".join(f"{i.id} ({i.status})" for i in topo.replicas) or "none"
+        if topo.lab_database is not None and writer.id != topo.lab_database.id:
+            # After a failover replica.yaml no longer decides: deploy 3 refuses to re-create the stack holding the writer.
+            raise LabError(f"Expected an available read replica of {writer.id} (the writer since the failover) through the "
+                           f"RDS API, found {others}.",
+                           f"Give the new writer a replica of its own: aws rds create-db-instance-read-replica "
+                           f"--db-instance-identifier {writer.id}2 --source-db-instance-identifier {writer.id}, then put its "
+                           f"endpoint in {READER_PARAMETER} (README, step 3). To start lab 3 again instead: "
+                           "securecart-lab reset 3 --environment.")
         raise LabError(f"Expected an available read replica of {writer.id} (the writer) through the RDS API, found {others}.",
                        "Add an AWS::RDS::DBInstance with SourceDBInstanceIdentifier to replica.yaml and deploy 3.")
     return writer, available[0]
@@ -276,7 +284,7 @@ def writes_on_primary(ctx):
             "it, and every noted order to be there.",
        needs=SITE)
 def failover(ctx):
-    outage = replicas.Outage.load(ctx.settings)
+    outage = get_lab(3).module("outage.py").Outage.load(ctx.settings, ctx.engine.environment_id())
     if outage is None:
         return failed("The failover drill has not been run", expected="securecart-lab chaos primary-down, then the failover",
                       actual="no primary-down yet")

@@ -25,6 +25,7 @@ class Result:
     message: str = ""
     expected: str | None = None
     actual: str | None = None
+    hint: str | None = None  # the next step for this situation, replacing the check's general hint
 
     @property
     def ok(self) -> bool:
@@ -35,9 +36,10 @@ def passed(message: str = "", actual: Any = None) -> Result:
     return Result(PASS, message, actual=None if actual is None else str(actual))
 
 
-def failed(message: str, expected: Any = None, actual: Any = None) -> Result:
+def failed(message: str, expected: Any = None, actual: Any = None, hint: str | None = None) -> Result:
     return Result(
-        FAIL, message, expected=None if expected is None else str(expected), actual=None if actual is None else str(actual)
+        FAIL, message, expected=None if expected is None else str(expected), actual=None if actual is None else str(actual),
+        hint=hint,
     )
 
 
@@ -135,7 +137,7 @@ def run_check(chk: Check, ctx, capabilities: frozenset[str] | set[str], missing_
             if not isinstance(result, Result):
                 raise TypeError(f"check {chk.id} returned {type(result).__name__}, not a Result")
         except LabError as exc:
-            result = failed(exc.message + (f" {exc.hint}" if exc.hint else ""))
+            result = failed(exc.message, hint=exc.hint)  # its hint is the next step in this situation
         except Exception as exc:  # a check that crashes is a failure, never a pass
             tb = traceback.format_exc()
             result = failed(f"The check could not complete: {type(exc).__name__}: {exc}")
@@ -147,7 +149,7 @@ def run_check(chk: Check, ctx, capabilities: frozenset[str] | set[str], missing_
         message=result.message,
         expected=result.expected,
         actual=result.actual,
-        hint=chk.hint,
+        hint=result.hint or chk.hint,
         more=chk.more,
         seconds=round(time.perf_counter() - started, 3),
         traceback=tb,

@@ -246,16 +246,23 @@ def solve(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
 
 
 @app.command()
-def reset(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
+def reset(
+    ctx: typer.Context,
+    lab: str = LabArg,
+    environment: bool = typer.Option(False, "--environment", help="Redo the lab from scratch: also remove what the lab made "
+                                     "in the running environment (lab 3: replicas, failover drill, routing parameters; "
+                                     "a promoted writer is snapshotted first), then deploy the starter."),
+    wait: bool = WaitOpt,
+):
     """Put a lab's starter files back. Your current files are backed up first, with a timestamp.
 
-    Example: securecart-lab reset 1
+    Example: securecart-lab reset 3 --environment
     """
     from securecart_lab.commands import labs
 
     settings = _settings(ctx)
     with _locked(settings, "reset", wait):
-        labs.reset(settings, lab)
+        labs.reset(settings, lab, environment=environment)
 
 
 @app.command()

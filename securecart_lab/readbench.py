@@ -22,7 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from securecart_lab import config, paths, replicas
+from securecart_lab import config, paths
+from securecart_lab.postgres import topology as replicas
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port

@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 
-from securecart_lab import replicas
+from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER, AppConfig
 from securecart_lab.errors import DeployError
 from securecart_lab.labs.registry import get_lab
@@ -27,23 +27,27 @@ def run(ctx) -> list[str]:
     nothing happens when the writer is already a promoted replica of the instance that failed."""
     settings = ctx.settings
     topo = replicas.topology(ctx.endpoint_url)
-    outage = replicas.Outage.load(settings)
+    drill = ctx.lab.module("outage.py")
+    outage = drill.Outage.load(settings)
     writer = topo.require_writer()
-    if outage is not None and writer.id != outage.instance and writer.source is None and topo.replicas:
-        return [f"Failover drill already done: the writer is {writer.id}, with replica {topo.replicas[0].id}"]
-    standby = next((r for r in topo.replicas if r.status == "available"), None)
-    if standby is None:
-        raise DeployError(f"The writer {writer.id} has no available read replica to fail over to.",
-                          "Deploy replica.yaml first (securecart-lab deploy 3).")
     rds, ssm = ctx.aws("rds"), ctx.aws("ssm")
-
-    outage = replicas.primary_down(settings)
-    lines = [f"Drill: stopped {outage.instance}'s server ({outage.host}:{outage.port}) with {len(outage.orders)} orders confirmed"]
-    rds.promote_read_replica(DBInstanceIdentifier=standby.id)
-    promoted = get_lab(3).provisioner().wait_available(rds, [standby.id])[standby.id]
-    endpoint = f"{promoted['Endpoint']['Address']}:{promoted['Endpoint']['Port']}"
-    ssm.put_parameter(Name=WRITER_PARAMETER, Value=endpoint, Type="String", Overwrite=True)
-    lines.append(f"Drill: promoted {standby.id}; {WRITER_PARAMETER} = {endpoint}")
+    if outage is not None and writer.id != outage.instance and writer.source is None:
+        if topo.replicas:
+            return [f"Failover drill already done: the writer is {writer.id}, with replica {topo.replicas[0].id}"]
+        # The failover happened in this environment (by hand, perhaps) but the new writer has no replica yet.
+        standby, lines = topo.instances[writer.id], [f"Drill: the writer is already {writer.id}, promoted after the failure"]
+    else:
+        standby = next((r for r in topo.replicas if r.status == "available"), None)
+        if standby is None:
+            raise DeployError(f"The writer {writer.id} has no available read replica to fail over to.",
+                              "Deploy replica.yaml first (securecart-lab deploy 3).")
+        outage = drill.primary_down(settings)
+        lines = [f"Drill: stopped {outage.instance}'s server ({outage.host}:{outage.port}) with {len(outage.orders)} orders confirmed"]
+        rds.promote_read_replica(DBInstanceIdentifier=standby.id)
+        promoted = get_lab(3).provisioner().wait_available(rds, [standby.id])[standby.id]
+        endpoint = f"{promoted['Endpoint']['Address']}:{promoted['Endpoint']['Port']}"
+        ssm.put_parameter(Name=WRITER_PARAMETER, Value=endpoint, Type="String", Overwrite=True)
+        lines.append(f"Drill: promoted {standby.id}; {WRITER_PARAMETER} = {endpoint}")
 
     new_id = f"{standby.id}2"
     rds.create_db_instance_read_replica(DBInstanceIdentifier=new_id, SourceDBInstanceIdentifier=standby.id)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from securecart_lab import replicas
+from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import WRITER_PARAMETER
 from securecart_lab.errors import DeployError
 from securecart_lab.labs import stacks
@@ -83,7 +83,12 @@ def _refuse_to_delete_the_writer(ctx, cf) -> None:
         raise DeployError(
             f"Stack {STACK} holds {writer.id}, which is the writer now ({WRITER_PARAMETER} = {writer.endpoint}); "
             "applying a changed replica.yaml re-creates the stack and would delete it.",
-            "Keep replica.yaml as it was deployed, or move the writer elsewhere first.")
+            REDO_HINT)
+
+
+REDO_HINT = ('To redo lab 3 from scratch, run "securecart-lab reset 3 --environment": it backs up your files, removes '
+             "the replicas, the failover drill and the routing parameters (the promoted writer's data is kept in an RDS "
+             "snapshot) and deploys the starter on lab 2's database. Or keep replica.yaml as it was deployed.")
 
 
 def _report(ctx, cf) -> list[str]:
@@ -116,3 +121,20 @@ def is_deployed(ctx) -> bool:
         return bool(stacks.resources(cf, STACK, "AWS::RDS::DBInstance"))
     except (ClientError, OSError):
         return False
+
+
+def before_reset(ctx) -> None:
+    """`reset 3` deploys the starter: refuse before any file changes when that would delete the promoted writer."""
+    cf = ctx.aws("cloudformation")
+    if stacks.find(cf, STACK) is None:
+        return
+    try:
+        _refuse_to_delete_the_writer(ctx, cf)
+    except DeployError as exc:
+        raise DeployError(f"reset 3 would deploy the starter replica.yaml over what runs: {exc.message} "
+                          "Your files are unchanged.", REDO_HINT) from None
+
+
+def teardown(ctx) -> list[str]:
+    """`reset 3 --environment`: remove lab 3's resources and drill state (outage.py)."""
+    return ctx.lab.module("outage.py").teardown(ctx)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from securecart_lab import config, replicas
+from securecart_lab import config
 from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
 from securecart_lab.errors import LabError
+from securecart_lab.labs.registry import get_lab
 
 ACTIONS = ("primary-down", "primary-up")
 
@@ -18,9 +19,10 @@ def chaos(settings: Settings, action: str) -> None:
         raise LabError(f"chaos needs the local engine (found {settings.engine}): it stops real PostgreSQL servers.",
                        "Run it with --engine local.")
     get_engine(settings).require_running()
+    drill = get_lab(3).module("outage.py")  # lab 3's drill lives with the lab
     if action == "primary-down":
         with spinner("Stopping the writer's PostgreSQL server..."):
-            outage = replicas.primary_down(settings)
+            outage = drill.primary_down(settings)
         console.print(f"[bold red]{outage.instance}[/] is down: its PostgreSQL server on {outage.host}:{outage.port} "
                       f"was stopped (immediate shutdown, as in a crash) at {outage.at}.")
         if outage.shared_with:
@@ -30,12 +32,12 @@ def chaos(settings: Settings, action: str) -> None:
                       "/securecart/db/writer-endpoint at it (README, step 3).")
     else:
         with spinner("Starting the server again..."):
-            outage = replicas.primary_up(settings)
+            outage = drill.primary_up(settings)
         console.print(f"[green]{outage.instance}'s server on {outage.host}:{outage.port} is running again.[/] "
                       "It is a separate database now: the app keeps writing wherever /securecart/db/writer-endpoint points.")
 
 
-def down_with_it(outage: replicas.Outage) -> str:
+def down_with_it(outage) -> str:
     """Every database the stopped server held: the lab's own first, then the others (on AWS, each would be alone)."""
     others = [f"{name} (the kit's own)" if name == config.DB_NAME else name for name in outage.shared_with]
     return (f"the whole server stopped, so every database on it is down: {outage.dbname} ({outage.instance}, the lab's "

@@ -71,8 +71,14 @@ def solve(settings: Settings, number: str) -> None:
                   "Until then, checks score the reference solution and your progress says so.")
 
 
-def reset(settings: Settings, number: str) -> None:
-    lab, saved, applied = service.reset(settings, number)
+def reset(settings: Settings, number: str, environment: bool = False) -> None:
+    if environment:
+        with spinner(f"Removing what lab {number} made and deploying its starter..."):
+            lab, saved, applied = service.reset(settings, number, environment=True)
+        for line in applied:
+            console.print(f"  {line}")
+    else:
+        lab, saved, applied = service.reset(settings, number)
     if saved:
         console.print(f"Backed up your files to [cyan]{saved}[/].")
     console.print(f"Lab {lab.number} is back at its starter files" + (" and they are deployed." if applied else "."))

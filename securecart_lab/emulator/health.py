@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from typing import Any
@@ -15,6 +16,9 @@ SERVICES = (
     "rds", "ec2", "elbv2", "autoscaling", "cloudformation", "ssm", "secretsmanager", "kms",
 )
 PATHS = ("/_localstack/health", "/_securecart/health")
+# New at every emulator start: records about the environment (lab 3's drill) name it, so one from before a restart
+# or a crash is recognised as stale.
+ENVIRONMENT_ID = uuid.uuid4().hex
 
 
 def health_document() -> dict[str, Any]:
@@ -24,6 +28,7 @@ def health_document() -> dict[str, Any]:
         "version": __version__,
         "moto_version": version("moto"),
         "time_scale": scale(),
+        "environment_id": ENVIRONMENT_ID,
     }
 
 

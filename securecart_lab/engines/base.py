@@ -93,6 +93,11 @@ class Engine:
                 'Run "securecart-lab up" (or "securecart-lab start N", which starts it).',
             )
 
+    def environment_id(self) -> str | None:
+        """The running emulator's id, new at every start (None when nothing answers, or the engine has none)."""
+        found = (self.health() or {}).get("environment_id")
+        return found if isinstance(found, str) else None
+
     def health(self, timeout: float = 1.0) -> dict | None:
         """The emulator's /_localstack/health answer, or None when nothing answers."""
         try:

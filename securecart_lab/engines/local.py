@@ -169,6 +169,9 @@ class LocalEngine(Engine):
                 shutil.rmtree(folder, ignore_errors=True)
             # The RDS master logins recorded for psql (securecart_lab/shellenv.py): their databases are gone.
             (self.settings.home / "pgpass").unlink(missing_ok=True)
+            from securecart_lab import envstate
+
+            envstate.purge(self.settings)
         return stopped
 
     def status(self) -> EngineStatus:

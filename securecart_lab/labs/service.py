@@ -172,16 +172,37 @@ def solve(settings: Settings, number) -> SolveResult:
     return SolveResult(lab, applied, copy, backup)
 
 
-def reset(settings: Settings, number) -> tuple[Lab, Path | None, list[str]]:
-    """Back up the learner's files with a timestamp, restore the starter, and deploy it if the engine runs."""
+def reset(settings: Settings, number, environment: bool = False) -> tuple[Lab, Path | None, list[str]]:
+    """Back up the learner's files with a timestamp, restore the starter, and deploy it if the engine runs.
+
+    With `environment`, redo the lab from scratch: bring the engine up, deploy what the lab builds on if it is missing,
+    remove what the lab made (its provisioner's `teardown`, e.g. lab 3's replicas and failover drill), then reset the
+    files and deploy the starter. Without it, a lab whose provisioner's `before_reset` says the starter cannot be
+    deployed over what runs is refused before any file changes."""
     lab = get_lab(number)
     workspace.preflight(settings.workspace, lab)
-    saved = workspace.reset(settings.workspace, lab)
     ctx = context(settings, lab)
+    provisioner = lab.provisioner()
     applied: list[str] = []
+    if environment:
+        ctx.engine.up()
+        ensure_prerequisites(ctx, with_prereqs=True, confirm=None)
+        teardown = getattr(provisioner, "teardown", None)
+        if teardown is None:
+            applied.append(f"Lab {lab.number} has nothing to remove beyond what its files deploy: deploying its "
+                           "starter over what runs resets it")
+        else:
+            from securecart_lab.postgres import dumps
+
+            before = dumps.listing(settings)
+            applied += list(teardown(ctx) or [])
+            applied += _dumped_since(ctx, before)
+    elif ctx.engine.health() is not None and getattr(provisioner, "before_reset", None) is not None:
+        provisioner.before_reset(ctx)
+    saved = workspace.reset(settings.workspace, lab)
     if ctx.engine.health() is not None:
-        lab.provisioner().provision(ctx)
-        applied = _deploy(ctx, ctx.workspace)
+        provisioner.provision(ctx)
+        applied += _deploy(ctx, ctx.workspace)
         state.load(settings).record(lab.number, deployed_from=WORKSPACE)
     return lab, saved, applied
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from securecart_lab import postgres, replicas
+from securecart_lab import envstate, postgres
+from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.checking import FAIL, PASS
 from securecart_lab.labs import stacks
@@ -36,27 +37,8 @@ def lab3(settings, engine, lab_ctx):
 
 
 def _restore(settings, ctx) -> None:
-    if replicas.Outage.load(settings) is not None:
-        try:
-            replicas.primary_up(settings)
-        except Exception:
-            pass
-        (settings.home / replicas.DRILL_FILE).unlink()
-    ssm, rds = ctx.aws("ssm"), ctx.aws("rds")
-    cloudformation = ctx.aws("cloudformation")
-    cloudformation.delete_stack(StackName="securecart-lab03")
-    stacks.wait(cloudformation, "securecart-lab03")
-    for name in (WRITER_PARAMETER, READER_PARAMETER):
-        try:
-            ssm.delete_parameter(Name=name)
-        except ssm.exceptions.ParameterNotFound:
-            pass
-    for instance in rds.describe_db_instances()["DBInstances"]:
-        if instance["DBInstanceIdentifier"].startswith("securecart-db-replica"):
-            try:
-                rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
-            except rds.exceptions.DBInstanceNotFoundFault:
-                pass  # deleted with the stack a moment ago
+    """What reset 3 --environment does, without touching files: lab 2 as it was, nothing of lab 3's."""
+    ctx.lab.module("outage.py").teardown(ctx)
 
 
 @pytest.fixture
@@ -180,6 +162,10 @@ def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cl
         {i: o.message for i, o in outcome.items() if o.status != PASS}
     assert "securecart-db-replica2" in outcome["replica-streaming"].message
     assert "took over from securecart-db" in outcome["failover"].message
+    # Issue 11 item 3: lab 2's checks follow the writer (the old primary is down and stale now).
+    lab2 = {o.id: o for o in service.check(settings, 2, only={"orders-stored", "site-serves-products"}).outcomes}
+    assert {i: o.status for i, o in lab2.items()} == {"orders-stored": PASS, "site-serves-products": PASS}, \
+        {i: o.message for i, o in lab2.items()}
 
     # The failed primary comes back as a separate server; the promoted instance stays the writer.
     result = cli("chaos", "primary-up")
@@ -196,6 +182,68 @@ def test_a_changed_template_never_deletes_the_promoted_writer(lab3, settings, fo
 
     with pytest.raises(DeployError, match="holds securecart-db-replica, which is the writer now"):
         deploy_template(settings, folder, (lab3.lab.starter_dir / "replica.yaml").read_text())
+
+
+def test_a_drill_record_from_another_environment_means_no_drill_here(lab3, settings):
+    """Issue 8 item 11: after down/up (or a crash) the emulator is new; a drill record from before is stale."""
+    outage = lab3.lab.module("outage.py")
+    record = envstate.load(settings, outage.RECORD, lab3.engine.environment_id())
+    assert record is not None  # the drill of the solve test, in this environment
+    envstate.save(settings, outage.RECORD, record, "an-earlier-emulator")
+    try:
+        assert outage.Outage.load(settings) is None
+        result = results(settings)["failover"]
+        assert result.status == FAIL and result.message == "The failover drill has not been run", result.message
+    finally:
+        envstate.save(settings, outage.RECORD, record, lab3.engine.environment_id())
+    assert outage.Outage.load(settings).instance == "securecart-db"
+
+
+def test_redo_lab_3_from_scratch_after_the_drill(lab3, settings, cli, folder):
+    """Issue 11 items 4 and 10: after the failover, reset 3 refuses before touching files and offers the way to redo
+    lab 3; reset 3 --environment redoes it; a learner's own failover without a new replica gets hints that agree."""
+    from securecart_lab.postgres import dumps
+
+    starter = (lab3.lab.starter_dir / "replica.yaml").read_text()
+    mine = lab3.workspace / "replica.yaml"
+    mine.write_text(solution_text(lab3) + "# my notes\n")
+    result = cli("reset", "3")
+    assert result.exit_code == 1 and "reset 3 --environment" in result.output and "Your files are unchanged" in result.output
+    assert mine.read_text().endswith("# my notes\n")
+
+    snapshots_before = dumps.listing(settings)
+    result = cli("reset", "3", "--environment")
+    assert result.exit_code == 0, result.output
+    assert "Deleted DB instance securecart-db-replica2" in result.output
+    assert "Deleted stack securecart-lab03 (with securecart-db-replica)" in result.output
+    assert "Cleared the failover drill" in result.output and "RDS snapshot" in result.output
+    assert mine.read_text() == starter and "Backed up your files" in result.output
+    kept = [p for p in dumps.listing(settings) - snapshots_before if p.name.startswith("securecart-lab03-readreplica-")]
+    assert kept, "the promoted writer's data is kept in a snapshot"
+    topo = replicas.topology(lab3.endpoint_url)
+    assert topo.writer_parameter is None and topo.writer.id == "securecart-db" and not topo.replicas
+    assert lab3.lab.module("outage.py").Outage.load(settings) is None
+    outcome = results(settings)
+    assert outcome["failover"].message == "The failover drill has not been run"
+    assert "deploy 3" in outcome["replica-streaming"].hint
+
+    # The learner's own run of lab 3 again: their replica.yaml, then the failover by hand, without a new replica yet.
+    deploy_template(settings, folder, solution_text(lab3))
+    wait_for_route(lab3, "reader")
+    assert cli("chaos", "primary-down").exit_code == 0
+    rds, ssm = lab3.aws("rds"), lab3.aws("ssm")
+    rds.promote_read_replica(DBInstanceIdentifier="securecart-db-replica")
+    promoted = lab3.lab.provisioner().wait_available(rds, ["securecart-db-replica"])["securecart-db-replica"]
+    ssm.put_parameter(Name=WRITER_PARAMETER, Type="String", Overwrite=True,
+                      Value=f"{promoted['Endpoint']['Address']}:{promoted['Endpoint']['Port']}")
+    streaming = results(settings)["replica-streaming"]
+    assert streaming.status == FAIL and "create-db-instance-read-replica" in streaming.hint, streaming
+    assert "deploy 3" not in streaming.hint and "deploy 3" not in streaming.message
+    # solve 3 finishes the runbook the learner started, rather than asking for a deploy that is refused.
+    applied = service.solve(settings, 3).applied
+    assert "Drill: the writer is already securecart-db-replica, promoted after the failure" in applied, applied
+    assert statuses(settings) == {i: PASS for i in CHECKS}
+    assert cli("chaos", "primary-up").exit_code == 0
 
 
 def test_ci_lab_3_passes(lab3, cli, tmp_path):

@@ -36,12 +36,14 @@ def test_crashing_check_fails_never_passes():
     assert "KeyError" in outcome.message and outcome.traceback
 
 
-def test_lab_error_in_a_check_is_a_failure_with_its_message():
+def test_lab_error_in_a_check_is_a_failure_with_its_message_and_its_hint_as_the_next_step():
     def nope(ctx):
         raise LabError("No queue.", "Run start.")
 
     outcome = run_check(_check(nope), None, set(), _reason)
-    assert outcome.status == FAIL and outcome.message == "No queue. Run start."
+    assert outcome.status == FAIL and outcome.message == "No queue." and outcome.hint == "Run start."
+    assert run_check(_check(lambda ctx: failed("No.", hint="Do this.")), None, set(), _reason).hint == "Do this."
+    assert run_check(_check(lambda ctx: failed("No.")), None, set(), _reason).hint == _check(nope).hint
 
 
 def test_check_returning_something_else_fails():

@@ -93,7 +93,7 @@ def start_replica(source_server, instance_id: str, settings: Settings | None = N
 
 def _drop_slot_everywhere(slot: str, instance_id: str) -> None:
     """A replica that left (promoted or deleted) must not keep its slot on a source: the slot would hold WAL
-    forever. Sources that are down now are cleaned when they come back (replicas.primary_up)."""
+    forever. Sources that are down now are cleaned when they come back (lab 3's chaos primary-up)."""
     with _lock:
         servers = [postgres.primary(Settings.from_env()), *_servers.values()]
     for other in {id(s): s for s in servers}.values():

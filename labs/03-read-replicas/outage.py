@@ -1,0 +1,180 @@
+"""Lab 3's primary-failure drill on the real servers, and undoing lab 3 to do it again.
+
+`chaos primary-down` crashes (immediate stop) the PostgreSQL server behind the app's writer, after noting every
+confirmed order; `chaos primary-up` starts it again. What was stopped is an environment record (securecart_lab.envstate)
+of the emulator that ran the drill: after `down`/`up` or a crash it is stale, and no drill happened here.
+
+`teardown` (used by `securecart-lab reset 3 --environment`) removes what lab 3 made: the replicas, the promoted writer
+(snapshotted first, as a stack delete does), the routing parameters, the lab 3 stack and the drill record, and brings
+back a primary the drill left down, so lab 3 starts again on lab 2's database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
+
+from securecart_lab import envstate, postgres
+from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
+from securecart_lab.config import Settings
+from securecart_lab.errors import LabError
+from securecart_lab.labs import stacks
+from securecart_lab.postgres import topology as db
+from securecart_lab.postgres.server import PostgresServer
+
+RECORD = "lab03-drill"
+PROBE_DB = "securecart_lab_probe"  # the checks' own database (replication probe rows)
+STACK = "securecart-lab03"
+
+
+@dataclass
+class Outage:
+    """What `primary_down` stopped, and the orders that were confirmed when it did."""
+
+    instance: str
+    host: str
+    port: int
+    datadir: str
+    dbname: str
+    at: str
+    orders: list[str]
+    shared_with: list[str]  # the other databases on the stopped server
+
+    def save(self, settings: Settings, environment: str | None) -> Path:
+        return envstate.save(settings, RECORD, asdict(self), environment)
+
+    @classmethod
+    def load(cls, settings: Settings, environment: str | None = None) -> "Outage | None":
+        """The drill the running environment (or `environment`) ran; None when it ran none."""
+        data = envstate.load(settings, RECORD, envstate.current_id(settings) if environment is None else environment)
+        try:
+            return cls(**data) if data is not None else None
+        except TypeError:
+            return None
+
+
+def _server_of(settings: Settings, instance: db.DbInstance) -> PostgresServer:
+    if instance.port == settings.pg_port:
+        return postgres.primary(settings)
+    server = postgres.server_for(settings, settings.pg_dir / instance.id)
+    server.port = instance.port
+    return server
+
+
+def primary_down(settings: Settings) -> Outage:
+    """Crash (immediate stop) the PostgreSQL server behind the writer, after noting every confirmed order."""
+    try:
+        topo = db.topology(settings.endpoint_url)
+    except (ClientError, BotoCoreError) as exc:
+        raise LabError(f"Cannot read the DB instances from the emulator: {exc}", 'Run "securecart-lab up".') from None
+    writer = topo.require_writer()
+    server = _server_of(settings, writer)
+    if not server.is_running():
+        raise LabError(f"The writer {writer.id} ({writer.endpoint}) is already down.",
+                       'Bring it back with "securecart-lab chaos primary-up", or carry on with the failover.')
+    with writer.connect() as conn:
+        orders = [row[0] for row in conn.execute("SELECT id FROM orders ORDER BY created_at, id")]
+        shared = [row[0] for row in conn.execute(
+            "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname NOT IN ('postgres', %s, %s) ORDER BY 1",
+            (writer.dbname, PROBE_DB))]
+    outage = Outage(writer.id, writer.host, writer.port, str(server.datadir), writer.dbname,
+                    time.strftime("%Y-%m-%dT%H:%M:%S"), orders, shared)
+    environment = envstate.current_id(settings)
+    server.stop(mode="immediate")
+    outage.save(settings, environment)
+    return outage
+
+
+def primary_up(settings: Settings) -> Outage:
+    """Start again the server the running environment's primary_down stopped."""
+    outage = Outage.load(settings)
+    if outage is None:
+        raise LabError("No primary-down drill to undo.", 'Start one with "securecart-lab chaos primary-down".')
+    _start(settings, outage)
+    return outage
+
+
+def _start(settings: Settings, outage: Outage) -> None:
+    datadir = Path(outage.datadir)
+    if outage.port == settings.pg_port:
+        server = postgres.primary(settings)
+    else:
+        server = postgres.server_for(settings, datadir)
+        server.port = outage.port
+    if not (datadir / "PG_VERSION").exists():
+        raise LabError(f"The stopped server's data ({datadir}) is gone.", "Its DB instance was deleted; nothing to bring back.")
+    server.start()
+    _drop_slots_of_promoted_replicas(settings, server)
+
+
+def _drop_slots_of_promoted_replicas(settings: Settings, server) -> None:
+    """A replica promoted while this server was down left its replication slot here; drop it so it stops
+    holding WAL. Slots of replicas that are still standbys are kept: they catch up."""
+    for folder in sorted(settings.pg_dir.glob("*/postmaster.pid")):
+        other = postgres.server_for(settings, folder.parent)
+        if other.datadir == server.datadir or not other.is_running():
+            continue
+        try:
+            if not other.is_in_recovery():
+                server.drop_replication_slot(other.slot_name)
+        except (LabError, psycopg.Error):
+            continue
+
+
+# --- redo: undo what lab 3 made ---------------------------------------------------------------------------------
+
+def _stack_instances(cf) -> set[str]:
+    try:
+        return set(stacks.resources(cf, STACK, "AWS::RDS::DBInstance")) if stacks.find(cf, STACK) else set()
+    except ClientError:
+        return set()
+
+
+def teardown(ctx) -> list[str]:
+    """Remove lab 3's resources and drill state so lab 3 starts again on lab 2's database. Returns what it did."""
+    settings = ctx.settings
+    rds, ssm, cf = ctx.aws("rds"), ctx.aws("ssm"), ctx.aws("cloudformation")
+    lines: list[str] = []
+    outage = Outage.load(settings)
+    if outage is not None and outage.port == settings.pg_port and not postgres.primary(settings).is_running():
+        _start(settings, outage)
+        lines.append(f"Started {outage.instance}'s server again (the drill had stopped it)")
+    topo = db.topology(ctx.endpoint_url)
+    lab2 = topo.lab_database.id if topo.lab_database else None
+    in_stack = _stack_instances(cf)
+    # Lab 3's instances: the stack's, the writer a failover moved elsewhere, and every replica down those lines.
+    ours = {i for i in in_stack | ({topo.writer.id} if topo.writer else set()) if i != lab2}
+    while True:
+        more = {i.id for i in topo.instances.values() if i.source in ours | ({lab2} if lab2 else set()) and i.id != lab2}
+        if more <= ours:
+            break
+        ours |= more
+    # Replicas first (deleted as they are, as on AWS), then the promoted ones outside the stack (final snapshot).
+    for instance in sorted((topo.instances[i] for i in ours if i in topo.instances and i not in in_stack),
+                           key=lambda i: i.source is None):
+        args = {"SkipFinalSnapshot": True} if instance.source else \
+            {"FinalDBSnapshotIdentifier": f"{instance.id}-redo-{time.strftime('%Y%m%d%H%M%S')}"}
+        rds.delete_db_instance(DBInstanceIdentifier=instance.id, **args)
+        lines.append(f"Deleted DB instance {instance.id}" + ("" if instance.source else " (final snapshot taken)"))
+    if stacks.find(cf, STACK) is not None:
+        cf.delete_stack(StackName=STACK)
+        left = stacks.wait(cf, STACK)
+        if left is not None and left["StackStatus"] != "DELETE_COMPLETE":
+            raise LabError(f"Stack {STACK} could not be deleted ({left['StackStatus']}).",
+                           f"aws cloudformation describe-stack-events --stack-name {STACK} says why.")
+        lines.append(f"Deleted stack {STACK}" + (f" (with {', '.join(sorted(in_stack))})" if in_stack else ""))
+    for name, role in ((WRITER_PARAMETER, "writes"), (READER_PARAMETER, "reads")):
+        try:
+            ssm.delete_parameter(Name=name)
+            lines.append(f"Deleted parameter {name}: the app {role} on lab 2's database again")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                raise
+    if outage is not None:
+        lines.append(f"Cleared the failover drill of {outage.at}")
+    envstate.remove(settings, RECORD)
+    return lines
