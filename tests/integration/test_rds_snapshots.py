@@ -146,6 +146,23 @@ def test_a_stack_delete_snapshots_a_db_instance_and_the_snapshot_restores(aws, p
     rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
 
 
+def test_an_update_that_removes_a_db_instance_snapshots_it_first(aws):
+    """DeletionPolicy also applies to a resource an update removes (AWS's default for a DB instance: Snapshot)."""
+    rds, cf = aws("rds"), aws("cloudformation")
+    ident, dbname = names()
+    stack = f"removed-{ident[-8:]}"
+    create_stack(cf, stack, template(ident, dbname, None, parameter(stack)))
+    place_order(rds, ident, "ord-removed")
+    cf.update_stack(StackName=stack, TemplateBody=json.dumps({"Resources": parameter(stack)}))
+    assert stacks.wait(cf, stack)["StackStatus"] == "UPDATE_COMPLETE"
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=ident, SnapshotType="manual")["DBSnapshots"]
+    assert len(snapshots) == 1, snapshots
+    rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=ident, DBSnapshotIdentifier=snapshots[0]["DBSnapshotIdentifier"])
+    assert has_order(rds, ident, "ord-removed")
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+    cf.delete_stack(StackName=stack)
+
+
 def test_deletion_policy_retain_keeps_the_instance_on_stack_delete_and_on_update(aws):
     rds, cf = aws("rds"), aws("cloudformation")
     ident, dbname = names()
