@@ -41,7 +41,7 @@ def test_down_purge_removes_every_environment_record(isolated_settings):
     home = isolated_settings.home
     envstate.save(isolated_settings, "lab03-drill", {"instance": "securecart-db"}, "env-a")
     (home / "lab03-primary-down.json").write_text("{}")  # where earlier versions kept it
-    (home / "postgres" / "primary").mkdir(parents=True)
+    (isolated_settings.pg_dir / "primary").mkdir(parents=True)
     (home / "state.json").write_text("{}")
     (home / "rds-snapshots").mkdir()
     (home / "rds-snapshots" / "db-1.sql").write_text("-- dump")
@@ -49,5 +49,5 @@ def test_down_purge_removes_every_environment_record(isolated_settings):
     LocalEngine(isolated_settings).down(purge=True)
 
     assert not envstate.folder(isolated_settings).exists() and not (home / "lab03-primary-down.json").exists()
-    assert not (home / "postgres").exists()
+    assert not isolated_settings.pg_dir.exists()
     assert (home / "state.json").exists() and (home / "rds-snapshots" / "db-1.sql").exists()
