@@ -94,6 +94,8 @@ HOOKS: dict[str, Hook] = {
         Hook("rds.create_db_snapshot", _RDS, "RDSBackend.create_db_snapshot",
              "a snapshot is a real dump (also the final snapshot DeleteDBInstance takes)"),
         Hook("rds.delete_db_snapshot", _RDS, "RDSBackend.delete_db_snapshot", "delete the snapshot's dump"),
+        Hook("rds.db_instance", _RDS, "DBInstance", "describes the instance a snapshot listed again after a restart was of"),
+        Hook("rds.db_snapshot", _RDS, "DBSnapshot", "snapshots an earlier emulator took, listed again from their records"),
         Hook("rds.restore_db_instance_from_db_snapshot", _RDS, "RDSBackend.restore_db_instance_from_db_snapshot",
              "the new instance's database holds the snapshot's data"),
         Hook("cfn.delete_resource", f"{_CFN}.parsing", "ResourceMap._delete_resource",

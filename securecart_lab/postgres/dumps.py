@@ -7,6 +7,7 @@ a timestamp, plus -2, -3... when that name is taken), created exclusively (O_EXC
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -68,10 +69,23 @@ def new_folder(folder: Path, stem: str) -> Path:
     raise AssertionError("unreachable")
 
 
+def sidecar(dump: Path) -> Path:
+    """The JSON file describing a dump (an RDS snapshot's metadata, so it outlives the emulator)."""
+    return dump.with_suffix(".json")
+
+
+def write_sidecar(dump: Path, data: dict) -> Path:
+    path = sidecar(dump)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(data, out, indent=2)
+    return path
+
+
 def listing(settings: Settings) -> set[Path]:
     """Every dump and snapshot kept now (compare two listings to see what an operation dumped)."""
     found: set[Path] = set()
     for folder in (snapshot_dir(settings), final_dump_dir(settings)):
         if folder.is_dir():
-            found |= {path for path in folder.iterdir() if not path.name.startswith(".")}
+            found |= {path for path in folder.iterdir() if not path.name.startswith(".") and path.suffix != ".json"}
     return found

@@ -228,3 +228,29 @@ def test_a_bad_deploy_2_keeps_the_learners_orders_and_says_where(settings, engin
             assert all(private(p) for p in named)
     finally:
         service.deploy(settings, 2, source=lab.solution_dir)
+
+
+def test_snapshots_outlive_the_emulator(aws, settings):
+    """After down/up (a new emulator: its memory starts empty) DescribeDBSnapshots still lists a snapshot, and it
+    restores: deploy points learners at their snapshots, so they must be there after a restart."""
+    from emulator_fixture import client, start_emulator
+
+    rds = aws("rds")
+    ident, dbname = names()
+    create_instance(rds, ident, dbname)
+    place_order(rds, ident, "ord-kept")
+    rds.create_db_snapshot(DBInstanceIdentifier=ident, DBSnapshotIdentifier=f"{ident}-kept")
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+
+    restarted = start_emulator(settings.home)
+    try:
+        rds2 = client(restarted, "rds")
+        listed = rds2.describe_db_snapshots(DBSnapshotIdentifier=f"{ident}-kept")["DBSnapshots"]
+        assert [(s["DBInstanceIdentifier"], s["Engine"], s["MasterUsername"]) for s in listed] == [(ident, "postgres", "snap_admin")]
+        rds2.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=ident, DBSnapshotIdentifier=f"{ident}-kept")
+        assert has_order(rds2, ident, "ord-kept")
+        rds2.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+        rds2.delete_db_snapshot(DBSnapshotIdentifier=f"{ident}-kept")
+        assert not list(dumps.snapshot_dir(settings).glob(f"{ident}-kept-*"))
+    finally:
+        restarted.stop()

@@ -13,6 +13,7 @@ on their own servers and ports) can add theirs with `register()`.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -104,6 +105,10 @@ def install() -> None:
     hooks.replace("rds.delete_db_snapshot", _delete_db_snapshot)
     hooks.replace("rds.restore_db_instance_from_db_snapshot", _restore_db_instance_from_db_snapshot)
     hooks.replace("cfn.delete_resource", _delete_stack_resource)
+    try:
+        _reload_snapshots()
+    except Exception:  # never keep the emulator from starting: the dumps stay on disk either way
+        LOG.exception("could not list the RDS snapshots kept in %s", dumps.snapshot_dir(Settings.from_env()))
     original_address = hooks.original("rds.address")
 
     def address(self) -> str:
@@ -263,10 +268,59 @@ def _create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifie
         message = exc.message if isinstance(exc, LabError) else str(exc).strip()
         raise _rds_error("InvalidDBInstanceState",
                          f"DB instance {db_instance_identifier} could not be snapshotted (pg_dump failed): {message}") from None
+    try:
+        dumps.write_sidecar(path, _snapshot_record(snapshot, handle))
+    except (OSError, TypeError, ValueError):
+        LOG.exception("RDS snapshot %s: could not record it beside its dump; it will not be listed after a restart", snapshot_id)
     with _lock:
         _snapshots[snapshot_id] = SnapshotData(path, handle.dbname, handle.master_user)
     LOG.info("RDS snapshot %s of %s: database %s dumped to %s", snapshot_id, db_instance_identifier, handle.dbname, path)
     return snapshot
+
+
+# What a snapshot needs to be listed and restored by a later emulator (its memory starts empty).
+_INSTANCE_FIELDS = ("db_instance_identifier", "engine", "engine_version", "db_instance_class", "allocated_storage",
+                    "db_name", "master_username", "master_user_password", "port")
+
+
+def _snapshot_record(snapshot, handle: DatabaseHandle) -> dict:
+    return {
+        "snapshot_id": snapshot.db_snapshot_identifier,
+        "snapshot_type": snapshot.snapshot_type,
+        "created": snapshot.created.isoformat(),
+        "dbname": handle.dbname,
+        "master_user": handle.master_user,
+        # moto's DBInstance keeps some fields behind properties (the password's refuses to answer): read its state
+        "instance": {name: vars(snapshot.database).get(name, vars(snapshot.database).get(f"_{name}")) for name in _INSTANCE_FIELDS},
+    }
+
+
+def _reload_snapshots() -> None:
+    """List again the snapshots an earlier emulator took: their dumps and records are in SECURECART_HOME."""
+    from datetime import datetime
+
+    folder = dumps.snapshot_dir(Settings.from_env())
+    if not folder.is_dir():
+        return
+    backend = hooks.resolve("rds.backends")[config.ACCOUNT_ID][config.REGION]
+    for record_path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            dump = record_path.with_suffix(".sql")
+            snapshot_id = record["snapshot_id"]
+            if not dump.exists() or snapshot_id in backend.database_snapshots:
+                continue
+            instance = {k: v for k, v in record["instance"].items() if k in _INSTANCE_FIELDS and v is not None}
+            database = hooks.resolve("rds.db_instance")(backend, **instance)
+            snapshot = hooks.resolve("rds.db_snapshot")(backend, database, snapshot_id, record.get("snapshot_type", "manual"))
+            snapshot.created = datetime.fromisoformat(record["created"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            LOG.warning("RDS snapshot record %s is unreadable (%s); its dump stays where it is", record_path, exc)
+            continue
+        backend.database_snapshots[snapshot_id] = snapshot
+        with _lock:
+            _snapshots[snapshot_id] = SnapshotData(dump, record["dbname"], record["master_user"])
+        LOG.info("RDS snapshot %s listed again from %s", snapshot_id, dump)
 
 
 def _delete_db_snapshot(self, db_snapshot_identifier: str, *args, **kwargs):
@@ -275,6 +329,7 @@ def _delete_db_snapshot(self, db_snapshot_identifier: str, *args, **kwargs):
         data = _snapshots.pop(snapshot.db_snapshot_identifier, None)
     if data is not None:
         data.path.unlink(missing_ok=True)
+        dumps.sidecar(data.path).unlink(missing_ok=True)
         LOG.info("RDS snapshot %s deleted with its dump %s", snapshot.db_snapshot_identifier, data.path)
     return snapshot
 
