@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import shutil
+import subprocess
 
 import pytest
 from botocore.exceptions import ClientError
@@ -107,6 +110,16 @@ def test_boto3_and_the_kits_own_origins_still_work(emulator):
         assert with_origin(emulator, "s3", origin).head_bucket(Bucket="guard-site")["ResponseMetadata"]["HTTPStatusCode"] == 200
     status, _, payload = request(emulator, "GET", "/guard-site/", {"Origin": f"http://127.0.0.1:{emulator.port}"})
     assert status == 200 and payload == b"<h1>site</h1>"
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_the_aws_cli_still_works(emulator, host):
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+    env.pop("AWS_PROFILE", None)
+    run = subprocess.run(["aws", "--endpoint-url", f"http://{host}:{emulator.port}", "sqs", "create-queue",
+                          "--queue-name", f"cli-{host.replace('.', '-')}"], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "QueueUrl" in run.stdout, run.stderr
 
 
 def test_a_load_balancers_origin_is_allowed_for_its_life(emulator):
