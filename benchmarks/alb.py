@@ -5,6 +5,13 @@ number of concurrent keep-alive clients (8 and 20 by default), then a burst of n
 
 Runs the real local engine in a temporary SECURECART_HOME on free ports, on loopback.
 Usage: python benchmarks/alb.py [--seconds 5] [--concurrency 8,20] [--burst 50]
+
+Measured on 2 shared cores under a load average of 11-14 (so only the shape is telling), 20 clients, back to back:
+  instances   before: http.server, backlog 5       after: waitress
+  1           165 req/s, p50 90 ms, p95 273 ms     228 req/s, p50 74 ms, p95 178 ms
+  2           216 req/s, p50 60 ms, p95 244 ms     178 req/s, p50 105 ms, p95 197 ms
+  4           159 req/s, p50 105 ms, p95 243 ms    164 req/s, p50 118 ms, p95 205 ms
+  burst of 50 new connections: p95 1456 ms before (SYN retries), 230 ms after.
 """
 
 from __future__ import annotations
