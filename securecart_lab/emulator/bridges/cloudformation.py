@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from securecart_lab.emulator import hooks
@@ -25,6 +26,12 @@ _DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mariadb": 3306}
 
 
 def install() -> None:
+    from securecart_lab.emulator import cloudformation
+
+    cloudformation.install()
+    hooks.replace("cfn.delete_resource", _delete_resource)
+    hooks.replace("cfn.stack.stack_resources", property(_stack_resources))
+    hooks.replace("cfn.stack.outputs", property(_outputs))
     hooks.replace("cfn.clean_json", _clean_json)
     hooks.replace("cfn.create_resource", _create_resource)
     hooks.replace("cfn.stack.create_resources", _create_resources)
@@ -81,12 +88,37 @@ _DELETERS = {
 }
 
 
+def _stack_resources(self) -> list:
+    """The resources created so far (moto's map would create the others when read, from any request thread)."""
+    resource_map = self.resource_map
+    parsed = dict(resource_map._parsed_resources)
+    return [parsed[name] for name in list(resource_map._resource_json_map) if parsed.get(name) is not None]
+
+
+def _outputs(self):
+    if self.status.endswith("_IN_PROGRESS") and self.status.startswith(("CREATE", "ROLLBACK", "REVIEW")):
+        return None
+    if self.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS"):
+        return None
+    return hooks.original("cfn.stack.outputs").fget(self)
+
+
+def _delete_resource(self, resource, resource_json: dict) -> None:
+    """DeletionPolicy: Snapshot on a DB instance asks RDS for a final snapshot, as CloudFormation does."""
+    if resource_json.get("DeletionPolicy") == "Snapshot" and resource_json.get("Type") == "AWS::RDS::DBInstance":
+        identifier = resource.physical_resource_id
+        backend = hooks.resolve("rds.backends")[self._account_id][self._region_name]
+        backend.delete_db_instance(identifier, final_db_snapshot_identifier=f"{identifier}-final-{time.strftime('%Y%m%d%H%M%S')}")
+        return
+    hooks.original("cfn.delete_resource")(self, resource, resource_json)
+
+
 def _stack(resources_map: Any, account_id: str, region_name: str):
     backend = hooks.resolve("cfn.backends")[account_id][region_name]
     return backend.stacks.get(resources_map.stack_id)
 
 
-def _event(stack, logical_id: str, resource_type: str, status: str, physical_id: str | None = None,
+def event(stack, logical_id: str, resource_type: str, status: str, physical_id: str | None = None,
            reason: str | None = None) -> None:
     if stack is None:
         return
@@ -114,11 +146,11 @@ def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, a
     resource_json = _fix_properties(resource_json)
     stack = _stack(resources_map, account_id, region_name)
     resource_type = resource_json.get("Type", "")
-    _event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
+    event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")
     try:
         resource = original(logical_id, resource_json, resources_map, account_id, region_name)
     except Exception as exc:
-        _event(stack, logical_id, resource_type, "CREATE_FAILED", reason=error_text(exc))
+        event(stack, logical_id, resource_type, "CREATE_FAILED", reason=error_text(exc))
         if stack is not None:
             stack.kit_failed_resource = logical_id
         raise
@@ -128,7 +160,7 @@ def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, a
         # ResourceMap.delete calls resource.delete(account, region); a failure (still in use) is retried.
         resource.delete = lambda account, region, res=resource: delete(backend, res)
     physical = getattr(resource, "physical_resource_id", None) if resource is not None else None
-    _event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=physical if isinstance(physical, str) else None)
+    event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=physical if isinstance(physical, str) else None)
     return resource
 
 

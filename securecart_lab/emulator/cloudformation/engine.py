@@ -1,0 +1,277 @@
+"""Applying a new template to a stack: create what is new, update in place what AWS updates in place, replace
+what AWS replaces (new one first, the old one deleted in the cleanup phase), and on any failure roll back to the
+previous resources, so what ran before the update still runs. Each step is a stack event, in AWS's order.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from securecart_lab.emulator import hooks
+from securecart_lab.emulator.bridges.cloudformation import error_text, event
+from securecart_lab.emulator.cloudformation import changes as changes_module
+from securecart_lab.emulator.cloudformation import template, updaters
+
+LOG = logging.getLogger(__name__)
+_locks: dict[str, threading.Lock] = {}
+_PASSES = 5  # deletes that fail on a dependency are retried after the others, as CloudFormation waits for them
+
+
+class UpdateFailed(Exception):
+    """A resource could not be updated; `logical_id` names it."""
+
+    def __init__(self, logical_id: str, reason: str):
+        super().__init__(reason)
+        self.logical_id = logical_id
+        self.reason = reason
+
+
+@dataclass
+class _Step:
+    kind: str  # created | modified | replaced
+    logical_id: str
+    resource_type: str
+    resource: Any = None  # the new resource (created, replaced) or the one modified
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    changed: set = field(default_factory=set)
+    old: Any = None  # the resource a replacement replaces
+
+
+def lock(stack) -> threading.Lock:
+    return _locks.setdefault(stack.stack_id, threading.Lock())
+
+
+def new_resource_map(stack, document: dict, parameters: dict, exports):
+    """moto's resource map for `document` (parameters checked, nothing created yet)."""
+    resource_map = hooks.resolve("cfn.resource_map")(
+        stack.stack_id, stack.name, parameters, stack.tags, region_name=stack.region_name,
+        account_id=stack.account_id, template=document, cross_stack_resources=exports,
+    )
+    resource_map.load()
+    resource_map.tags.update({"aws:cloudformation:stack-name": stack.name, "aws:cloudformation:stack-id": stack.stack_id})
+    return resource_map
+
+
+def _resolve(resource_json: dict, resource_map) -> dict:
+    """A resource's properties with every intrinsic function evaluated."""
+    properties = copy.deepcopy(resource_json.get("Properties") or {})
+    return hooks.resolve("cfn.clean_json")(properties, resource_map) or {}
+
+
+def _physical(resource) -> str | None:
+    for attribute in ("physical_resource_id", "resource_id", "name"):
+        physical = getattr(resource, attribute, None)
+        if isinstance(physical, str):
+            return physical
+    return None
+
+
+def _tag_ec2(resource_map, logical_id: str, resource) -> None:
+    if isinstance(resource, hooks.resolve("ec2.tagged_resource")):
+        tags = {**resource_map.tags, "aws:cloudformation:logical-id": logical_id}
+        hooks.resolve("ec2.backends")[resource_map._account_id][resource_map._region_name].create_tags(
+            [resource.physical_resource_id], tags)
+
+
+def _create(resource_map, logical_id: str):
+    """Create one resource of `resource_map` (events come from the create hook); UpdateFailed on failure."""
+    resource_map._parsed_resources.pop(logical_id, None)
+    try:
+        resource = resource_map[logical_id]
+    except Exception as exc:
+        raise UpdateFailed(logical_id, error_text(exc)) from exc
+    _tag_ec2(resource_map, logical_id, resource)
+    return resource
+
+
+def delete_resource(resource_map, stack, logical_id: str, resource_json: dict, resource) -> None:
+    """Delete one resource with its DeletionPolicy honoured (Retain keeps it), with stack events."""
+    resource_type = resource_json.get("Type", "")
+    policy = resource_json.get("DeletionPolicy")
+    physical = _physical(resource)
+    if policy == "Retain":
+        event(stack, logical_id, resource_type, "DELETE_SKIPPED", physical)
+        return
+    event(stack, logical_id, resource_type, "DELETE_IN_PROGRESS", physical)
+    try:
+        resource_map._delete_resource(resource, resource_json)
+    except Exception as exc:
+        event(stack, logical_id, resource_type, "DELETE_FAILED", physical, error_text(exc))
+        raise
+    event(stack, logical_id, resource_type, "DELETE_COMPLETE", physical)
+
+
+def _delete_all(resource_map, stack, items: list[tuple[str, dict, Any]]) -> list[str]:
+    """Delete (logical id, json, resource) items, dependents first, retrying those that wait on others.
+    Returns the logical ids that could not be deleted."""
+    pending = list(items)
+    for _ in range(_PASSES):
+        failed = []
+        for logical_id, resource_json, resource in pending:
+            try:
+                delete_resource(resource_map, stack, logical_id, resource_json, resource)
+            except Exception:
+                failed.append((logical_id, resource_json, resource))
+        if not failed or len(failed) == len(pending):
+            pending = failed
+            break
+        pending = failed
+    return [logical_id for logical_id, _, _ in pending]
+
+
+def update(stack, body: str, document: dict, parameters: dict, exports) -> None:
+    """Update `stack` to template `document` (its text `body`) with `parameters`; never raises: the outcome is
+    the stack's status (UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE) and its events."""
+    with lock(stack):
+        try:
+            _update(stack, body, document, parameters, exports)
+        except Exception:  # a bug must not leave the stack IN_PROGRESS forever
+            LOG.exception("stack %s: update crashed", stack.name)
+            stack.status = "UPDATE_ROLLBACK_FAILED"
+            stack._add_stack_event("UPDATE_ROLLBACK_FAILED", resource_status_reason="Internal error in the emulator; "
+                                   "see securecart-lab logs emulator")
+
+
+def _update(stack, body: str, document: dict, parameters: dict, exports) -> None:
+    old_map, old_document = stack.resource_map, stack.template_dict
+    old_resources, new_resources = old_document.get("Resources") or {}, document["Resources"]
+    stack.status = "UPDATE_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
+    try:
+        new_map = new_resource_map(stack, document, parameters, exports)
+    except Exception as exc:
+        _roll_back(stack, old_map, [], None, error_text(exc))
+        return
+    for name, resource_json in new_resources.items():
+        old_json = old_resources.get(name)
+        if old_json and old_json.get("Type") == resource_json.get("Type") and name in old_map._parsed_resources:
+            new_map._parsed_resources[name] = old_map._parsed_resources[name]
+    steps: list[_Step] = []
+    try:
+        for name in template.order(new_resources):
+            _apply(stack, old_map, new_map, old_resources, new_resources, name, steps)
+    except UpdateFailed as failure:
+        _roll_back(stack, old_map, steps, failure.logical_id, failure.reason)
+        return
+    # Every resource is in place: the stack now is the new template. Then the cleanup phase.
+    stack.resource_map = new_map
+    stack.template, stack.template_dict = body, document
+    stack.parameters = parameters
+    stack.description = document.get("Description")
+    stack.output_map = stack._create_output_map()
+    stack.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+    old_order = template.order(old_resources)
+    doomed = [(step.logical_id, old_resources[step.logical_id], step.old) for step in reversed(steps)
+              if step.kind == "replaced" and step.old is not None]
+    doomed += [(name, old_resources[name], old_map._parsed_resources[name]) for name in reversed(old_order)
+               if name not in new_resources and name in old_map._parsed_resources]
+    left = _delete_all(old_map, stack, doomed)
+    if left:
+        LOG.warning("stack %s: cleanup could not delete %s", stack.name, left)
+    stack.status = "UPDATE_COMPLETE"
+    stack._add_stack_event("UPDATE_COMPLETE")
+
+
+def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -> None:
+    resource_json = new_resources[name]
+    resource_type = resource_json["Type"]
+    condition = resource_json.get("Condition")
+    if condition and not new_map.lazy_condition_map[condition]:
+        return
+    if name not in new_map._parsed_resources:
+        resource = _create(new_map, name)
+        steps.append(_Step("created", name, resource_type, resource))
+        return
+    resource = new_map._parsed_resources[name]
+    try:
+        before, after = _resolve(old_resources[name], old_map), _resolve(resource_json, new_map)
+    except Exception as exc:
+        raise UpdateFailed(name, error_text(exc)) from exc
+    changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
+    if not changed:
+        return
+    physical = _physical(resource)
+    create_only = changed & changes_module.create_only(resource_type)
+    if not create_only and updaters.can_update(resource_type, changed):
+        event(stack, name, resource_type, "UPDATE_IN_PROGRESS", physical)
+        try:
+            updaters.update(resource_type, physical, before, after, changed)
+        except Exception as exc:
+            # What did change is part of the rollback too.
+            steps.append(_Step("modified", name, resource_type, resource, before, after, changed))
+            event(stack, name, resource_type, "UPDATE_FAILED", physical, error_text(exc))
+            raise UpdateFailed(name, error_text(exc)) from exc
+        steps.append(_Step("modified", name, resource_type, resource, before, after, changed))
+        event(stack, name, resource_type, "UPDATE_COMPLETE", physical)
+        return
+    # A replacement: the new resource first; the old one goes in the cleanup phase.
+    name_property = changes_module.name_property(resource_type)
+    custom_name = after.get(name_property) if name_property else None
+    if custom_name and custom_name == before.get(name_property):
+        reason = (f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                  f"Rename {custom_name} and update the stack again.")
+        if not create_only:
+            reason = (f"The emulator cannot update {', '.join(sorted(changed))} of {resource_type} in place and "
+                      f"cannot replace {custom_name}, which has a custom name. Rename it and update the stack again.")
+        event(stack, name, resource_type, "UPDATE_FAILED", physical, reason)
+        raise UpdateFailed(name, reason)
+    why = "Requested update requires the creation of a new physical resource; hence creating one."
+    if not create_only:
+        why += f" (The emulator cannot update {', '.join(sorted(changed))} of {resource_type} in place.)"
+    event(stack, name, resource_type, "UPDATE_IN_PROGRESS", physical, why)
+    new_map._parsed_resources.pop(name, None)
+    try:
+        replacement = _create(new_map, name)
+    except UpdateFailed as failure:
+        event(stack, name, resource_type, "UPDATE_FAILED", physical, failure.reason)
+        raise
+    steps.append(_Step("replaced", name, resource_type, replacement, before, after, changed, old=resource))
+    event(stack, name, resource_type, "UPDATE_COMPLETE", _physical(replacement))
+
+
+def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: str) -> None:
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=(
+        f"The following resource(s) failed to update: [{failed}]. " if failed else f"{reason} "))
+    problems = []
+    created = []
+    for step in reversed(steps):
+        if step.kind == "modified":
+            physical = _physical(step.resource)
+            event(stack, step.logical_id, step.resource_type, "UPDATE_IN_PROGRESS", physical)
+            try:
+                updaters.update(step.resource_type, physical, step.after, step.before, step.changed)
+            except Exception as exc:
+                event(stack, step.logical_id, step.resource_type, "UPDATE_FAILED", physical, error_text(exc))
+                problems.append(step.logical_id)
+                continue
+            event(stack, step.logical_id, step.resource_type, "UPDATE_COMPLETE", physical)
+        elif step.kind == "replaced":
+            event(stack, step.logical_id, step.resource_type, "UPDATE_COMPLETE", _physical(step.old))
+            created.append(step)
+        else:
+            created.append(step)
+    stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+    items = [(s.logical_id, {"Type": s.resource_type}, s.resource) for s in created if s.resource is not None]
+    problems += _delete_all(old_map, stack, items)
+    if problems:
+        stack.status = "UPDATE_ROLLBACK_FAILED"
+        stack._add_stack_event("UPDATE_ROLLBACK_FAILED",
+                               resource_status_reason=f"Rollback could not restore: [{', '.join(problems)}]")
+        return
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+
+
+def create(stack) -> None:
+    """Create every resource of a new stack; a failure rolls it back to ROLLBACK_COMPLETE (nothing left)."""
+    with lock(stack):
+        stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.create_resources()

@@ -1,0 +1,417 @@
+"""In-place updates: a resource whose changed properties AWS updates without replacement is changed through its
+service's own API (the emulator's, so the bridges make the real things follow: one more app process, the same
+load balancer port, the same database).
+
+Each updater takes (physical id, properties before, properties after, names of the changed properties), with
+properties resolved (Refs and GetAtts replaced by values). Rollback calls the same updater with before and after
+swapped. A type or property not listed here is replaced instead (`can_update`), and the stack events say so.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from securecart_lab.config import ACCOUNT_ID
+
+REFRESH_WAIT_SECONDS = 60
+
+
+@functools.lru_cache(maxsize=None)
+def client(service: str, region: str = "us-east-1"):
+    """A boto3 client of this emulator (the services' own APIs, with their validation and the kit's bridges)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(service, endpoint_url=f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '4566')}",
+                        region_name=region, aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(retries={"max_attempts": 1}, read_timeout=300))
+
+
+def _tags(value) -> dict[str, str]:
+    return {t["Key"]: str(t["Value"]) for t in value or [] if isinstance(t, dict) and "Key" in t}
+
+
+def _tag_diff(before, after) -> tuple[dict[str, str], list[str]]:
+    old, new = _tags(before), _tags(after)
+    return {k: v for k, v in new.items() if old.get(k) != v}, [k for k in old if k not in new]
+
+
+def _bool(value) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+def _int(value):
+    return None if value is None else int(value)
+
+
+# --- EC2 -------------------------------------------------------------------------------------------------------
+
+def _ec2_tags(physical_id: str, before: dict, after: dict) -> None:
+    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+    ec2 = client("ec2")
+    if removed:
+        ec2.delete_tags(Resources=[physical_id], Tags=[{"Key": k} for k in removed])
+    if put:
+        ec2.create_tags(Resources=[physical_id], Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+
+
+def _vpc(physical_id, before, after, changed) -> None:
+    for name in ("EnableDnsSupport", "EnableDnsHostnames"):
+        if name in changed:
+            client("ec2").modify_vpc_attribute(VpcId=physical_id, **{name: {"Value": _bool(after.get(name, True))}})
+    _ec2_tags(physical_id, before, after)
+
+
+def _subnet(physical_id, before, after, changed) -> None:
+    if "MapPublicIpOnLaunch" in changed:
+        client("ec2").modify_subnet_attribute(SubnetId=physical_id,
+                                              MapPublicIpOnLaunch={"Value": _bool(after.get("MapPublicIpOnLaunch", False))})
+    _ec2_tags(physical_id, before, after)
+
+
+def _tags_only(physical_id, before, after, changed) -> None:
+    _ec2_tags(physical_id, before, after)
+
+
+def _route(physical_id, before, after, changed) -> None:
+    targets = {k: after[k] for k in ("GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId",
+                                      "VpcPeeringConnectionId", "TransitGatewayId") if after.get(k)}
+    client("ec2").replace_route(RouteTableId=after["RouteTableId"], DestinationCidrBlock=after["DestinationCidrBlock"],
+                                **targets)
+
+
+def _gateway_attachment(physical_id, before, after, changed) -> None:
+    ec2 = client("ec2")
+    if before.get("InternetGatewayId"):
+        ec2.detach_internet_gateway(InternetGatewayId=before["InternetGatewayId"], VpcId=before["VpcId"])
+    if after.get("InternetGatewayId"):
+        ec2.attach_internet_gateway(InternetGatewayId=after["InternetGatewayId"], VpcId=after["VpcId"])
+
+
+def _permission(rule: dict) -> dict:
+    protocol = str(rule.get("IpProtocol", "-1"))
+    permission: dict[str, Any] = {"IpProtocol": protocol}
+    if protocol not in ("-1", "all"):
+        permission["FromPort"] = int(rule.get("FromPort", -1))
+        permission["ToPort"] = int(rule.get("ToPort", -1))
+    description = {"Description": rule["Description"]} if rule.get("Description") else {}
+    if rule.get("CidrIp"):
+        permission["IpRanges"] = [{"CidrIp": rule["CidrIp"], **description}]
+    if rule.get("CidrIpv6"):
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **description}]
+    group = rule.get("SourceSecurityGroupId") or rule.get("DestinationSecurityGroupId")
+    if group:
+        permission["UserIdGroupPairs"] = [{"GroupId": group, **description}]
+    prefix = rule.get("SourcePrefixListId") or rule.get("DestinationPrefixListId")
+    if prefix:
+        permission["PrefixListIds"] = [{"PrefixListId": prefix, **description}]
+    return permission
+
+
+def _security_group(physical_id, before, after, changed) -> None:
+    ec2 = client("ec2")
+    for name, authorize, revoke in (("SecurityGroupIngress", ec2.authorize_security_group_ingress,
+                                     ec2.revoke_security_group_ingress),
+                                    ("SecurityGroupEgress", ec2.authorize_security_group_egress,
+                                     ec2.revoke_security_group_egress)):
+        if name not in changed:
+            continue
+        old = [_permission(r) for r in before.get(name) or []]
+        new = [_permission(r) for r in after.get(name) or []]
+        gone = [p for p in old if p not in new]
+        added = [p for p in new if p not in old]
+        if gone:
+            revoke(GroupId=physical_id, IpPermissions=gone)
+        if added:
+            authorize(GroupId=physical_id, IpPermissions=added)
+    _ec2_tags(physical_id, before, after)
+
+
+def _launch_template(physical_id, before, after, changed) -> None:
+    ec2 = client("ec2")
+    if "LaunchTemplateData" in changed:
+        version = ec2.create_launch_template_version(LaunchTemplateId=physical_id,
+                                                     LaunchTemplateData=after.get("LaunchTemplateData") or {})
+        number = version["LaunchTemplateVersion"]["VersionNumber"]
+        ec2.modify_launch_template(LaunchTemplateId=physical_id, DefaultVersion=str(number))
+
+
+# --- Auto Scaling ----------------------------------------------------------------------------------------------
+
+def _group_instances(name: str) -> list[dict]:
+    groups = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    return groups[0]["Instances"] if groups else []
+
+
+def _refresh(name: str, desired: int) -> None:
+    """Replace the group's instances with ones from its new launch template, keeping `desired` in service:
+    launch the new ones first, wait until they run, then retire the old ones (an instance refresh)."""
+    autoscaling = client("autoscaling")
+    old = [i["InstanceId"] for i in _group_instances(name)]
+    if not old:
+        return
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=max(group["MaxSize"], desired + len(old)),
+                                          DesiredCapacity=desired + len(old))
+    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        fresh = [i for i in _group_instances(name) if i["InstanceId"] not in old and i["LifecycleState"] == "InService"]
+        if len(fresh) >= desired and _targets_healthy(group.get("TargetGroupARNs") or [], {i["InstanceId"] for i in fresh}):
+            break
+        time.sleep(0.2)
+    for instance_id in old:
+        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=group["MaxSize"], DesiredCapacity=desired)
+
+
+def _targets_healthy(target_groups: list[str], instance_ids: set[str]) -> bool:
+    elbv2 = client("elbv2")
+    for arn in target_groups:
+        states = {d["Target"]["Id"]: d["TargetHealth"]["State"]
+                  for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+        if any(states.get(i) != "healthy" for i in instance_ids):
+            return False
+    return True
+
+
+def _group(physical_id, before, after, changed) -> None:
+    autoscaling = client("autoscaling")
+    update: dict[str, Any] = {}
+    for name, key, convert in (("MinSize", "MinSize", int), ("MaxSize", "MaxSize", int),
+                               ("DesiredCapacity", "DesiredCapacity", int),
+                               ("HealthCheckGracePeriod", "HealthCheckGracePeriod", int),
+                               ("HealthCheckType", "HealthCheckType", str), ("Cooldown", "DefaultCooldown", int),
+                               ("TerminationPolicies", "TerminationPolicies", list)):
+        if name in changed and after.get(name) is not None:
+            update[key] = convert(after[name])
+    if "DesiredCapacity" in changed and after.get("DesiredCapacity") is None:
+        update["DesiredCapacity"] = int(after.get("MinSize", 0))
+    if "VPCZoneIdentifier" in changed:
+        update["VPCZoneIdentifier"] = ",".join(after.get("VPCZoneIdentifier") or [])
+    if "LaunchTemplate" in changed and after.get("LaunchTemplate"):
+        template = after["LaunchTemplate"]
+        update["LaunchTemplate"] = {k: str(v) for k, v in template.items() if k in ("LaunchTemplateId", "LaunchTemplateName", "Version")}
+    if update:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=physical_id, **update)
+    if "TargetGroupARNs" in changed:
+        old, new = set(before.get("TargetGroupARNs") or []), set(after.get("TargetGroupARNs") or [])
+        if new - old:
+            autoscaling.attach_load_balancer_target_groups(AutoScalingGroupName=physical_id, TargetGroupARNs=sorted(new - old))
+        if old - new:
+            autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=physical_id, TargetGroupARNs=sorted(old - new))
+    if "Tags" in changed:
+        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+        common = {"ResourceId": physical_id, "ResourceType": "auto-scaling-group"}
+        if removed:
+            autoscaling.delete_tags(Tags=[{**common, "Key": k} for k in removed])
+        if put:
+            propagate = {t["Key"]: _bool(t.get("PropagateAtLaunch", False)) for t in after.get("Tags") or []}
+            autoscaling.create_or_update_tags(Tags=[{**common, "Key": k, "Value": v, "PropagateAtLaunch": propagate.get(k, False)}
+                                                    for k, v in put.items()])
+    if "LaunchTemplate" in changed:
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[physical_id])["AutoScalingGroups"][0]
+        _refresh(physical_id, group["DesiredCapacity"])
+
+
+# --- Elastic Load Balancing v2 ---------------------------------------------------------------------------------
+
+def _elb_tags(arn: str, before: dict, after: dict) -> None:
+    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+    elbv2 = client("elbv2")
+    if removed:
+        elbv2.remove_tags(ResourceArns=[arn], TagKeys=removed)
+    if put:
+        elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+
+
+_HEALTH = {"HealthCheckProtocol": str, "HealthCheckPort": str, "HealthCheckPath": str, "HealthCheckEnabled": _bool,
+           "HealthCheckIntervalSeconds": int, "HealthCheckTimeoutSeconds": int, "HealthyThresholdCount": int,
+           "UnhealthyThresholdCount": int}
+
+
+def _target_group(physical_id, before, after, changed) -> None:
+    elbv2 = client("elbv2")
+    update = {k: convert(after[k]) for k, convert in _HEALTH.items() if k in changed and after.get(k) is not None}
+    if "Matcher" in changed and after.get("Matcher"):
+        update["Matcher"] = after["Matcher"]
+    if update:
+        elbv2.modify_target_group(TargetGroupArn=physical_id, **update)
+    if "TargetGroupAttributes" in changed and after.get("TargetGroupAttributes"):
+        elbv2.modify_target_group_attributes(TargetGroupArn=physical_id, Attributes=[
+            {"Key": a["Key"], "Value": str(a["Value"])} for a in after["TargetGroupAttributes"]])
+    if "Targets" in changed:
+        old = [{"Id": t["Id"], **({"Port": int(t["Port"])} if t.get("Port") else {})} for t in before.get("Targets") or []]
+        new = [{"Id": t["Id"], **({"Port": int(t["Port"])} if t.get("Port") else {})} for t in after.get("Targets") or []]
+        if [t for t in old if t not in new]:
+            elbv2.deregister_targets(TargetGroupArn=physical_id, Targets=[t for t in old if t not in new])
+        if [t for t in new if t not in old]:
+            elbv2.register_targets(TargetGroupArn=physical_id, Targets=[t for t in new if t not in old])
+    _elb_tags(physical_id, before, after)
+
+
+def _load_balancer(physical_id, before, after, changed) -> None:
+    elbv2 = client("elbv2")
+    if "Subnets" in changed:
+        elbv2.set_subnets(LoadBalancerArn=physical_id, Subnets=after.get("Subnets") or [])
+    if "SecurityGroups" in changed:
+        elbv2.set_security_groups(LoadBalancerArn=physical_id, SecurityGroups=after.get("SecurityGroups") or [])
+    if "LoadBalancerAttributes" in changed and after.get("LoadBalancerAttributes"):
+        elbv2.modify_load_balancer_attributes(LoadBalancerArn=physical_id, Attributes=[
+            {"Key": a["Key"], "Value": str(a["Value"])} for a in after["LoadBalancerAttributes"]])
+    _elb_tags(physical_id, before, after)
+
+
+def _listener(physical_id, before, after, changed) -> None:
+    update: dict[str, Any] = {}
+    if "Port" in changed:
+        update["Port"] = int(after["Port"])
+    if "Protocol" in changed:
+        update["Protocol"] = after["Protocol"]
+    if "DefaultActions" in changed:
+        update["DefaultActions"] = after.get("DefaultActions") or []
+    if update:
+        client("elbv2").modify_listener(ListenerArn=physical_id, **update)
+
+
+# --- RDS -------------------------------------------------------------------------------------------------------
+
+def _rds_tags(arn: str, before: dict, after: dict) -> None:
+    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+    rds = client("rds")
+    if removed:
+        rds.remove_tags_from_resource(ResourceName=arn, TagKeys=removed)
+    if put:
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+
+
+def _subnet_group(physical_id, before, after, changed) -> None:
+    rds = client("rds")
+    if changed & {"DBSubnetGroupDescription", "SubnetIds"}:
+        rds.modify_db_subnet_group(DBSubnetGroupName=physical_id, SubnetIds=after.get("SubnetIds") or [],
+                                   DBSubnetGroupDescription=after.get("DBSubnetGroupDescription", ""))
+    if "Tags" in changed:
+        _rds_tags(f"arn:aws:rds:us-east-1:{ACCOUNT_ID}:subgrp:{physical_id}", before, after)
+
+
+# Template property -> (ModifyDBInstance parameter, conversion)
+_DB_MODIFIABLE: dict[str, tuple[str, Callable]] = {
+    "DBInstanceClass": ("DBInstanceClass", str), "AllocatedStorage": ("AllocatedStorage", int),
+    "MultiAZ": ("MultiAZ", _bool), "BackupRetentionPeriod": ("BackupRetentionPeriod", int),
+    "PubliclyAccessible": ("PubliclyAccessible", _bool), "EngineVersion": ("EngineVersion", str),
+    "VPCSecurityGroups": ("VpcSecurityGroupIds", list), "VpcSecurityGroupIds": ("VpcSecurityGroupIds", list),
+    "PreferredBackupWindow": ("PreferredBackupWindow", str),
+    "PreferredMaintenanceWindow": ("PreferredMaintenanceWindow", str),
+    "DeletionProtection": ("DeletionProtection", _bool), "StorageType": ("StorageType", str), "Iops": ("Iops", int),
+    "CopyTagsToSnapshot": ("CopyTagsToSnapshot", _bool), "AutoMinorVersionUpgrade": ("AutoMinorVersionUpgrade", _bool),
+    "MonitoringInterval": ("MonitoringInterval", int), "MaxAllocatedStorage": ("MaxAllocatedStorage", int),
+    "DBParameterGroupName": ("DBParameterGroupName", str), "AllowMajorVersionUpgrade": ("AllowMajorVersionUpgrade", _bool),
+    "EnablePerformanceInsights": ("EnablePerformanceInsights", _bool),
+}
+
+
+def _db_instance(physical_id, before, after, changed) -> None:
+    update = {api: convert(after[name]) for name, (api, convert) in _DB_MODIFIABLE.items()
+              if name in changed and after.get(name) is not None}
+    if update:
+        client("rds").modify_db_instance(DBInstanceIdentifier=physical_id, ApplyImmediately=True, **update)
+    if "Tags" in changed:
+        _rds_tags(f"arn:aws:rds:us-east-1:{ACCOUNT_ID}:db:{physical_id}", before, after)
+
+
+# --- S3, SSM, CloudWatch ---------------------------------------------------------------------------------------
+
+def _website(config: dict) -> dict:
+    website: dict[str, Any] = {}
+    if config.get("IndexDocument"):
+        website["IndexDocument"] = {"Suffix": config["IndexDocument"]}
+    if config.get("ErrorDocument"):
+        website["ErrorDocument"] = {"Key": config["ErrorDocument"]}
+    if config.get("RedirectAllRequestsTo"):
+        website["RedirectAllRequestsTo"] = config["RedirectAllRequestsTo"]
+    if config.get("RoutingRules"):
+        website["RoutingRules"] = config["RoutingRules"]
+    return website
+
+
+def _bucket(physical_id, before, after, changed) -> None:
+    s3 = client("s3")
+    if "WebsiteConfiguration" in changed:
+        if after.get("WebsiteConfiguration"):
+            s3.put_bucket_website(Bucket=physical_id, WebsiteConfiguration=_website(after["WebsiteConfiguration"]))
+        else:
+            s3.delete_bucket_website(Bucket=physical_id)
+    if "PublicAccessBlockConfiguration" in changed:
+        if after.get("PublicAccessBlockConfiguration"):
+            block = {k: _bool(v) for k, v in after["PublicAccessBlockConfiguration"].items()}
+            s3.put_public_access_block(Bucket=physical_id, PublicAccessBlockConfiguration=block)
+        else:
+            s3.delete_public_access_block(Bucket=physical_id)
+    if "VersioningConfiguration" in changed and after.get("VersioningConfiguration"):
+        s3.put_bucket_versioning(Bucket=physical_id,
+                                 VersioningConfiguration={"Status": after["VersioningConfiguration"]["Status"]})
+    if "Tags" in changed:
+        tags = _tags(after.get("Tags"))
+        if tags:
+            s3.put_bucket_tagging(Bucket=physical_id, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+        else:
+            s3.delete_bucket_tagging(Bucket=physical_id)
+
+
+def _bucket_policy(physical_id, before, after, changed) -> None:
+    document = after.get("PolicyDocument")
+    client("s3").put_bucket_policy(Bucket=after["Bucket"],
+                                   Policy=document if isinstance(document, str) else json.dumps(document))
+
+
+def _parameter(physical_id, before, after, changed) -> None:
+    extra = {k: after[k] for k in ("Description", "AllowedPattern", "Tier", "DataType") if after.get(k)}
+    client("ssm").put_parameter(Name=physical_id, Value=str(after["Value"]), Type=after.get("Type", "String"),
+                                Overwrite=True, **extra)
+
+
+def _dashboard(physical_id, before, after, changed) -> None:
+    client("cloudwatch").put_dashboard(DashboardName=physical_id, DashboardBody=after["DashboardBody"])
+
+
+# type -> (updater, the properties it updates)
+UPDATERS: dict[str, tuple[Callable, frozenset[str]]] = {
+    "AWS::EC2::VPC": (_vpc, frozenset({"EnableDnsSupport", "EnableDnsHostnames", "Tags"})),
+    "AWS::EC2::Subnet": (_subnet, frozenset({"MapPublicIpOnLaunch", "Tags"})),
+    "AWS::EC2::InternetGateway": (_tags_only, frozenset({"Tags"})),
+    "AWS::EC2::RouteTable": (_tags_only, frozenset({"Tags"})),
+    "AWS::EC2::Route": (_route, frozenset({"GatewayId", "NatGatewayId", "InstanceId", "NetworkInterfaceId",
+                                           "VpcPeeringConnectionId", "TransitGatewayId"})),
+    "AWS::EC2::VPCGatewayAttachment": (_gateway_attachment, frozenset({"InternetGatewayId"})),
+    "AWS::EC2::SecurityGroup": (_security_group, frozenset({"SecurityGroupIngress", "SecurityGroupEgress", "Tags"})),
+    "AWS::EC2::LaunchTemplate": (_launch_template, frozenset({"LaunchTemplateData"})),
+    "AWS::AutoScaling::AutoScalingGroup": (_group, frozenset({
+        "MinSize", "MaxSize", "DesiredCapacity", "HealthCheckGracePeriod", "HealthCheckType", "Cooldown",
+        "TerminationPolicies", "VPCZoneIdentifier", "LaunchTemplate", "TargetGroupARNs", "Tags"})),
+    "AWS::ElasticLoadBalancingV2::TargetGroup": (_target_group, frozenset({
+        *_HEALTH, "Matcher", "TargetGroupAttributes", "Targets", "Tags"})),
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": (_load_balancer, frozenset({
+        "Subnets", "SecurityGroups", "LoadBalancerAttributes", "Tags"})),
+    "AWS::ElasticLoadBalancingV2::Listener": (_listener, frozenset({"Port", "Protocol", "DefaultActions"})),
+    "AWS::RDS::DBSubnetGroup": (_subnet_group, frozenset({"DBSubnetGroupDescription", "SubnetIds", "Tags"})),
+    "AWS::RDS::DBInstance": (_db_instance, frozenset({*_DB_MODIFIABLE, "Tags"})),
+    "AWS::S3::Bucket": (_bucket, frozenset({"WebsiteConfiguration", "PublicAccessBlockConfiguration",
+                                            "VersioningConfiguration", "Tags"})),
+    "AWS::S3::BucketPolicy": (_bucket_policy, frozenset({"PolicyDocument"})),
+    "AWS::SSM::Parameter": (_parameter, frozenset({"Value", "Description", "Type", "AllowedPattern", "Tier", "DataType"})),
+    "AWS::CloudWatch::Dashboard": (_dashboard, frozenset({"DashboardBody"})),
+}
+
+
+def can_update(resource_type: str, changed: set[str]) -> bool:
+    """Whether the emulator updates these property changes in place (else it replaces the resource)."""
+    entry = UPDATERS.get(resource_type)
+    return entry is not None and set(changed) <= entry[1]
+
+
+def update(resource_type: str, physical_id: str, before: dict, after: dict, changed: set[str]) -> None:
+    UPDATERS[resource_type][0](physical_id, before, after, set(changed))
