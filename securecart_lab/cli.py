@@ -51,9 +51,11 @@ class SecureCartGroup(TyperGroup):
 def _fail(message: str, hint: str | None, code: int, ctx: click.Context) -> None:
     if _debug(ctx):
         err_console.print(traceback.format_exc(), markup=False, highlight=False)
-    err_console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+    from rich.markup import escape  # messages quote learners' text and AWS's [brackets]
+
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
     if hint:
-        err_console.print(f"[dim]{hint}[/]", soft_wrap=True)
+        err_console.print(f"[dim]{escape(hint)}[/]", soft_wrap=True)
     raise SystemExit(code)
 
 
@@ -192,16 +194,25 @@ def start(
 
 
 @app.command()
-def deploy(ctx: typer.Context, lab: str = LabArg, wait: bool = WaitOpt):
+def deploy(
+    ctx: typer.Context,
+    lab: str = LabArg,
+    wait: bool = WaitOpt,
+    preview: bool = typer.Option(False, "--preview", help="Labs 2 and 3: show the change set (what would be added, "
+                                 "modified, replaced or removed) and change nothing."),
+    parameter: Optional[list[str]] = typer.Option(None, "--parameter", metavar="KEY=VALUE",
+                                                  help="Labs 2 and 3: a template parameter (repeatable); overrides "
+                                                  "parameters.json in the lab's folder."),
+):
     """Validate your workspace files and apply them to the running engine.
 
-    Example: securecart-lab deploy 1
+    Example: securecart-lab deploy 2 --preview
     """
     from securecart_lab.commands import labs
 
     settings = _settings(ctx)
     with _locked(settings, "deploy", wait):
-        labs.deploy(settings, lab)
+        labs.deploy(settings, lab, preview=preview, parameters=parameter or [])
 
 
 @app.command()

@@ -1,8 +1,9 @@
 """Lab 2: deploy the learner's CloudFormation template as stack `securecart-lab02` and report what happened.
 
-A changed template is applied by deleting the stack and creating it again (see securecart_lab/labs/stacks.py;
-the database is dumped first, see the RDS bridge); an unchanged template is left alone. When the stack has an S3
-bucket with website hosting, the storefront's files are uploaded to it with a config.js naming the load balancer.
+The template is applied through a change set (see securecart_lab/labs/stacks.py): what AWS updates in place is
+updated in place (the load balancer keeps its URL, the database its rows), a failure rolls back to what ran
+before. When the stack has an S3 bucket with website hosting, the storefront's files are uploaded to it with a
+config.js naming the load balancer.
 """
 
 from __future__ import annotations
@@ -88,14 +89,18 @@ def provision(ctx) -> None:
 
 
 def deploy(ctx, source: Path) -> list[str]:
-    """Create stack securecart-lab02 from source/template.yaml (recreating it when the template changed),
-    wait for it, and report its resources, outputs and the load balancer's healthy targets."""
+    """Apply source/template.yaml to stack securecart-lab02 (parameters from source/parameters.json and
+    --parameter), wait for it, and report the change set, outputs and the load balancer's healthy targets.
+    With ctx.preview, only show the change set."""
     path = source / TEMPLATE
     document, skipped = supported_part(load_template(path), ctx.engine.capabilities)
     body = json.dumps(document, indent=1) if skipped else path.read_text(encoding="utf-8")
     cf = ctx.aws("cloudformation")
     lines: list[str] = [f"Not deployed: the {ctx.engine.name} engine has no API for " + ", ".join(skipped)] if skipped else []
-    lines += stacks.apply(cf, STACK, path, body, before_replace=lambda: _empty_buckets(ctx))
+    lines += stacks.apply(cf, STACK, path, body, parameters=stacks.read_parameters(source, ctx.parameters),
+                          preview=ctx.preview, guard=lambda changes: _empty_buckets(ctx, changes))
+    if ctx.preview:
+        return lines
     return lines + _summary(ctx, cf) + _upload_storefront(ctx)
 
 
@@ -221,10 +226,13 @@ def _upload_storefront(ctx) -> list[str]:
     return lines
 
 
-def _empty_buckets(ctx) -> None:
-    """Delete the objects in the stack's buckets, so the stack (and its buckets) can be deleted, as on AWS."""
+def _empty_buckets(ctx, changes: list[dict]) -> None:
+    """Delete the objects in the stack's buckets that the change set deletes, so they can go, as on AWS after
+    `aws s3 rm --recursive`."""
     s3 = ctx.aws("s3")
-    for bucket in _stack_resources(ctx, "AWS::S3::Bucket"):
+    doomed = [c.get("PhysicalResourceId") for c in changes if c["ResourceType"] == "AWS::S3::Bucket"
+              and (c["Action"] == "Remove" or c.get("Replacement") == "True")]
+    for bucket in filter(None, doomed):
         try:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
                 keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]

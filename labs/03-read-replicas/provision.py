@@ -1,8 +1,8 @@
 """Lab 3: deploy the learner's replica.yaml as stack `securecart-lab03` on top of lab 2's stack, and wait until
 every read replica in it streams.
 
-As in lab 2, a changed template is applied by deleting the stack and creating it again (moto cannot update these
-resources in place); an unchanged one is left alone. Deploying the reference solution (`solve 3`) also runs the
+As in lab 2, the template is applied through a change set: what AWS updates in place is updated in place, a
+failure rolls back to what ran before. Deploying the reference solution (`solve 3`) also runs the
 reference failover runbook (drill.py), the commands the README asks the learner to type, so every check can pass
 headless.
 """
@@ -44,15 +44,20 @@ def wait_available(rds, instance_ids: list[str], timeout: float = REPLICA_WAIT_S
 
 
 def deploy(ctx, source: Path) -> list[str]:
-    """Create stack securecart-lab03 from source/replica.yaml, wait for its replicas to stream, and report them."""
+    """Apply source/replica.yaml to stack securecart-lab03, wait for its replicas to stream, and report them.
+    With ctx.preview, only show the change set."""
     path = source / TEMPLATE
     document = stacks.load_template(path, 3)
     body = path.read_text(encoding="utf-8")
     cf = ctx.aws("cloudformation")
-    parameters = lab2_parameters(ctx, document)
-    lines = stacks.apply(cf, STACK, path, body, before_replace=lambda: _refuse_to_delete_the_writer(ctx, cf),
-                         parameters=parameters)
-    lines += [f"Parameter {k} = {v} (lab 2's database, from stack {replicas.LAB2_STACK})" for k, v in parameters.items()]
+    found = lab2_parameters(ctx, document)
+    parameters = {**found, **stacks.read_parameters(source, ctx.parameters)}  # the learner's own choice wins
+    lines = stacks.apply(cf, STACK, path, body, parameters=parameters, preview=ctx.preview,
+                         guard=lambda changes: _refuse_to_delete_the_writer(ctx, changes))
+    if ctx.preview:
+        return lines
+    lines += [f"Parameter {k} = {v} (lab 2's database, from stack {replicas.LAB2_STACK})"
+              for k, v in found.items() if parameters.get(k) == v]
     lines += _report(ctx, cf)
     if source.resolve() == ctx.lab.solution_dir.resolve():
         lines += _drill(ctx).run(ctx)
@@ -74,21 +79,23 @@ def lab2_parameters(ctx, document: dict) -> dict[str, str]:
     return {SOURCE_PARAMETER: database}
 
 
-def _refuse_to_delete_the_writer(ctx, cf) -> None:
-    """After a failover the stack's replica is the writer: re-creating the stack would delete it and its orders."""
-    resources = cf.describe_stack_resources(StackName=STACK)["StackResources"]
-    ids = {r.get("PhysicalResourceId") for r in resources if r.get("ResourceType") == "AWS::RDS::DBInstance"}
+def _refuse_to_delete_the_writer(ctx, changes: list[dict]) -> None:
+    """After a failover the stack's replica is the writer: a change set that deletes or replaces it would delete
+    the database and its orders."""
+    doomed = {c.get("PhysicalResourceId") for c in changes if c["ResourceType"] == "AWS::RDS::DBInstance"
+              and (c["Action"] == "Remove" or c.get("Replacement") in ("True", "Conditional"))}
     writer = replicas.topology(ctx.endpoint_url).writer
-    if writer is not None and writer.id in ids:
+    if writer is not None and writer.id in doomed:
         raise DeployError(
             f"Stack {STACK} holds {writer.id}, which is the writer now ({WRITER_PARAMETER} = {writer.endpoint}); "
-            "applying a changed replica.yaml re-creates the stack and would delete it.",
+            "this replica.yaml would delete or replace it (deploy 3 --preview shows the change set).",
             REDO_HINT)
 
 
 REDO_HINT = ('To redo lab 3 from scratch, run "securecart-lab reset 3 --environment": it backs up your files, removes '
              "the replicas, the failover drill and the routing parameters (the promoted writer's data is kept in an RDS "
-             "snapshot) and deploys the starter on lab 2's database. Or keep replica.yaml as it was deployed.")
+             "snapshot) and deploys the starter on lab 2's database. Or keep the replica's resource as it was deployed "
+             "(other changes are fine).")
 
 
 def _report(ctx, cf) -> list[str]:

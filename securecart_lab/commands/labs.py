@@ -50,11 +50,14 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
     console.print(f"  3. securecart-lab check {lab.number}     (or: check {lab.number} --watch)")
 
 
-def deploy(settings: Settings, number: str) -> None:
-    with spinner(f"Deploying lab {number}..."):
-        lab, applied = service.deploy(settings, number)
+def deploy(settings: Settings, number: str, preview: bool = False, parameters: list[str] | None = None) -> None:
+    with spinner(f"{'Previewing' if preview else 'Deploying'} lab {number}..."):
+        lab, applied = service.deploy(settings, number, preview=preview, parameters=parameters)
     for line in applied:
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False, highlight=False)
+    if preview:
+        console.print(f"Nothing was changed. Apply it with: securecart-lab deploy {lab.number}")
+        return
     console.print(f"[green]Deployed lab {lab.number}.[/] Next: securecart-lab check {lab.number}")
 
 
@@ -63,7 +66,7 @@ def solve(settings: Settings, number: str) -> None:
         result = service.solve(settings, number)
     lab = result.lab
     for line in result.applied:
-        console.print(f"  {line}")
+        console.print(f"  {line}", markup=False, highlight=False)
     console.print(f"[green]Deployed the reference solution of lab {lab.number}.[/] A copy to read is in [cyan]{result.copy}[/].")
     if result.backup:
         console.print(f"You had edited files in that copy: they are backed up in [cyan]{result.backup}[/].")

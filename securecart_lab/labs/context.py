@@ -20,6 +20,9 @@ class LabContext:
     lab: Lab
     verbose: bool = False
     cache: dict = field(default_factory=dict)
+    # deploy options: show what would change without changing anything; template parameters (--parameter)
+    preview: bool = False
+    parameters: dict = field(default_factory=dict)
 
     @property
     def endpoint_url(self) -> str:

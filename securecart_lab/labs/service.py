@@ -129,12 +129,19 @@ def _check_source(lab: Lab, source: Path) -> None:
     workspace.check_files(source, lab)
 
 
-def deploy(settings: Settings, number, source: Path | None = None) -> tuple[Lab, list[str]]:
-    """Validate and apply the learner's workspace (or `source`) to the running engine."""
+def deploy(settings: Settings, number, source: Path | None = None, preview: bool = False,
+           parameters: list[str] | None = None) -> tuple[Lab, list[str]]:
+    """Validate and apply the learner's workspace (or `source`) to the running engine. For labs that deploy a
+    CloudFormation stack: `preview` shows the change set and changes nothing; `parameters` are KEY=VALUE
+    template parameters (over the workspace's parameters.json)."""
     lab = get_lab(number)
     ctx = context(settings, lab)
     if source is None:
         workspace.preflight(settings.workspace, lab)
+    if (preview or parameters) and getattr(lab.provisioner(), "STACK", None) is None:
+        raise LabError(f"Lab {lab.number} deploys no CloudFormation template: --preview and --parameter apply to "
+                       "the labs that do (2 and 3).", f'Run "securecart-lab deploy {lab.number}".')
+    ctx.preview, ctx.parameters = preview, parse_parameters(parameters or [])
     folder = source or ctx.workspace
     if not folder.exists():
         raise LabError(f"No workspace for lab {lab.number} at {folder}.", f'Run "securecart-lab start {lab.number}" first.')
@@ -142,10 +149,22 @@ def deploy(settings: Settings, number, source: Path | None = None) -> tuple[Lab,
     ctx.engine.require_running()
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, folder)
-    if source is None:
+    if source is None and not preview:
         state.load(settings).record(lab.number, deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
                                     deployed_hash=workspace.fingerprint(folder, lab), deployed_from=WORKSPACE)
     return lab, applied
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, str]:
+    """--parameter KEY=VALUE options as a dict (LabError naming a malformed one)."""
+    parameters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LabError(f"--parameter {pair!r}: expected KEY=VALUE, e.g. --parameter DBPassword=s3cret-pass.",
+                           "One --parameter per template parameter; values may contain '='.")
+        parameters[key.strip()] = value
+    return parameters
 
 
 @dataclass

@@ -1,13 +1,18 @@
-"""CloudFormation for labs whose learners write templates (labs 2 and 3): parse with file and line errors,
-and apply a template as a stack, reporting CloudFormation's failures readably.
+"""CloudFormation for labs whose learners write templates (labs 2 and 3): apply a template to a stack the way the
+AWS CLI does it (a change set, described, then executed), and report what happened readably.
 
-moto's CloudFormation creates stacks well but cannot update most resource types in place, so a changed
-template is applied by deleting the stack and creating it again; an unchanged one is left alone.
+The engine's CloudFormation validates the template before anything changes, updates in place what AWS updates
+in place, replaces only what AWS replaces and rolls back to the previous resources when anything fails; this
+module only talks to its API, and renders its answers: every problem with file:line:column, warnings as warnings,
+the change set as a table, and each failed resource with its reason and the line that declares it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -17,10 +22,16 @@ from botocore.exceptions import ClientError
 from securecart_lab.errors import DeployError, WorkspaceFileError
 
 DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+UPDATABLE = DONE | {"UPDATE_ROLLBACK_COMPLETE"}
+# States a failed earlier attempt leaves; the stack holds nothing that runs, so the next deploy starts afresh.
+LEFT_BY_A_FAILED_CREATE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "CREATE_FAILED", "DELETE_FAILED"}
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+PARAMETERS_FILE = "parameters.json"
+_AT = re.compile(r"^(?P<message>.*) \(line (?P<line>\d+), column (?P<column>\d+)\)$")
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short forms (!Ref, !Sub, !GetAtt ...)."""
+class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: 10x faster
+    """YAML with CloudFormation's short forms (!Ref, !Sub, !GetAtt ...), for a first read of the file."""
 
 
 def _tag(loader, tag_suffix, node):
@@ -40,7 +51,8 @@ _CfnLoader.add_multi_constructor("!", _tag)
 
 
 def load_template(path: Path, lab_number: int) -> dict:
-    """Parse and sanity-check a template; WorkspaceFileError (file and line) when it is malformed."""
+    """Read and parse a template; WorkspaceFileError (file and line) when it cannot be read as one. The full
+    validation (cfn-lint, with every problem) is the engine's, when the template is deployed."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -70,6 +82,44 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+def declared_at(text: str, logical_id: str) -> int | None:
+    """The line declaring resource `logical_id` (YAML `  Name:` or JSON `"Name":` under Resources)."""
+    pattern = re.compile(rf'^\s+"?{re.escape(logical_id)}"?\s*:')
+    in_resources = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if re.match(r'^\s*"?Resources"?\s*:', line):
+            in_resources = True
+        elif in_resources and pattern.match(line):
+            return number
+    return None
+
+
+def read_parameters(folder: Path, overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """Template parameters: `parameters.json` in the lab's folder (the AWS CLI's format,
+    [{"ParameterKey": ..., "ParameterValue": ...}]), then --parameter KEY=VALUE overrides."""
+    parameters: dict[str, str] = {}
+    path = folder / PARAMETERS_FILE
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise WorkspaceFileError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+        hint = 'The AWS CLI\'s format: [{"ParameterKey": "DBPassword", "ParameterValue": "..."}]'
+        if not isinstance(entries, list):
+            raise WorkspaceFileError(path, "expected a list of {ParameterKey, ParameterValue} objects", line=1, hint=hint)
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("ParameterKey"), str) \
+                    or "ParameterValue" not in entry or isinstance(entry["ParameterValue"], (dict, list)):
+                raise WorkspaceFileError(path, f"each entry needs ParameterKey and ParameterValue, found {json.dumps(entry)}",
+                                         line=_line_of(text, json.dumps(entry.get("ParameterKey")) if isinstance(entry, dict) else "") or 1,
+                                         hint=hint)
+            value = entry["ParameterValue"]
+            parameters[entry["ParameterKey"]] = json.dumps(value) if isinstance(value, bool) else str(value)
+    parameters.update(overrides or {})
+    return parameters
+
+
 def find(cf, name: str) -> dict | None:
     """The live stack called `name`, or None."""
     try:
@@ -87,7 +137,8 @@ def wait(cf, name: str, timeout: float = 300) -> dict | None:
     deadline = time.monotonic() + timeout
     while True:
         stack = find(cf, name)
-        if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+        if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" \
+                or not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
             return stack
         time.sleep(0.2)
 
@@ -97,7 +148,7 @@ def is_complete(cf, name: str) -> bool:
         stack = find(cf, name)
     except (ClientError, OSError):
         return False
-    return stack is not None and stack["StackStatus"] in DONE
+    return stack is not None and stack["StackStatus"] in UPDATABLE
 
 
 def resources(cf, name: str, resource_type: str | None = None) -> list[str]:
@@ -106,50 +157,150 @@ def resources(cf, name: str, resource_type: str | None = None) -> list[str]:
             if (resource_type is None or r["ResourceType"] == resource_type) and r.get("PhysicalResourceId")]
 
 
-def apply(cf, name: str, path: Path, body: str, before_replace: Callable[[], None] | None = None,
-          parameters: dict[str, str] | None = None) -> list[str]:
-    """Create stack `name` from `body` (the template read from `path`) with `parameters`, replacing it when the
-    template or a parameter changed.
+@dataclass
+class Plan:
+    """A change set as the kit shows it."""
 
-    `before_replace` runs before an existing stack is deleted (it may raise to refuse). Returns one line per
-    thing done; DeployError names each failed resource and its reason.
-    """
-    lines: list[str] = []
+    changes: list[dict] = field(default_factory=list)  # AWS's ResourceChange objects
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self) -> list[str]:
+        if not self.changes:
+            return ["No resource changes."]
+        rows = [("Resource", "Type", "Action", "Replacement", "Why")]
+        rows += [(c["LogicalResourceId"], c["ResourceType"], c["Action"], c.get("Replacement", "-"), _why(c))
+                 for c in self.changes]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        return ["  ".join(cell.ljust(widths[i]) if i < 4 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+def _why(change: dict) -> str:
+    if change["Action"] != "Modify":
+        return {"Add": "new in the template", "Remove": "no longer in the template"}.get(change["Action"], "")
+    parts: list[str] = []
+    for detail in change.get("Details") or []:
+        target = detail.get("Target") or {}
+        name = target.get("Name") or target.get("Attribute", "")
+        if detail.get("CausingEntity"):
+            name += f" (via {detail['CausingEntity']})"
+        if target.get("RequiresRecreation") == "Always":
+            name += " (create-only)"
+        if name not in parts:
+            parts.append(name)
+    return ", ".join(parts)
+
+
+def _problems(path: Path, message: str) -> list[str]:
+    """AWS's error message, one problem per line, as file:line:column: text."""
+    lines = []
+    for line in message.splitlines():
+        at = _AT.match(line)
+        lines.append(f"{path.name}:{at['line']}:{at['column']}: {at['message']}" if at else line)
+    return lines
+
+
+def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | None = None, preview: bool = False,
+          guard: Callable[[list[dict]], None] | None = None) -> list[str]:
+    """Apply `body` (the template read from `path`) to stack `name` through a change set; with `preview`, only
+    show the change set. `guard(changes)` runs before a change set is executed (it may raise to refuse).
+    Returns the lines to show; DeployError names every problem or failed resource."""
     parameters = parameters or {}
     existing = wait(cf, name)
-    if existing is not None:
-        current = {p["ParameterKey"]: p.get("ParameterValue") for p in existing.get("Parameters") or []}
-        if (existing["StackStatus"] in DONE and cf.get_template(StackName=name)["TemplateBody"] == body
-                and all(current.get(k) == v for k, v in parameters.items())):
-            return [f"Stack {name} is up to date ({existing['StackStatus']})"]
-        if before_replace:
-            before_replace()
-        try:
-            cf.delete_stack(StackName=name)
-        except ClientError as exc:
-            raise DeployError(f"Could not delete the previous stack {name} to apply the changed template: "
-                              f"{exc.response['Error'].get('Message', exc)}",
-                              '"securecart-lab down" then "securecart-lab start N" starts again from an empty emulator '
-                              "(your files and your database dumps are kept).") from None
+    status = existing["StackStatus"] if existing else None
+    if status in LEFT_BY_A_FAILED_CREATE:
+        if preview:
+            return [f"Stack {name} is {status} (left by an earlier failed deploy): deploy deletes it and creates "
+                    "every resource of the template."]
+        cf.delete_stack(StackName=name)
         wait(cf, name)
-        lines.append(f"Deleted the previous stack {name} ({existing['StackStatus']}) to apply the changed template")
+        existing, status = None, None
+    elif status == "UPDATE_ROLLBACK_FAILED" and not preview:
+        cf.continue_update_rollback(StackName=name)
+        status = "UPDATE_ROLLBACK_COMPLETE"
+    if status is not None and status not in UPDATABLE:
+        raise DeployError(f"Stack {name} is {status}; it cannot be updated now.",
+                          f"aws cloudformation describe-stack-events --stack-name {name} shows what happened.")
+    if status in UPDATABLE and _unchanged(cf, existing, body, parameters):
+        return [f"Stack {name} is up to date ({status})"]
+    kind = "UPDATE" if existing else "CREATE"
+    change_set_name = f"securecart-{time.strftime('%Y%m%d-%H%M%S')}-{int(time.time() * 1000) % 1000:03d}"
     try:
-        stack_id = cf.create_stack(StackName=name, TemplateBody=body,
-                                   Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
-                                   Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])["StackId"]
+        created = cf.create_change_set(StackName=name, ChangeSetName=change_set_name, TemplateBody=body,
+                                       ChangeSetType=kind, Capabilities=CAPABILITIES,
+                                       Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     except ClientError as exc:
-        raise DeployError(f"CloudFormation rejected {path}: {exc.response['Error'].get('Message', exc)}",
+        problems = _problems(path, exc.response["Error"].get("Message", str(exc)))
+        raise DeployError(f"CloudFormation rejected {path} ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
+                          "nothing was changed:\n  " + "\n  ".join(problems),
                           "Fix the template and run deploy again.") from None
+    change_set = cf.describe_change_set(ChangeSetName=created["Id"])
+    plan = Plan([c["ResourceChange"] for c in change_set.get("Changes") or []], _warnings(cf, path, created["Id"]))
+    lines = [f"Warning: {w}" for w in plan.warnings]
+    if change_set["Status"] == "FAILED":
+        cf.delete_change_set(ChangeSetName=created["Id"])
+        if existing is None:
+            cf.delete_stack(StackName=name)
+        return lines + [f"Stack {name} is up to date ({status}): {change_set.get('StatusReason', '')}"]
+    if preview:
+        cf.delete_change_set(ChangeSetName=created["Id"])
+        if existing is None:
+            cf.delete_stack(StackName=name)
+        return lines + [f"Preview of stack {name} (nothing was changed):"] + ["  " + row for row in plan.table()]
+    if guard:
+        try:
+            guard(plan.changes)
+        except Exception:
+            cf.delete_change_set(ChangeSetName=created["Id"])
+            if existing is None:
+                cf.delete_stack(StackName=name)
+            raise
+    started = time.time()
+    cf.execute_change_set(ChangeSetName=created["Id"])
     stack = wait(cf, name)
-    status = stack["StackStatus"] if stack else "DELETED"
-    if status not in DONE:
-        events = cf.describe_stack_events(StackName=stack_id)["StackEvents"]
-        failures = [f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason') or e['ResourceStatus']}"
-                    for e in reversed(events) if e["ResourceStatus"].endswith("_FAILED")]
-        raise DeployError(
-            f"Stack {name} failed ({status}): " + "; ".join(failures or [f"the stack ended in {status}"]),
-            f"Fix the resource named above in {path.name} and run deploy again "
-            f"(aws cloudformation describe-stack-events --stack-name {name} shows every event).",
-        )
-    lines.append(f"Stack {name}: {status} ({len(resources(cf, name))} resources)")
-    return lines
+    final = stack["StackStatus"] if stack else "DELETED"
+    if final not in DONE:
+        raise DeployError(_failure(cf, name, path, body, final),
+                          f"Fix the resource named above in {path.name} and run deploy again "
+                          f"(aws cloudformation describe-stack-events --stack-name {name} shows every event).")
+    lines += [f"Stack {name}: {final} in {time.time() - started:.1f} s ({len(resources(cf, name))} resources)"]
+    return lines + ["  " + row for row in plan.table()]
+
+
+def _unchanged(cf, stack: dict, body: str, parameters: dict[str, str]) -> bool:
+    current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters") or []}
+    if any(current.get(k) != v for k, v in parameters.items()):
+        return False
+    return cf.get_template(StackName=stack["StackName"])["TemplateBody"] == body
+
+
+def _warnings(cf, path: Path, change_set_id: str) -> list[str]:
+    try:
+        events = cf.describe_events(ChangeSetName=change_set_id)["OperationEvents"]
+    except (ClientError, AttributeError):  # an engine without DescribeEvents (LocalStack) has no findings to show
+        return []
+    warnings = []
+    for event in events:
+        if event.get("ValidationFailureMode") == "WARN":
+            for line in _problems(path, event.get("ValidationStatusReason", "")):
+                warnings.append(f"{line} ({event.get('ValidationName')})")
+    return warnings
+
+
+def _failure(cf, name: str, path: Path, body: str, status: str) -> str:
+    events = cf.describe_stack_events(StackName=name)["StackEvents"]  # newest first
+    recent = []
+    for event in events:
+        recent.append(event)
+        if event["ResourceType"] == "AWS::CloudFormation::Stack" and event.get("ResourceStatusReason") == "User Initiated":
+            break
+    failures = []
+    for event in reversed(recent):
+        if event["ResourceStatus"].endswith("_FAILED") and event["ResourceType"] != "AWS::CloudFormation::Stack":
+            line = declared_at(body, event["LogicalResourceId"])
+            where = f", declared at {path.name}:{line}" if line else ""
+            failures.append(f"{event['LogicalResourceId']} ({event['ResourceType']}{where}): "
+                            f"{event.get('ResourceStatusReason') or event['ResourceStatus']}")
+    outcome = ("the previous resources were restored and still run" if status == "UPDATE_ROLLBACK_COMPLETE"
+               else "nothing of it was left behind" if status == "ROLLBACK_COMPLETE" else "")
+    return (f"Stack {name} failed ({status}{': ' + outcome if outcome else ''}):\n  "
+            + "\n  ".join(dict.fromkeys(failures) or [f"the stack ended in {status}"]))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from typing import Any
 
 from securecart_lab.emulator import hooks
@@ -29,7 +28,6 @@ def install() -> None:
     from securecart_lab.emulator import cloudformation
 
     cloudformation.install()
-    hooks.replace("cfn.delete_resource", _delete_resource)
     hooks.replace("cfn.stack.stack_resources", property(_stack_resources))
     hooks.replace("cfn.stack.outputs", property(_outputs))
     hooks.replace("cfn.clean_json", _clean_json)
@@ -48,6 +46,13 @@ def _create_subnet_association(self, route_table_id: str, subnet_id: str):
 
 def _clean_json(resource_json: Any, resources_map: Any) -> Any:
     original = hooks.original("cfn.clean_json")
+    if isinstance(resource_json, dict) and isinstance(resource_json.get("Ref"), str):
+        try:
+            target = resources_map[resource_json["Ref"]]
+        except KeyError:
+            target = None
+        if getattr(target, "kit_ref_is_model", False):
+            return target
     if isinstance(resource_json, dict) and "Fn::Sub" in resource_json:
         template = resource_json["Fn::Sub"]
 
@@ -103,16 +108,6 @@ def _outputs(self):
     return hooks.original("cfn.stack.outputs").fget(self)
 
 
-def _delete_resource(self, resource, resource_json: dict) -> None:
-    """DeletionPolicy: Snapshot on a DB instance asks RDS for a final snapshot, as CloudFormation does."""
-    if resource_json.get("DeletionPolicy") == "Snapshot" and resource_json.get("Type") == "AWS::RDS::DBInstance":
-        identifier = resource.physical_resource_id
-        backend = hooks.resolve("rds.backends")[self._account_id][self._region_name]
-        backend.delete_db_instance(identifier, final_db_snapshot_identifier=f"{identifier}-final-{time.strftime('%Y%m%d%H%M%S')}")
-        return
-    hooks.original("cfn.delete_resource")(self, resource, resource_json)
-
-
 def _stack(resources_map: Any, account_id: str, region_name: str):
     backend = hooks.resolve("cfn.backends")[account_id][region_name]
     return backend.stacks.get(resources_map.stack_id)
@@ -159,6 +154,15 @@ def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, a
         backend = hooks.resolve(backends)[account_id][region_name]
         # ResourceMap.delete calls resource.delete(account, region); a failure (still in use) is retried.
         resource.delete = lambda account, region, res=resource: delete(backend, res)
+    if resource is not None and not isinstance(getattr(resource, "physical_resource_id", None), str):
+        # Some moto models (DBSubnetGroup) have no physical id: Ref and DescribeStackResources use their name.
+        name = getattr(resource, "resource_id", None) or getattr(resource, "name", None)
+        if isinstance(name, str):
+            try:
+                resource.physical_resource_id = name
+                resource.kit_ref_is_model = True  # moto's models expect the object itself from a Ref to it
+            except AttributeError:
+                pass
     physical = getattr(resource, "physical_resource_id", None) if resource is not None else None
     event(stack, logical_id, resource_type, "CREATE_COMPLETE", physical_id=physical if isinstance(physical, str) else None)
     return resource

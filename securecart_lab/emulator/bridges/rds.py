@@ -105,6 +105,7 @@ def install() -> None:
     hooks.replace("rds.delete_db_snapshot", _delete_db_snapshot)
     hooks.replace("rds.restore_db_instance_from_db_snapshot", _restore_db_instance_from_db_snapshot)
     hooks.replace("cfn.delete_resource", _delete_stack_resource)
+    hooks.replace("rds.modify_db_subnet_group", _modify_db_subnet_group)
     try:
         _reload_snapshots()
     except Exception:  # never keep the emulator from starting: the dumps stay on disk either way
@@ -399,3 +400,14 @@ def _rolling_back(resource_map: Any) -> bool:
     except (KeyError, AttributeError):
         return False
     return stack is not None and "ROLLBACK_IN_PROGRESS" in str(getattr(stack, "status", ""))
+
+
+def _modify_db_subnet_group(self, subnet_name: str, description: str, subnets):
+    """moto's ModifyDBSubnetGroup removes the group from the backend (it pops it and never puts it back)."""
+    subnet_group = self.subnet_groups.get(subnet_name)
+    if subnet_group is None:
+        raise _rds_error("DBSubnetGroupNotFoundFault", f"DBSubnetGroupName {subnet_name} not found.")
+    subnet_group.subnets = subnets
+    if description is not None:
+        subnet_group.description = description
+    return subnet_group

@@ -12,6 +12,8 @@ from typing import Any
 
 from securecart_lab.emulator.cloudformation import template
 
+# Attributes that an update in place changes (others change only with a replacement).
+_VOLATILE_ATTRIBUTES = {"LatestVersionNumber", "DefaultVersionNumber"}
 # Top-level resource attributes whose change is an update of the resource (Properties are compared one by one).
 _ATTRIBUTES = ("Metadata", "UpdatePolicy", "CreationPolicy", "Condition")
 
@@ -111,7 +113,7 @@ def diff(old: dict, new: dict, old_parameters: dict, new_parameters: dict,
                     if attribute is None and replaced:
                         details.append(_detail("Properties", prop, "Conditional" if recreation == "Always" else "Never",
                                                "Dynamic", "ResourceReference", ref))
-                    elif attribute is not None:
+                    elif attribute is not None and (replaced or attribute in _VOLATILE_ATTRIBUTES):
                         details.append(_detail("Properties", prop, "Conditional" if recreation == "Always" else "Never",
                                                "Dynamic", "ResourceAttribute", f"{ref}.{attribute}"))
         if details:

@@ -40,6 +40,7 @@ class _Step:
     after: dict = field(default_factory=dict)
     changed: set = field(default_factory=set)
     old: Any = None  # the resource a replacement replaces
+    json: dict = field(default_factory=dict)  # the template's declaration of the new resource
 
 
 def lock(stack) -> threading.Lock:
@@ -167,7 +168,8 @@ def _update(stack, body: str, document: dict, parameters: dict, exports) -> None
     stack.status = "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"
     stack._add_stack_event("UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
     old_order = template.order(old_resources)
-    doomed = [(step.logical_id, old_resources[step.logical_id], step.old) for step in reversed(steps)
+    # A replaced resource goes as its UpdateReplacePolicy says (bridges/rds.py applies the policy).
+    doomed = [(step.logical_id, _replace_policy(old_resources[step.logical_id]), step.old) for step in reversed(steps)
               if step.kind == "replaced" and step.old is not None]
     doomed += [(name, old_resources[name], old_map._parsed_resources[name]) for name in reversed(old_order)
                if name not in new_resources and name in old_map._parsed_resources]
@@ -178,6 +180,13 @@ def _update(stack, body: str, document: dict, parameters: dict, exports) -> None
     stack._add_stack_event("UPDATE_COMPLETE")
 
 
+def _replace_policy(resource_json: dict) -> dict:
+    resource_json = {k: v for k, v in resource_json.items() if k != "DeletionPolicy"}
+    if "UpdateReplacePolicy" in resource_json:
+        resource_json["DeletionPolicy"] = resource_json["UpdateReplacePolicy"]
+    return resource_json
+
+
 def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -> None:
     resource_json = new_resources[name]
     resource_type = resource_json["Type"]
@@ -186,7 +195,7 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -
         return
     if name not in new_map._parsed_resources:
         resource = _create(new_map, name)
-        steps.append(_Step("created", name, resource_type, resource))
+        steps.append(_Step("created", name, resource_type, resource, json=resource_json))
         return
     resource = new_map._parsed_resources[name]
     try:
@@ -231,7 +240,8 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -
     except UpdateFailed as failure:
         event(stack, name, resource_type, "UPDATE_FAILED", physical, failure.reason)
         raise
-    steps.append(_Step("replaced", name, resource_type, replacement, before, after, changed, old=resource))
+    steps.append(_Step("replaced", name, resource_type, replacement, before, after, changed, old=resource,
+                       json=resource_json))
     event(stack, name, resource_type, "UPDATE_COMPLETE", _physical(replacement))
 
 
@@ -257,10 +267,12 @@ def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: s
             created.append(step)
         else:
             created.append(step)
+    # What the failed update created goes while the stack still says ROLLBACK_IN_PROGRESS: a database it made
+    # holds nothing of the learner's, and is discarded without a snapshot (bridges/rds.py).
+    items = [(s.logical_id, s.json or {"Type": s.resource_type}, s.resource) for s in created if s.resource is not None]
+    problems += _delete_all(old_map, stack, items)
     stack.status = "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS"
     stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
-    items = [(s.logical_id, {"Type": s.resource_type}, s.resource) for s in created if s.resource is not None]
-    problems += _delete_all(old_map, stack, items)
     if problems:
         stack.status = "UPDATE_ROLLBACK_FAILED"
         stack._add_stack_event("UPDATE_ROLLBACK_FAILED",

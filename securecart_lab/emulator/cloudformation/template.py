@@ -95,7 +95,7 @@ def _aws_message(match, document: dict) -> tuple[str, bool]:
     resource = path[1] if len(path) > 1 and block == "Resources" else None
     unresolved = re.match(r"'([^']+)' is not one of", message)
     if (rule.startswith("E10") or rule == "E6101") and unresolved and (
-            "Ref" in path or "Fn::Sub" in path or (path[-2:-1] == ["Fn::GetAtt"] or path[-1:] == [0])):
+            "Ref" in path or "Fn::Sub" in path or (path[-2:-1] == ["Fn::GetAtt"] and path[-1] == 0)):
         return (f"Template format error: Unresolved resource dependencies [{unresolved.group(1)}] in the {block} block "
                 "of the template"), True
     if rule == "E1010":
@@ -145,7 +145,7 @@ def lint(body: str) -> tuple[dict, list[Problem]]:
         if severity == "error":
             message, template_format = _aws_message(match, document)
         else:
-            message, template_format = f"{match.message} [{match.rule.id}]", False
+            message, template_format = match.message, False
         problems.append(Problem(severity, match.rule.id, message, match.linenumber, match.columnnumber, path,
                                 template_format))
     problems.sort(key=lambda p: (p.severity != "error", p.line or 0))
