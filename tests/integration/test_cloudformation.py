@@ -5,6 +5,7 @@ API as the AWS CLI uses it."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -101,7 +102,7 @@ def place_order(ctx) -> str:
 def order_in_database(ctx, order_id: str) -> bool:
     db = ctx.aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname="storefront",
-                         user=config.PG_SUPERUSER, password=config.PG_SUPERPASSWORD, connect_timeout=5) as conn:
+                         user=config.PG_SUPERUSER, password=ctx.settings.superpassword, connect_timeout=5) as conn:
         return conn.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,)).fetchone() is not None
 
 
@@ -390,3 +391,55 @@ def test_sigint_during_a_deploy_leaves_the_old_or_the_new_state(lab2, variant, s
     stack = stacks.wait(cf, STACK)
     assert stack["StackStatus"] in ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE")
     assert_still_serving(lab2, url, order_id)
+
+
+needs_awscli = pytest.mark.skipif(importlib.util.find_spec("awscli") is None,
+                                  reason="the AWS CLI v1 is a test dependency: pip install '.[test]'")
+
+
+def aws_cli(arguments: str, settings) -> dict:
+    """`aws ARGUMENTS --output json` (the AWS CLI v1 from PyPI) after eval "$(securecart-lab env)"."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PG", "BOTO"))}
+    env["PY"] = sys.executable
+    script = f'set -e; eval "$("$PY" -m securecart_lab env)"; "$PY" -m awscli {arguments} --output json'
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=str(settings.home.parent))
+    assert result.returncode == 0, (arguments, result.stderr)
+    return json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+@needs_awscli
+def test_the_aws_cli_validates_and_round_trips_a_change_set(lab2, settings, tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text((lab2.lab.solution_dir / "template.yaml").read_text())
+    validated = aws_cli(f"cloudformation validate-template --template-body file://{template}", settings)
+    assert validated["Parameters"][0]["ParameterKey"] == "DBPassword" and validated["Parameters"][0]["NoEcho"] is True
+    assert "Stack with id" not in json.dumps(validated)
+    template.write_text(template.read_text().replace('MaxSize: "4"', 'MaxSize: "5"'))
+    created = aws_cli(f"cloudformation create-change-set --stack-name {STACK} --change-set-name from-the-cli "
+                      f"--template-body file://{template} --capabilities CAPABILITY_IAM", settings)
+    described = aws_cli(f"cloudformation describe-change-set --change-set-name {created['Id']}", settings)
+    assert [(c["ResourceChange"]["LogicalResourceId"], c["ResourceChange"]["Replacement"]) for c in described["Changes"]] == [
+        ("AppGroup", "False")]
+    aws_cli(f"cloudformation execute-change-set --change-set-name {created['Id']}", settings)
+    aws_cli(f"cloudformation wait stack-update-complete --stack-name {STACK}", settings)
+    group = lab2.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["securecart-app"])["AutoScalingGroups"][0]
+    assert group["MaxSize"] == 5
+
+
+def test_getatt_with_a_dotted_attribute_deploys_in_lab_3(lab2, lab_ctx, tmp_path):
+    lab3 = lab_ctx(3)
+    text = (lab3.lab.solution_dir / "replica.yaml").read_text()
+    old = 'Value: !Sub "${ReadReplica.Endpoint.Address}:${ReadReplica.Endpoint.Port}"'
+    assert old in text
+    (tmp_path / "replica.yaml").write_text(text.replace(
+        old, 'Value: !Join [":", [!GetAtt ReadReplica.Endpoint.Address, !GetAtt [ReadReplica, Endpoint.Port]]]'))
+    cf = lab3.aws("cloudformation")
+    try:
+        lab3.lab.provisioner().deploy(lab3, tmp_path)
+        replica = lab3.aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db-replica")["DBInstances"][0]
+        value = lab3.aws("ssm").get_parameter(Name="/securecart/db/reader-endpoint")["Parameter"]["Value"]
+        assert value == f"{replica['Endpoint']['Address']}:{replica['Endpoint']['Port']}"
+    finally:
+        cf.delete_stack(StackName="securecart-lab03")  # lab 3's own tests start from no stack
+        stacks.wait(cf, "securecart-lab03")

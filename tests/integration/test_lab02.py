@@ -97,7 +97,11 @@ def test_a_failing_resource_is_reported_by_name_and_rolled_back(lab2, variant, a
     ("storefront bucket nobody may read", {"            Principal: \"*\"\n": "            Principal: {AWS: !Sub \"arn:aws:iam::${AWS::AccountId}:root\"}\n"},
      {"storefront-on-s3"}),
 ])
-def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, name, replacements, failing):
+def test_a_wrong_template_fails_the_check_it_should(lab2, settings, variant, name, replacements, failing, aws):
+    if any("AvailabilityZone" in old for old in replacements):
+        # Moving a subnet to another AZ with the same CIDR fails as an update, on AWS too (the new subnet is created
+        # before the old one is deleted, and their CIDRs conflict): this variant starts from no stack.
+        aws("cloudformation").delete_stack(StackName="securecart-lab02")
     deploy(lab2, variant(replacements))
     results = outcomes(settings, only=STRUCTURE | {"site-serves-products", "storefront-on-s3", "load-balanced"})
     assert {cid for cid, o in results.items() if o.status == FAIL} == failing, {c: o.message for c, o in results.items()}
