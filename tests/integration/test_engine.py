@@ -158,4 +158,4 @@ def test_logs_of_the_emulator_postgres_and_a_lambda(engine, cli, aws):
 
     result = cli("logs", "lambda", "never-ran")
     assert result.exit_code == 1
-    assert result.output.startswith("Error: No log group /aws/lambda/never-ran")
+    assert result.output.startswith("Error: There is no function 'never-ran'.") and "logs-test" in result.output
