@@ -29,6 +29,7 @@ def test_wheel_ships_the_content(wheel):
         assert f"{content}labs/{lab.name}/lab.toml" in names
         assert f"{content}checks/lab{lab.name[:2]}.py" in names
     assert "securecart_lab/app/static/index.html" in names
+    assert "securecart_lab/grading/github-workflow.yml" in names  # what grade --init-workflow writes
     assert not any("/tests/" in n or n.startswith("tests/") for n in names)
 
 
