@@ -14,6 +14,7 @@ import json
 import signal
 import sys
 import time
+import traceback
 from dataclasses import replace
 from pathlib import Path
 
@@ -114,6 +115,10 @@ class Worker:
             service.deploy(self.settings, number, source=folder)
         except LabError as exc:
             entry.update(status="deploy-error", reason=f"Deploy failed: {self._relative(exc.message)}")
+            return entry, None
+        except Exception as exc:  # e.g. an AWS error the lab's deploy code did not name: still the learner's deploy
+            traceback.print_exc()
+            entry.update(status="deploy-error", reason=f"Deploy failed: {type(exc).__name__}: {self._relative(str(exc))}")
             return entry, None
         self.deployed[number] = LEARNER
         entry["deployed_from"][str(number)] = LEARNER

@@ -99,7 +99,8 @@ def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
 
 
 def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path, monkeypatch):
-    """The fixture course: a zip, a folder with only lab 2 (lab 1 from the reference solution), a traversal tar."""
+    """The fixture course: a zip, a folder with only lab 2 (lab 1 from the reference solution), a traversal tar,
+    valid JSON that the deploy fails on."""
     monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
     klass = tmp_path / "class"
     klass.mkdir()
@@ -114,9 +115,12 @@ def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path,
         info = tarfile.TarInfo("../../escaped.json")
         info.size = 2
         tf.addfile(info, io.BytesIO(b"{}"))
+    dave = klass / "dave" / "lab01"
+    dave.mkdir(parents=True)
+    (dave / "queue.json").write_text('{"VisibilityTimeout": "forever"}')  # valid JSON; SQS refuses it
     out = tmp_path / "grades"
 
-    result = cli("grade", str(klass), "--jobs", "2", "--out", str(out))
+    result = cli("grade", str(klass), "--jobs", "3", "--out", str(out))
 
     rows = _rows(out)
     assert rows["alice"]["status"] == "passed" and rows["alice"]["lab01_earned"] == "20", rows
@@ -126,6 +130,8 @@ def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path,
     assert bob_run["provenance"]["labs"]["2"]["deployed_from"] == {
         "1": "reference solution (the submission has no lab01/)", "2": "learner's files"}
     assert rows["mallory"]["status"] == "error" and "refused" in rows["mallory"]["reason"]
+    assert rows["dave"]["status"] == "deploy-error" and rows["dave"]["reason"].startswith("Deploy failed: "), rows["dave"]
+    assert rows["dave"]["lab01_earned"] == "0" and rows["dave"]["lab01_possible"] == "20"
     assert not (tmp_path / "escaped.json").exists() and not Path("/tmp/escaped.json").exists()
     assert result.exit_code == 1
 
