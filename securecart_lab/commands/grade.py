@@ -62,7 +62,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
             rows = grader.run()
         except KeyboardInterrupt:
             rows, interrupted = grader.rows, True
-    run = _run_description(settings, labs, all_labs, chosen, sign)
+    run = _run_description(settings, rows, labs, all_labs, chosen, sign)
     for row in rows:
         _write_reports(out, row, secret)
     csv_path, json_path = gradebook.write(out, rows, run)
@@ -91,12 +91,14 @@ def _writable_folder(out: Path) -> None:
                        "Pick a folder you can write to, e.g. --out ./grades")
 
 
-def _run_description(settings: Settings, labs, all_labs: bool, jobs: int, sign: bool) -> dict:
+def _run_description(settings: Settings, rows: list[runner.Row], labs, all_labs: bool, jobs: int, sign: bool) -> dict:
+    graded = next((row.report["run"] for row in rows if row.report), None)
     engine = get_engine(settings)  # named only: the instructor's own engine is never touched
     return {
         "graded_state": GRADED_FRESH,
         "engine": engine.name,
-        "engine_version": engine.version(),
+        # What the environments reported (asking the engine here would import moto for nothing).
+        "engine_version": graded["engine_version"] if graded else engine.version(),
         "time_scale": settings.time_scale,
         "labs": labs or ("all" if all_labs else "contained"),
         "jobs": jobs,
