@@ -100,9 +100,9 @@ class Grader:
         self._ports: set[int] = set()
         self._children: dict[str, subprocess.Popen] = {}
         self.rows: list[Row] = []
-        # Not under the instructor's home: nothing of theirs is in reach. World-traversable because, run as root,
-        # PostgreSQL runs as an unprivileged user that must reach its data.
-        self.root = Path(tempfile.mkdtemp(prefix="securecart-grade-", dir="/tmp"))
+        # In the temporary folder (TMPDIR), not under the instructor's home: nothing of theirs is in reach.
+        # World-traversable because, run as root, PostgreSQL runs as an unprivileged user that must reach its data.
+        self.root = Path(tempfile.mkdtemp(prefix="securecart-grade-"))
         self.root.chmod(0o755)
 
     # -- the pool ----------------------------------------------------------------

@@ -138,8 +138,9 @@ class Worker:
             try:
                 service.deploy(self.settings, number, source=folder)
                 return LEARNER
-            except LabError as exc:
-                why = f"the submission's lab {number} did not deploy: {self._relative(exc.message)}"
+            except Exception as exc:  # LabError, or an error the lab's deploy code did not name
+                message = exc.message if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+                why = f"the submission's lab {number} did not deploy: {self._relative(message)}"
         else:
             why = f"the submission has no {lab.key}/"
         self.phase(f"deploying lab {number} (a prerequisite) from the reference solution")

@@ -27,10 +27,18 @@ LAB1 = ROOT / "labs" / "01-order-workflow"
 
 @pytest.fixture
 def instructor(isolated_settings, monkeypatch):
-    """The instructor's own settings: a private home and ports nobody listens on; grading must not touch them."""
+    """The instructor's own settings: a private home and ports nobody listens on; grading must not touch them.
+    TMPDIR is this test's own, so what a grade leaves there is this test's (other runs may grade at the same time)."""
+    import tempfile
+
     monkeypatch.setenv("SECURECART_TIME_SCALE", "0.1")
     monkeypatch.delenv("SECURECART_GRADING_KEY", raising=False)
-    return isolated_settings
+    tmp = Path(tempfile.mkdtemp(prefix="securecart-test-grade-", dir="/tmp"))  # traversable: see conftest
+    tmp.chmod(0o755)
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    yield isolated_settings
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _rows(out):
@@ -38,7 +46,9 @@ def _rows(out):
 
 
 def _grade_roots():
-    return {p for p in Path("/tmp").glob("securecart-grade-*")}
+    import tempfile
+
+    return set(Path(tempfile.gettempdir()).glob("securecart-grade-*"))
 
 
 def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
@@ -49,7 +59,6 @@ def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
     shutil.copytree(LAB1 / "solution", klass / "broken" / "lab01")
     (klass / "broken" / "lab01" / "rules.json").write_text('[\n  {"Name": "x",,}\n]')
     out = tmp_path / "grades"
-    roots = _grade_roots()
 
     result = cli("grade", str(klass), "--lab", "1", "--jobs", "2", "--out", str(out), "--sign")
 
@@ -95,7 +104,7 @@ def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
     # Nothing ran on the instructor's ports, nothing of the grade is left, their progress is untouched.
     assert port_owner(instructor.emulator_port) is None and port_owner(instructor.pg_port) is None
     assert not (instructor.home / "state.json").exists()
-    assert _grade_roots() == roots
+    assert _grade_roots() == set()
 
 
 def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path, monkeypatch):
@@ -118,6 +127,8 @@ def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path,
     dave = klass / "dave" / "lab01"
     dave.mkdir(parents=True)
     (dave / "queue.json").write_text('{"VisibilityTimeout": "forever"}')  # valid JSON; SQS refuses it
+    (klass / "dave" / "lab02").mkdir()
+    (klass / "dave" / "lab02" / "tags.json").write_text('{"team": "fulfilment"}')
     out = tmp_path / "grades"
 
     result = cli("grade", str(klass), "--jobs", "3", "--out", str(out))
@@ -132,6 +143,11 @@ def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path,
     assert rows["mallory"]["status"] == "error" and "refused" in rows["mallory"]["reason"]
     assert rows["dave"]["status"] == "deploy-error" and rows["dave"]["reason"].startswith("Deploy failed: "), rows["dave"]
     assert rows["dave"]["lab01_earned"] == "0" and rows["dave"]["lab01_possible"] == "20"
+    # dave's lab 2 builds on lab 1, which did not deploy: it is graded on the reference solution's lab 1, and says so.
+    assert rows["dave"]["lab02_earned"] == "5"
+    dave_labs = json.loads((out / "reports" / "dave.json").read_text())["run"]["provenance"]["labs"]
+    assert dave_labs["2"]["status"] == "passed"
+    assert dave_labs["2"]["deployed_from"]["1"].startswith("reference solution (the submission's lab 1 did not deploy: ")
     assert not (tmp_path / "escaped.json").exists() and not Path("/tmp/escaped.json").exists()
     assert result.exit_code == 1
 
@@ -143,7 +159,7 @@ def test_ctrl_c_stops_every_environment(instructor, tmp_path):
         folder.mkdir(parents=True)
         (folder / "queue.json").write_text('{"VisibilityTimeout": "60"}')
     env = {**os.environ, "SECURECART_CONTENT": str(COURSE)}
-    before = _grade_roots()
+    assert _grade_roots() == set()
     workers_before = set(_lambda_workers())
     proc = subprocess.Popen([sys.executable, "-m", "securecart_lab", "grade", str(klass), "--jobs", "2",
                              "--out", str(tmp_path / "grades")], env=env, stdout=subprocess.PIPE,
@@ -152,7 +168,7 @@ def test_ctrl_c_stops_every_environment(instructor, tmp_path):
         root = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            new = _grade_roots() - before
+            new = _grade_roots()
             if new:
                 root = new.pop()
                 if len([p for p in processes_of(root) if _is_server(p)]) >= 2:  # an emulator and a PostgreSQL
