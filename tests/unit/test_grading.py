@@ -243,7 +243,8 @@ def test_the_workflow_grades_on_push_and_keeps_the_reports(cli, tmp_path):
     assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
     runs = [s.get("run", "") for s in steps]
     grade = next(s for s in steps if "securecart-lab grade" in s.get("run", ""))
-    assert grade["run"] == 'securecart-lab grade . --lab "$LAB" --out securecart-grades' and "if" not in grade
+    assert grade["run"] == 'securecart-lab grade . --lab "$LAB" --out securecart-grades ${SECURECART_GRADING_KEY:+--sign}'
+    assert "if" not in grade and grade["env"]["SECURECART_GRADING_KEY"] == "${{ secrets.SECURECART_GRADING_KEY }}"
     assert any('pip install "$KIT"' in r for r in runs)
     summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in s.get("run", ""))
     assert summary["if"] == "always()" and "securecart-grades/summary.md" in summary["run"]
