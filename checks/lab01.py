@@ -311,7 +311,8 @@ def order_event_starts_execution(ctx):
         errors = _schema_errors("OrderPlaced", order)
         if errors:
             raise AssertionError(f"the check's own event breaks the OrderPlaced schema: {errors[0]}")
-        if not _matching_rules(ctx, "securecart.orders", "OrderPlaced"):
+        matching = _matching_rules(ctx, "securecart.orders", "OrderPlaced")
+        if not matching:
             return failed(f"No enabled rule on the {prov.BUS} bus matches an OrderPlaced event from securecart.orders.",
                           expected='a rule with "source": ["securecart.orders"], "detail-type": ["OrderPlaced"]',
                           actual=_near_misses(ctx, "securecart.orders", "OrderPlaced"))
@@ -333,7 +334,8 @@ def order_event_starts_execution(ctx):
                     return passed(f"event started {execution['name']}")
             time.sleep(0.1)
     return failed(f"No execution started within 10 s of an OrderPlaced event for {order['orderId']}.",
-                  expected="a new execution with the order as input", actual="none")
+                  expected=f"a new execution of {prov.STATE_MACHINE} with the order as input",
+                  actual=f"none; matching rules: {_targets(ctx, matching)}")
 
 
 @check("happy-path", "A valid order is CONFIRMED, its stock reserved and the customer notified", points=15,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -53,12 +54,17 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
 def deploy(settings: Settings, number: str, preview: bool = False, parameters: list[str] | None = None) -> None:
     with spinner(f"{'Previewing' if preview else 'Deploying'} lab {number}..."):
         lab, applied = service.deploy(settings, number, preview=preview, parameters=parameters)
+    warnings = [line for line in applied if line.startswith("Warning:")]
     for line in applied:
-        console.print(f"  {line}", markup=False, highlight=False)
+        console.print(f"  [yellow]{escape(line)}[/]" if line in warnings else f"  {escape(line)}", highlight=False)
     if preview:
         console.print(f"Nothing was changed. Apply it with: securecart-lab deploy {lab.number}")
         return
-    console.print(f"[green]Deployed lab {lab.number}.[/] Next: securecart-lab check {lab.number}")
+    if warnings:
+        console.print(f"[yellow]Deployed lab {lab.number}, with {'a warning' if len(warnings) == 1 else 'warnings'} "
+                      f"(above):[/] it is not working yet. Fix that, deploy again, then: securecart-lab check {lab.number}")
+    else:
+        console.print(f"[green]Deployed lab {lab.number}.[/] Next: securecart-lab check {lab.number}")
 
 
 def solve(settings: Settings, number: str) -> None:

@@ -211,3 +211,14 @@ def test_a_retry_for_a_misspelt_error_name_is_pointed_at(lab1, tmp_path):
     assert result.status == FAIL
     assert result.actual.endswith("; the Retry names 'PaymentGatewayTimeOut', the function raises "
                                   "'PaymentGatewayTimeout' (error names are case-sensitive)")
+
+
+def test_an_order_rule_that_targets_something_else_is_pointed_at(lab1, tmp_path):
+    def to_a_function(docs):
+        docs["rules.json"][0]["Targets"] = [{"Id": "oops", "Arn": "${FunctionArn:validate-order}"}]
+
+    service.deploy(lab1, 1, source=files(tmp_path, to_a_function))
+    result = outcomes(lab1, ["order-event-starts-execution"])["order-event-starts-execution"]
+    assert result.status == FAIL
+    assert result.actual.startswith("none; matching rules: orders-to-workflow -> arn:aws:lambda:")
+    assert result.actual.endswith(":function:validate-order")

@@ -84,9 +84,20 @@ def test_a_lab2_with_its_own_names_passes_lab2_and_carries_lab3(settings, folder
     stacks.wait(cf, "securecart-lab03")
 
 
-def test_instances_that_cannot_reach_the_database_are_reported_with_the_reason(settings, folder, aws):
+def test_instances_that_cannot_reach_the_database_are_reported_with_the_reason(settings, folder, aws, cli):
     broken = template({**OWN_NAMES, "export DB_PASSWORD=${DBPassword}": "export DB_PASSWORD=not-the-password"})
-    lines = deploy2(settings, folder, broken)
+    mine = settings.workspace / "lab02"
+    mine.mkdir(parents=True, exist_ok=True)
+    (mine / "template.yaml").write_text(broken)
+    try:
+        result = cli("deploy", "2")
+    finally:
+        (mine / "template.yaml").unlink()
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "Deployed lab 2, with a warning (above): it is not working yet." in output
+    assert "Deployed lab 2. Next" not in output
+    lines = deploy2(settings, folder, broken)  # unchanged: up to date, and the same warning
     warning = next((l for l in lines if l.startswith("Warning: the site is not serving yet")), None)
     assert warning is not None, lines
     assert "0 of 2 targets of" in warning and "unhealthy (Target." in warning
