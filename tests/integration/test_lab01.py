@@ -149,10 +149,16 @@ def test_solution_passes_every_check(lab1, cli):
     assert cli("check", "1").exit_code == 0
 
 
-def test_trace_shows_the_latest_execution_as_a_tree(lab1, cli):
+def test_trace_shows_the_latest_execution_as_a_tree(lab1, lab_ctx, cli):
     service.solve(lab1, 1)
     service.check(lab1, 1, only={"payment-retry"})
-    result = cli("trace", "1", "--limit", "3")
+    # payment-retry runs a flaky card, then a declined one (which must be tried once): trace the flaky one.
+    ctx = lab_ctx(1)
+    sfn = ctx.aws("stepfunctions")
+    executions = sfn.list_executions(stateMachineArn=LAB.provisioner().state_machine_arn(ctx), maxResults=5)["executions"]
+    flaky = next(e["name"] for e in executions
+                 if "tok_flaky_2" in sfn.describe_execution(executionArn=e["executionArn"])["input"])
+    result = cli("trace", "1", "--limit", "3", "--execution", flaky)
     assert result.exit_code == 0, result.output
     assert "Recent executions" in result.output
     assert "AuthorizePayment" in result.output and "3 attempts (2 retries)" in result.output
