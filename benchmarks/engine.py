@@ -1,8 +1,18 @@
-"""Engine benchmark: cold `up` to healthy, `down`, a 10-state Step Functions execution, Lambda cold and warm invokes.
+"""Engine benchmark: the kit's emulator beside plain moto, measured interleaved in one run; medians are printed.
 
-Runs the real local engine in a temporary SECURECART_HOME on free ports; prints medians of several runs.
-Usage: python benchmarks/engine.py [--runs 5]
-Targets: cold up < 5 s, warm Lambda invoke < 50 ms, 10-state execution < 1 s.
+Rows (kit and plain moto alternately, each run starting fresh processes on free loopback ports):
+  - process start -> first answer (`sts get-caller-identity` through boto3)
+  - idle RSS of the emulator's process tree (the emulator and every process it started), a few seconds after that
+  - SQS SendMessage / ReceiveMessage / DeleteMessage and DynamoDB PutItem / GetItem / Query, in req/s, sequential
+    from one boto3 client, with 50 and with --depth (5,000) messages/items in the queue/table
+The kit alone: `up` (emulator + PostgreSQL, existing home), `down`, Lambda cold/warm invokes, a 10-state execution.
+
+The JSON result (--out) holds every sample, so runs can be compared: --compare OLD.json prints OLD's medians beside.
+Timings on a shared machine are inflated by other load: compare kit and moto from the same run.
+
+Usage: python benchmarks/engine.py [--runs 3] [--depth 5000] [--out FILE] [--compare OLD.json] [--skip-lambda]
+Targets (2 cores): first answer < 0.5 s; idle tree < 120 MiB; queue/table >= 500 req/s at 50 and at 5,000;
+`up` < 1.5 s; `down` < 1 s; warm Lambda invoke < 50 ms; 10-state execution < 1 s.
 """
 
 from __future__ import annotations
@@ -10,23 +20,37 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import platform
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 
+import boto3
+import psutil
+from botocore.config import Config
 from rich.console import Console
 from rich.table import Table
 
 from securecart_lab import aws
 from securecart_lab.config import Settings
+from securecart_lab.emulator import process as emulator_process
 from securecart_lab.engines.local import LocalEngine
 from securecart_lab.ports import free_port
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 HANDLER = "def handler(event, context):\n    return {'n': event.get('n', 0) + 1}\n"
 BOTO3_HANDLER = "import boto3\n\nsqs = boto3.client('sqs')\n\n\n" + HANDLER
+WINDOW = 50  # requests per throughput sample
+KIT, MOTO = "securecart", "plain moto"
 
 
 def _zip(source: str = HANDLER) -> bytes:
@@ -50,26 +74,163 @@ def _ten_states(lambda_arn: str) -> str:
     return json.dumps({"StartAt": "S0", "States": states})
 
 
-def _timed(fn) -> float:
+def _timed(fn: Callable[[], object]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
+def _rate(fn: Callable[[int], object], indexes: range) -> float:
+    """Requests per second of fn(i) for each i, one after the other."""
+    started = time.perf_counter()
+    for i in indexes:
+        fn(i)
+    return len(indexes) / (time.perf_counter() - started)
+
+
+def _client(service: str, url: str, **config):
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test",
+                        config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config))
+
+
+# --- the two emulators ----------------------------------------------------------------------------------------
+
+class Emulator:
+    """A fresh emulator process: the kit's (`python -m securecart_lab.emulator`) or plain `python -m moto.server`."""
+
+    def __init__(self, kind: str, scratch: Path):
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = Path(tempfile.mkdtemp(prefix=f"{'kit' if kind == KIT else 'moto'}-", dir=scratch))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> float:
+        """Start the process; seconds until boto3's `sts get-caller-identity` first succeeds."""
+        sts = _client("sts", self.url, connect_timeout=0.5, read_timeout=30)
+        started = time.perf_counter()
+        if self.kind == KIT:
+            self.process = emulator_process.start(port=self.port, home=self.home, log_path=self.home / "emulator.log")
+        else:
+            env = {k: v for k, v in os.environ.items() if k != "MOTO_PORT"}
+            with open(self.home / "moto.log", "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = started + 60
+        while True:
+            try:
+                sts.get_caller_identity()
+                return time.perf_counter() - started
+            except Exception:
+                if self.process.poll() is not None or time.perf_counter() > deadline:
+                    raise RuntimeError(f"{self.kind} emulator did not answer; see {self.home}") from None
+                time.sleep(0.005)
+
+    def tree_rss_mib(self) -> float:
+        root = psutil.Process(self.process.pid)
+        total = 0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        return total / 2**20
+
+    def stop(self) -> float:
+        """Seconds from SIGTERM until the process (and its group) is gone."""
+        started = time.perf_counter()
+        emulator_process.stop(self.process)
+        return time.perf_counter() - started
+
+
+# --- workloads ------------------------------------------------------------------------------------------------
+
+def sqs_rates(url: str, depth: int, tag: str) -> dict[str, float]:
+    """SendMessage at 50 messages and at `depth`; ReceiveMessage and DeleteMessage on a queue holding 50 and `depth`."""
+    sqs = _client("sqs", url)
+    rows: dict[str, float] = {}
+    for size in (WINDOW, depth):
+        queue = sqs.create_queue(QueueName=f"bench-{tag}-{size}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+
+        def send(i: int) -> None:
+            sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"order": i, "pad": "x" * 200}))
+
+        if size > WINDOW:
+            _rate(send, range(size - WINDOW))
+        rows[f"SQS SendMessage @{size}"] = _rate(send, range(size - WINDOW, size))
+        handles: list[str] = []
+
+        def receive(_: int) -> None:
+            handles.extend(m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"])
+
+        rows[f"SQS ReceiveMessage @{size}"] = _rate(receive, range(WINDOW))
+        rows[f"SQS DeleteMessage @{size}"] = _rate(lambda i: sqs.delete_message(QueueUrl=queue, ReceiptHandle=handles[i]),
+                                                   range(WINDOW))
+        sqs.delete_queue(QueueUrl=queue)
+    return rows
+
+
+def dynamodb_rates(url: str, depth: int, tag: str) -> dict[str, float]:
+    """PutItem, GetItem and Query (one partition) with 50 and with `depth` items in the table."""
+    ddb = _client("dynamodb", url)
+    rows: dict[str, float] = {}
+    for size in (WINDOW, depth):
+        table = f"bench-{tag}-{size}"
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                               {"AttributeName": "sk", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+        def put(i: int) -> None:
+            ddb.put_item(TableName=table, Item={"pk": {"S": f"customer-{i % 100}"}, "sk": {"S": f"order-{i:06d}"},
+                                                "total": {"N": str(i)}, "pad": {"S": "x" * 200}})
+
+        if size > WINDOW:
+            _rate(put, range(size - WINDOW))
+        rows[f"DynamoDB PutItem @{size}"] = _rate(put, range(size - WINDOW, size))
+        rows[f"DynamoDB GetItem @{size}"] = _rate(
+            lambda i: ddb.get_item(TableName=table, Key={"pk": {"S": f"customer-{i % 100}"}, "sk": {"S": f"order-{i:06d}"}}),
+            range(size - WINDOW, size))
+        rows[f"DynamoDB Query @{size}"] = _rate(
+            lambda i: ddb.query(TableName=table, KeyConditionExpression="pk = :p AND sk = :s", ExpressionAttributeValues={
+                ":p": {"S": f"customer-{i % 100}"}, ":s": {"S": f"order-{i:06d}"}}),
+            range(size - WINDOW, size))
+        ddb.delete_table(TableName=table)
+    return rows
+
+
+def emulator_run(kind: str, scratch: Path, depth: int, settle: float, tag: str) -> dict[str, float]:
+    emulator = Emulator(kind, scratch)
+    rows = {"start -> first answer (s)": emulator.start()}
+    try:
+        time.sleep(settle)
+        rows["idle RSS of the process tree (MiB)"] = emulator.tree_rss_mib()
+        rows.update(sqs_rates(emulator.url, depth, tag))
+        rows.update(dynamodb_rates(emulator.url, depth, tag))
+        rows["RSS after the queue/table rows (MiB)"] = emulator.tree_rss_mib()
+    finally:
+        rows["emulator stop (s)"] = emulator.stop()
+        shutil.rmtree(emulator.home, ignore_errors=True)
+    return rows
+
+
+def engine_rows(scratch: Path, runs: int, with_lambda: bool) -> dict[str, list[float]]:
+    """The kit alone: `up` and `down` with an existing home, Lambda invokes, a 10-state execution."""
+    home = Path(tempfile.mkdtemp(prefix="engine-", dir=scratch))
     home.chmod(0o755)
     settings = Settings(home=home, emulator_port=free_port(), pg_port=free_port())
     engine = LocalEngine(settings)
-    rows: dict[str, list[float]] = {"cold up (emulator + PostgreSQL)": [], "down": []}
-    engine.up()  # first run includes initdb; not counted
+    rows: dict[str, list[float]] = {"up (emulator + PostgreSQL, existing home) (s)": [], "down (s)": []}
+    engine.up()  # the first includes initdb: not counted
     engine.down()
-    for _ in range(args.runs):
-        rows["cold up (emulator + PostgreSQL)"].append(_timed(engine.up))
-        rows["down"].append(_timed(engine.down))
+    for _ in range(runs):
+        rows["up (emulator + PostgreSQL, existing home) (s)"].append(_timed(engine.up))
+        rows["down (s)"].append(_timed(engine.down))
+    if not with_lambda:
+        engine.down(purge=True)
+        return rows
     engine.up()
     try:
         aws.client("iam", engine.endpoint_url).create_role(
@@ -79,7 +240,7 @@ def main() -> None:
         lam = aws.client("lambda", engine.endpoint_url)
         sfn = aws.client("stepfunctions", engine.endpoint_url)
         cold, cold_boto3, warm, execs = [], [], [], []
-        for i in range(args.runs):
+        for i in range(runs):
             name = f"bench-{i}"
             arn = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
                                       Code={"ZipFile": _zip()})["FunctionArn"]
@@ -99,19 +260,93 @@ def main() -> None:
                 time.sleep(0.005)
 
         run_execution()  # warms the Lambda worker
-        for _ in range(args.runs):
+        for _ in range(runs):
             execs.append(_timed(run_execution))
-        rows["Lambda cold invoke"] = cold
-        rows["Lambda cold invoke (handler imports boto3)"] = cold_boto3
-        rows["Lambda warm invoke"] = warm
-        rows["10-state execution (3 Lambda tasks)"] = execs
+        rows["Lambda cold invoke (s)"] = cold
+        rows["Lambda cold invoke, handler imports boto3 (s)"] = cold_boto3
+        rows["Lambda warm invoke (s)"] = warm
+        rows["10-state execution, 3 Lambda tasks (s)"] = execs
     finally:
         engine.down(purge=True)
-    table = Table("Measure", "Median", "Min", "Max", "Runs", title="securecart-lab local engine")
-    for name, values in rows.items():
-        fmt = (lambda v: f"{v * 1000:.0f} ms") if statistics.median(values) < 1 else (lambda v: f"{v:.2f} s")
-        table.add_row(name, fmt(statistics.median(values)), fmt(min(values)), fmt(max(values)), str(len(values)))
-    Console().print(table)
+    return rows
+
+
+# --- report ---------------------------------------------------------------------------------------------------
+
+def _fmt(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if name.endswith("(s)"):
+        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+    if name.endswith("(MiB)"):
+        return f"{value:.0f} MiB"
+    return f"{value:.0f} req/s"
+
+
+def _median(samples: list[float] | None) -> float | None:
+    return statistics.median(samples) if samples else None
+
+
+def report(result: dict, previous: dict | None) -> Table:
+    title = f"engine benchmark, {result['runs']} interleaved runs, medians (load avg {result['load_before']} -> {result['load_after']})"
+    columns = ["Measure", KIT, MOTO, f"{KIT} min-max"]
+    if previous:
+        columns += [f"{KIT} ({previous['when']})", f"{MOTO} ({previous['when']})"]
+    table = Table(*columns, title=title)
+    for name in result["samples"][KIT]:
+        kit = result["samples"][KIT][name]
+        row = [name.replace(" (s)", "").replace(" (MiB)", ""), _fmt(name, _median(kit)),
+               _fmt(name, _median(result["samples"][MOTO].get(name))), f"{_fmt(name, min(kit))} - {_fmt(name, max(kit))}"]
+        if previous:
+            row += [_fmt(name, _median(previous["samples"][who].get(name))) for who in (KIT, MOTO)]
+        table.add_row(*row)
+    return table
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--depth", type=int, default=5000, help="messages/items for the deep queue/table rows")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first answer before idle RSS")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result file (default engine-bench-<time>.json)")
+    parser.add_argument("--compare", type=Path, default=None, help="a previous JSON result to print beside")
+    parser.add_argument("--skip-lambda", action="store_true", help="skip the Lambda and Step Functions rows")
+    parser.add_argument("--skip-engine", action="store_true", help="skip up/down, Lambda and Step Functions rows")
+    args = parser.parse_args()
+    when = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    scratch = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
+    scratch.chmod(0o755)
+    samples: dict[str, dict[str, list[float]]] = {KIT: {}, MOTO: {}}
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    try:
+        for run in range(args.runs):
+            order = (KIT, MOTO) if run % 2 == 0 else (MOTO, KIT)
+            for kind in order:
+                for name, value in emulator_run(kind, scratch, args.depth, args.settle, f"{run}").items():
+                    samples[kind].setdefault(name, []).append(value)
+        if not args.skip_engine:
+            samples[KIT].update(engine_rows(scratch, args.runs, with_lambda=not args.skip_lambda))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = {
+        "when": when, "commit": _git_commit(), "runs": args.runs, "depth": args.depth, "cpus": os.cpu_count(),
+        "python": platform.python_version(), "moto": version("moto"), "load_before": load_before,
+        "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()), "samples": samples,
+    }
+    out = args.out or Path(f"engine-bench-{when}.json")
+    out.write_text(json.dumps(result, indent=1))
+    previous = json.loads(args.compare.read_text()) if args.compare else None
+    console = Console()
+    console.print(report(result, previous))
+    console.print(f"Samples: {out}. Other load on the machine inflates every figure; compare columns of one run.")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ def status(settings: Settings, fmt: str) -> int:
             "deployed_from": entry.get("deployed_from"),
             "checked_solution": last.get("deployed_from") == "solution",
         })
-    urls = _lab_urls(settings, engine) if st.running else {}
+    urls = _lab_urls(engine, st.services) if st.running else {}
     if fmt == "json":
         console.print_json(json.dumps({
             "engine": st.engine,
@@ -95,10 +95,10 @@ def status(settings: Settings, fmt: str) -> int:
     return 0
 
 
-def _lab_urls(settings: Settings, engine) -> dict[str, str]:
+def _lab_urls(engine, services: dict[str, str]) -> dict[str, str]:
     """URLs learners open: the ALBs of deployed labs (from the ELBv2 API)."""
-    if "elbv2" not in engine.capabilities:
-        return {}
+    if "elbv2" not in engine.capabilities or services.get("elbv2") == "available":
+        return {}  # "available": not loaded yet, so no load balancer exists (and asking would load it)
     try:
         lbs = aws.client("elbv2", engine.endpoint_url).describe_load_balancers()["LoadBalancers"]
     except Exception:
@@ -113,7 +113,8 @@ def _lab_urls(settings: Settings, engine) -> dict[str, str]:
 def env(settings: Settings, superuser: bool = False) -> None:
     engine = get_engine(settings)
     values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env(superuser=superuser))
-    urls = _lab_urls(settings, engine) if engine.health() is not None else {}
+    health = engine.health()
+    urls = _lab_urls(engine, health.get("services", {})) if health is not None else {}
     if urls:
         values["SECURECART_SITE_URL"] = next(iter(urls.values()))
     for name, value in values.items():

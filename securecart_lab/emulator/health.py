@@ -5,28 +5,34 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from importlib.metadata import version
 from typing import Any
 
 from securecart_lab import __version__
+from securecart_lab.emulator import extensions
 from securecart_lab.emulator.timescale import scale
 
-SERVICES = (
-    "s3", "sqs", "sns", "dynamodb", "lambda", "stepfunctions", "events", "logs", "iam", "sts", "cloudwatch",
-    "rds", "ec2", "elbv2", "autoscaling", "cloudformation", "ssm", "secretsmanager", "kms",
-)
 PATHS = ("/_localstack/health", "/_securecart/health")
 # New at every emulator start: records about the environment (lab 3's drill) name it, so one from before a restart
 # or a crash is recognised as stale.
 ENVIRONMENT_ID = uuid.uuid4().hex
 
 
+@lru_cache(maxsize=1)
+def _moto_version() -> str:
+    return version("moto")
+
+
 def health_document() -> dict[str, Any]:
+    """As LocalStack's: a service is "running" once loaded (by its first request), "available" until then."""
+    loaded = extensions.loaded_services()
     return {
-        "services": {name: "running" for name in SERVICES},
+        "services": {name: "running" if name in loaded else "available" for name in extensions.MOTO_PACKAGES},
+        "extensions": extensions.installed(),
         "edition": "securecart-local",
         "version": __version__,
-        "moto_version": version("moto"),
+        "moto_version": _moto_version(),
         "time_scale": scale(),
         "environment_id": ENVIRONMENT_ID,
     }

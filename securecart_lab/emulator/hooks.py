@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _SFN = "moto.stepfunctions.parser"
+_SQS = "moto.sqs.models"
 _CFN, _RDS, _EC2, _ASG, _ELB = (
     "moto.cloudformation", "moto.rds.models", "moto.ec2.models", "moto.autoscaling.models", "moto.elbv2.models",
 )
@@ -67,6 +68,8 @@ HOOKS: dict[str, Hook] = {
         Hook("lambda.invoke", "moto.awslambda.models", "LambdaFunction.invoke",
              "Event invocations run in the background; handler errors are Unhandled"),
         Hook("lambda.backends", "moto.awslambda.models", "lambda_backends", "find functions by ARN"),
+        Hook("lambda.create_function", "moto.awslambda.models", "LambdaBackend.create_function",
+             "the first function starts the spare worker (API and CloudFormation both create through it)"),
         Hook("events.send_to_targets", "moto.events.models", "Rule.send_to_targets",
              "deliver to Step Functions, Lambda, SNS and SQS with InputPath/Input/InputTransformer"),
         Hook("events.send_to_logs", "moto.events.models", "Rule._send_to_cw_log_group", "moto's logs delivery"),
@@ -77,6 +80,21 @@ HOOKS: dict[str, Hook] = {
         Hook("sns.backends", "moto.sns.models", "sns_backends", "EventBridge -> SNS targets"),
         Hook("sqs.backends", "moto.sqs.models", "sqs_backends", "EventBridge -> SQS targets"),
         Hook("events.backends", "moto.events.models", "events_backends", "EventBridge -> event bus targets"),
+        # SQS that stays fast as a queue fills (sqs.py).
+        Hook("sqs.send_message", _SQS, "SQSBackend.send_message",
+             "standard queues: moto builds every queue attribute (three walks of the queue) to read one"),
+        Hook("sqs.retention_check", _SQS, "SQSBackend.is_message_valid_based_on_retention_period",
+             "moto builds every queue attribute three times per received message"),
+        Hook("sqs.queue.messages", _SQS, "Queue.messages", "moto lists every visible message to receive one"),
+        Hook("sqs.queue.delete_message", _SQS, "Queue.delete_message", "moto walks the queue twice per delete"),
+        Hook("sqs.clock", _SQS, "unix_time_millis", "the clock message visibility is kept in"),
+        Hook("sqs.receipt_handle", _SQS, "generate_receipt_handle",
+             "185 calls to random.choice per received message; imported by name"),
+        Hook("sqs.message", _SQS, "Message", "a sent message"),
+        Hook("sqs.random", _SQS, "random", "moto's seedable random, for message ids"),
+        Hook("sqs.max_delay", _SQS, "MAXIMUM_MESSAGE_DELAY", "DelaySeconds limit"),
+        Hook("sqs.invalid_parameter", "moto.sqs.exceptions", "InvalidParameterValue", "SQS parameter error"),
+        Hook("sqs.receipt_handle_invalid", "moto.sqs.exceptions", "ReceiptHandleIsInvalid", "DeleteMessage error"),
         # Lab 2 bridges (securecart_lab/emulator/bridges/): CloudFormation, RDS, EC2, Auto Scaling, ELBv2.
         Hook("cfn.clean_json", f"{_CFN}.parsing", "clean_json",
              "Fn::Sub splits ${Database.Endpoint.Address} at every dot; the kit resolves dotted attributes"),

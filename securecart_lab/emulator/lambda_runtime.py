@@ -1,8 +1,9 @@
 """Lambda without Docker: moto's invoke path runs handler code in warm local Python worker processes.
 
 Cold starts use a spare: one idle worker process, started ahead of time, that has already imported boto3
-(the bulk of a lab function's cold start) but knows no function yet. A function that needs a new worker
-takes the spare, sends it its environment, and a new spare starts in the background.
+(the bulk of a lab function's cold start) but knows no function yet. The first spare starts when a function is
+created (an emulator without functions keeps no worker); a function that needs a new worker takes the spare,
+sends it its environment, and a new spare starts in the background.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ class _Pool:
     workers: dict[tuple, list[Worker]] = field(default_factory=dict)
     current_key: dict[str, tuple] = field(default_factory=dict)
     spare: subprocess.Popen | None = None
+    warming: bool = False  # a spare is being started
     closed: bool = False
 
 
@@ -190,8 +192,11 @@ def _replace_spare() -> None:
         process = _start_process(preload=True)
     except (OSError, LabError) as exc:
         LOG.warning("spare Lambda worker not started: %s", exc)
+        with _pool.lock:
+            _pool.warming = False
         return
     with _pool.lock:
+        _pool.warming = False
         keep = not _pool.closed and _pool.spare is None
         if keep:
             _pool.spare = process
@@ -200,7 +205,11 @@ def _replace_spare() -> None:
 
 
 def prewarm() -> None:
-    """Start a spare worker in the background (the emulator calls this once it serves)."""
+    """Start a spare worker in the background, unless there is one or one is starting."""
+    with _pool.lock:
+        if _pool.warming or _pool.spare is not None or _pool.closed:
+            return
+        _pool.warming = True
     threading.Thread(target=_replace_spare, name="lambda-spare", daemon=True).start()
 
 
@@ -404,10 +413,20 @@ def _invoke(self, body: str, request_headers: Any, response_headers: Any) -> byt
     return result.payload
 
 
+def _create_function_with_spare(create_function):
+    def create(self, spec):
+        fn = create_function(self, spec)
+        prewarm()
+        return fn
+
+    return create
+
+
 def install() -> None:
     """Route moto's Lambda invocations to the local worker processes."""
     hooks.replace("lambda.invoke_lambda", _invoke_lambda)
     hooks.replace("lambda.invoke", _invoke)
+    hooks.replace("lambda.create_function", _create_function_with_spare(hooks.original("lambda.create_function")))
 
 
 def shutdown() -> None:

@@ -9,6 +9,7 @@ does. Signed API calls (boto3, the aws CLI, presigned URLs) go to moto unchanged
 from __future__ import annotations
 
 import json
+import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -145,6 +146,11 @@ def _define_bucket_policy_model() -> None:
             return True
 
 
+def _loaded_s3_backends():
+    """moto's S3 backends, or None while S3 has not loaded (then no bucket exists, and a GET need not load it)."""
+    return hooks.resolve("s3.backends") if "moto.s3.models" in sys.modules else None
+
+
 def _signed(environ: dict[str, Any], query: dict[str, list[str]]) -> bool:
     return bool(environ.get("HTTP_AUTHORIZATION")) or bool(_SIGNATURE_QUERY & set(query))
 
@@ -154,7 +160,7 @@ class S3WebsiteMiddleware:
 
     def __init__(self, app: Callable[..., Iterable[bytes]], backends: Callable[[], Any] | None = None):
         self.app = app
-        self.backends = backends or (lambda: hooks.resolve("s3.backends"))
+        self.backends = backends or _loaded_s3_backends
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -170,7 +176,7 @@ class S3WebsiteMiddleware:
 
     def _website(self, name: str) -> tuple[Any, Website] | None:
         backends = self.backends()
-        owner = backends.bucket_accounts.get(name)
+        owner = backends.bucket_accounts.get(name) if backends is not None else None
         if owner is None:
             return None
         partition, account_id = owner

@@ -1,4 +1,7 @@
-"""The emulator process: moto's WSGI app with the kit's patches, served threaded until SIGTERM/SIGINT."""
+"""The emulator process: moto's WSGI app with the kit's patches, served threaded until SIGTERM/SIGINT.
+
+Start-up imports moto's routing only: each service's backend and the kit's extensions for it load on the first
+request to that service (extensions.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import os
 import signal
 import sys
 
-from securecart_lab.emulator import bridges, guard, hooks, s3website
+from securecart_lab.emulator import bridges, extensions, guard, hooks
 from securecart_lab.emulator.health import HealthMiddleware
+from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
 LOG = logging.getLogger("securecart.emulator")
 
@@ -18,13 +22,16 @@ class _Stop(Exception):
 
 
 def install_extensions() -> None:
-    """Apply every kit extension to moto, then the data-plane bridges."""
-    from securecart_lab.emulator import events, lambda_runtime, stepfunctions
+    """Apply every kit extension to moto now (the server installs each on its service's first request)."""
+    extensions.install_all()
 
-    stepfunctions.install()
-    lambda_runtime.install()
-    events.install()
-    bridges.install_all()
+
+def build_app(host: str, port: int):
+    """The WSGI app the server runs: moto's dispatcher (extensions loaded per service), wrapped in the kit's
+    middlewares, outermost first."""
+    extensions.configure(host, port)
+    moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
+    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(moto_app))), port)
 
 
 def _stop_on_signal(server) -> None:
@@ -49,10 +56,7 @@ def serve(host: str, port: int) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not os.environ.get("SECURECART_EMULATOR_VERBOSE"):
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    install_extensions()
-    s3website.install(host, port)
-    dispatcher = hooks.resolve("server.dispatcher")(hooks.resolve("server.backend_app"))
-    app = guard.Guard(HealthMiddleware(s3website.S3WebsiteMiddleware(guard.NoCrossSite(dispatcher))), port)
+    app = build_app(host, port)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=hooks.resolve("server.request_handler"))
     except OSError as exc:
@@ -60,10 +64,7 @@ def serve(host: str, port: int) -> int:
         return 2
     _stop_on_signal(server)
     print(f"securecart emulator ready on http://{host}:{port}", flush=True)
-    from securecart_lab.emulator import lambda_runtime
-
     try:
-        lambda_runtime.prewarm()
         server.serve_forever(poll_interval=0.1)
     except _Stop:
         LOG.info("stopping")
@@ -71,6 +72,7 @@ def serve(host: str, port: int) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         server.server_close()
-        lambda_runtime.shutdown()
+        if "securecart_lab.emulator.lambda_runtime" in sys.modules:
+            sys.modules["securecart_lab.emulator.lambda_runtime"].shutdown()
         bridges.shutdown_all()
     return 0

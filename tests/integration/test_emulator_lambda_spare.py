@@ -76,8 +76,8 @@ def _invoke(handle, name: str, lam=None, event: dict | None = None) -> dict:
 
 
 def test_first_invoke_takes_the_ready_spare_and_is_fast(emulator):
-    spare = _ready_spare(emulator)
     create_function(emulator, "lab-style", LAB_STYLE, Environment={"Variables": {"GREETING": "hi"}})
+    spare = _ready_spare(emulator)  # the first function started it
     lam = client(emulator, "lambda")
     started = time.perf_counter()
     body = _invoke(emulator, "lab-style", lam)
@@ -114,6 +114,7 @@ def test_bundled_boto3_wins_over_the_preloaded_one(emulator):
 def test_spare_stops_with_the_emulator():
     handle = start_emulator(Path(tempfile.mkdtemp(dir="/tmp")))
     try:
+        create_function(handle, "starts-the-spare", LAB_STYLE)
         spare = _ready_spare(handle)
     finally:
         handle.stop()

@@ -292,7 +292,8 @@ def test_health_endpoint(emulator):
         assert document["time_scale"] == 0.01
         for service in ("s3", "sqs", "sns", "dynamodb", "lambda", "stepfunctions", "events", "logs", "iam", "sts",
                         "cloudwatch", "rds", "ec2", "elbv2", "autoscaling", "cloudformation", "ssm"):
-            assert document["services"][service] == "running"
+            assert document["services"][service] in ("running", "available")  # running once loaded
+        assert document["services"]["stepfunctions"] == "running" and "stepfunctions" in document["extensions"]
 
 
 def test_concurrent_executions(emulator):

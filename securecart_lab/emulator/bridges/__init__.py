@@ -1,12 +1,11 @@
 """Data-plane bridges: plug-ins that make control-plane resources real (RDS -> PostgreSQL, ALB -> HTTP proxy...).
 
-Each module named in BRIDGES has `install()`, called once at emulator start-up after the kit's moto patches.
-A bridge that starts processes or threads registers a stop callback with `on_shutdown()`.
+Each module named in BRIDGES has `install()`, called once, before the first request to a service it concerns
+(see ../extensions.py). A bridge that starts processes or threads registers a stop callback with `on_shutdown()`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 
@@ -20,12 +19,6 @@ _shutdown_callbacks: list[Callable[[], None]] = []
 def on_shutdown(callback: Callable[[], None]) -> None:
     """Run `callback` when the emulator stops (last registered, first run)."""
     _shutdown_callbacks.append(callback)
-
-
-def install_all() -> None:
-    """Import and install every bridge in BRIDGES."""
-    for name in BRIDGES:
-        importlib.import_module(f"{__name__}.{name}").install()
 
 
 def shutdown_all() -> None:

@@ -1,0 +1,137 @@
+"""Which kit extension each moto service needs, installed on the first request to that service.
+
+moto builds a service's backend app on the first request routed to it; the kit installs that service's
+extensions just before, so the emulator answers its first call (say `sts get-caller-identity`) without
+importing Step Functions, EC2 or CloudFormation, and stays small until a lab uses them.
+
+Where one service reaches another's models directly (not over HTTP), both services' extensions are installed
+together: Auto Scaling launches EC2 instances and registers ALB targets; CloudFormation creates any resource, so it
+installs everything. Everything else a service triggers in another (an EventBridge target, an SNS subscription)
+concerns a resource that was created through its own service's API, or by CloudFormation, so its extension is
+already there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable
+
+from securecart_lab.emulator import hooks
+from securecart_lab.emulator.bridges import BRIDGES
+
+LOG = logging.getLogger(__name__)
+
+
+def _stepfunctions() -> None:
+    from securecart_lab.emulator import stepfunctions
+
+    stepfunctions.install()
+
+
+def _lambda() -> None:
+    from securecart_lab.emulator import lambda_runtime
+
+    lambda_runtime.install()
+
+
+def _events() -> None:
+    from securecart_lab.emulator import events
+
+    events.install()
+
+
+def _sqs() -> None:
+    from securecart_lab.emulator import sqs
+
+    sqs.install()
+
+
+def _s3website() -> None:
+    from securecart_lab.emulator import s3website
+
+    s3website.install(*_website_endpoint)
+
+
+def _bridge(name: str) -> Callable[[], None]:
+    return lambda: importlib.import_module(f"securecart_lab.emulator.bridges.{name}").install()
+
+
+INSTALLERS: dict[str, Callable[[], None]] = {
+    "stepfunctions": _stepfunctions,
+    "lambda": _lambda,
+    "events": _events,
+    "sqs": _sqs,
+    "s3website": _s3website,
+    **{f"bridges.{name}": _bridge(name) for name in BRIDGES},
+}
+
+# moto backend name (as its dispatcher names it) -> the extensions to install before its first request.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "stepfunctions": ("stepfunctions",),
+    "awslambda": ("lambda",),
+    "events": ("events",),
+    "sqs": ("sqs",),
+    "s3": ("s3website",),
+    "rds": ("bridges.rds", "bridges.replicas"),
+    "ec2": ("bridges.ec2",),
+    "autoscaling": ("bridges.ec2", "bridges.elbv2"),
+    "elbv2": ("bridges.elbv2", "bridges.ec2"),
+    "cloudformation": tuple(INSTALLERS),
+}
+
+# Services the health document lists, and the moto package behind each.
+MOTO_PACKAGES = {
+    "s3": "s3", "sqs": "sqs", "sns": "sns", "dynamodb": "dynamodb", "lambda": "awslambda",
+    "stepfunctions": "stepfunctions", "events": "events", "logs": "logs", "iam": "iam", "sts": "sts",
+    "cloudwatch": "cloudwatch", "rds": "rds", "ec2": "ec2", "elbv2": "elbv2", "autoscaling": "autoscaling",
+    "cloudformation": "cloudformation", "ssm": "ssm", "secretsmanager": "secretsmanager", "kms": "kms",
+}
+
+_installed: list[str] = []
+_lock = threading.RLock()
+_website_endpoint: tuple[str, int] = ("127.0.0.1", 4566)
+
+
+def configure(host: str, port: int) -> None:
+    """Where the emulator listens (the S3 website URLs name it)."""
+    global _website_endpoint
+    _website_endpoint = (host, port)
+
+
+def install(*names: str) -> None:
+    """Install the named extensions once each, in order."""
+    with _lock:
+        for name in names:
+            if name not in _installed:
+                INSTALLERS[name]()
+                _installed.append(name)
+                LOG.debug("extension %s installed", name)
+
+
+def ensure(service: str) -> None:
+    """Install what a moto service needs before it serves its first request."""
+    install(*NEEDS.get(service, ()))
+
+
+def install_all() -> None:
+    install(*INSTALLERS)
+
+
+def installed() -> list[str]:
+    with _lock:
+        return list(_installed)
+
+
+def backend_app(service: str):
+    """moto's create_backend_app, with the service's extensions installed first (the dispatcher calls this once
+    per service, under its lock)."""
+    ensure(service)
+    return hooks.resolve("server.backend_app")(service)
+
+
+def loaded_services() -> set[str]:
+    """Services whose moto package this process has imported (by a request or by another service)."""
+    return {name for name, package in MOTO_PACKAGES.items() if f"moto.{package}" in sys.modules}

@@ -1,0 +1,65 @@
+"""The lazy extension table is complete, and the SQS hot path no longer walks the queue (sqs.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from securecart_lab.emulator import extensions
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_extension_is_installed_by_some_service():
+    needed = {name for names in extensions.NEEDS.values() for name in names}
+    assert needed == set(extensions.INSTALLERS)
+    assert set(extensions.NEEDS["cloudformation"]) == set(extensions.INSTALLERS)
+
+
+def test_needs_names_moto_backends():
+    import moto.backend_index as index
+
+    backends = {name for name, _ in index.backend_url_patterns}
+    assert set(extensions.NEEDS) <= backends
+    assert set(extensions.MOTO_PACKAGES.values()) <= backends
+
+
+def _run(code: str) -> str:
+    # Patching moto globally would leak into other tests: run in a child process.
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_starting_the_app_imports_no_service():
+    out = _run(
+        "import sys\n"
+        "from securecart_lab.emulator import server\n"
+        "server.build_app('127.0.0.1', 1)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('moto.') and m.count('.') == 1\n"
+        "      and m not in ('moto.core', 'moto.moto_server', 'moto.backends', 'moto.backend_index', 'moto.settings',\n"
+        "                    'moto.utilities')))\n"
+    )
+    assert out.strip() == "[]"
+
+
+def test_sqs_send_receive_delete_build_no_queue_attributes():
+    """moto built every queue attribute (three walks of the queue) per send and three times per received message."""
+    out = _run(
+        "from securecart_lab.emulator import extensions\n"
+        "extensions.install('sqs')\n"
+        "from moto.sqs import models\n"
+        "built = []\n"
+        "attributes = models.Queue.attributes\n"
+        "models.Queue.attributes = property(lambda q: built.append(1) or attributes.fget(q))\n"
+        "backend = models.sqs_backends['123456789012']['us-east-1']\n"
+        "backend.create_queue('q')\n"
+        "for i in range(300):\n"
+        "    backend.send_message('q', f'm{i}')\n"
+        "received = [backend.receive_message('q', 1, 0, 30)[0] for _ in range(100)]\n"
+        "for message in received:\n"
+        "    backend.delete_message('q', message.receipt_handle)\n"
+        "print(len(built), [m.body for m in received[:3]], len(backend.get_queue('q').messages))\n"
+    )
+    assert out.split() == ["0", "['m0',", "'m1',", "'m2']", "200"]
