@@ -78,6 +78,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "rds": ("bridges.rds", "bridges.replicas"),
     "ec2": ("bridges.ec2",),
     "autoscaling": ("bridges.ec2", "bridges.elbv2"),
+    "elb": ("bridges.elbv2", "bridges.ec2"),  # ELBv2 requests (signing name elasticloadbalancing) route here
     "elbv2": ("bridges.elbv2", "bridges.ec2"),
     "cloudformation": tuple(INSTALLERS),
 }

@@ -9,16 +9,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 
-from securecart_lab.emulator import bridges, extensions, guard, hooks
+from securecart_lab.emulator import bridges, extensions, guard, hooks, routing
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
 LOG = logging.getLogger("securecart.emulator")
-
-
-class _Stop(Exception):
-    pass
 
 
 def install_extensions() -> None:
@@ -30,48 +27,94 @@ def build_app(host: str, port: int):
     """The WSGI app the server runs: moto's dispatcher (extensions loaded per service), wrapped in the kit's
     middlewares, outermost first."""
     extensions.configure(host, port)
+    routing.install()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
     return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(moto_app))), port)
 
 
-def _stop_on_signal(server) -> None:
-    """SIGTERM/SIGINT make serve_forever raise _Stop between requests. The handler itself only sets a flag:
-    raising from it could land in the main thread while it starts a request thread, where socketserver
-    swallows the exception and the server never stops."""
-    signals: list[int] = []
+MIN_THREADS = 32  # the pool grows when every thread is busy: a Lambda invoke can wait on calls back to the emulator
 
-    def check() -> None:
-        if signals:
-            raise _Stop()
 
-    server.service_actions = check
-    signal.signal(signal.SIGTERM, lambda signum, frame: signals.append(signum))
-    signal.signal(signal.SIGINT, lambda signum, frame: signals.append(signum))
+def _preserving_gateway(base):
+    """cheroot's WSGI gateway, keeping the names of S3 metadata headers with underscores as moto's own request
+    handler does (a WSGI environ cannot tell x-amz-meta-a_b from x-amz-meta-a-b). AWS lowercases metadata names."""
+    preserve = hooks.resolve("server.preserve_header_name")
+    key_for = hooks.resolve("server.environ_key_for_header")
+    names_key = hooks.resolve("server.preserved_header_names_key")
+
+    class Gateway(base):
+        def get_environ(self):
+            environ = super().get_environ()
+            names: dict[str, str] = {}
+            for raw, value in self.req.inheaders.items():
+                name = raw.decode("latin-1").lower()
+                if preserve(name):
+                    key = key_for(name)
+                    names.setdefault(key, name)
+                    environ[key] = value.decode("latin-1")
+            environ[names_key] = names
+            return environ
+
+    return Gateway
+
+
+def _growing(app, server):
+    """Add threads when none is idle, so a request that waits on another (Step Functions and Lambda call the
+    emulator back while their own request is in flight) never waits for a free thread."""
+
+    def grow_then_call(environ, start_response):
+        if server.requests.idle <= 1:
+            server.requests.grow(8)
+        return app(environ, start_response)
+
+    return grow_then_call
+
+
+def _logged(app):
+    def log_then_call(environ, start_response):
+        def start(status, headers, exc_info=None):
+            LOG.info("%s %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return log_then_call
+
+
+def make_server(host: str, port: int, app):
+    """cheroot (a production WSGI server: keep-alive connections, a thread pool) on host:port; raises OSError when
+    it cannot listen. werkzeug's development server closes every connection and starts a thread per request."""
+    from cheroot import wsgi
+
+    server = wsgi.Server((host, port), app, numthreads=MIN_THREADS, server_name=host, shutdown_timeout=1)
+    server.gateway = _preserving_gateway(wsgi.Gateway_10)
+    server.wsgi_app = _growing(_logged(app) if os.environ.get("SECURECART_EMULATOR_VERBOSE") else app, server)
+    server.prepare()
+    return server
 
 
 def serve(host: str, port: int) -> int:
-    """Serve until a stop signal; returns the exit code."""
-    from werkzeug.serving import make_server
-
+    """Serve until SIGTERM/SIGINT; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not os.environ.get("SECURECART_EMULATOR_VERBOSE"):
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
     app = build_app(host, port)
     try:
-        server = make_server(host, port, app, threaded=True, request_handler=hooks.resolve("server.request_handler"))
+        server = make_server(host, port, app)
     except OSError as exc:
-        print(f"securecart emulator cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr, flush=True)
+        print(f"securecart emulator cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         return 2
-    _stop_on_signal(server)
+    threading.Thread(target=server.serve, name="http", daemon=True).start()
     print(f"securecart emulator ready on http://{host}:{port}", flush=True)
     try:
-        server.serve_forever(poll_interval=0.1)
-    except _Stop:
+        while not stop.wait(0.5):
+            pass
         LOG.info("stopping")
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        server.server_close()
+        server.stop()
         if "securecart_lab.emulator.lambda_runtime" in sys.modules:
             sys.modules["securecart_lab.emulator.lambda_runtime"].shutdown()
         bridges.shutdown_all()

@@ -25,6 +25,17 @@ def test_needs_names_moto_backends():
     assert set(extensions.MOTO_PACKAGES.values()) <= backends
 
 
+def test_every_extended_service_is_routed_to_a_backend_with_needs():
+    """The dispatcher names backends by URL: ELBv2's requests (elasticloadbalancing) reach moto's "elb" app."""
+    from securecart_lab.emulator import hooks
+
+    dispatcher = hooks.resolve("server.dispatcher")(lambda service: None)
+    signing_names = ("states", "lambda", "events", "sqs", "s3", "rds", "ec2", "autoscaling", "elasticloadbalancing",
+                     "cloudformation")
+    routed = {name: dispatcher.get_backend_for_host(f"{name}.us-east-1.amazonaws.com") for name in signing_names}
+    assert {name: backend for name, backend in routed.items() if backend not in extensions.NEEDS} == {}
+
+
 def _run(code: str) -> str:
     # Patching moto globally would leak into other tests: run in a child process.
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
