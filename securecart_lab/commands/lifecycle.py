@@ -65,6 +65,7 @@ def status(settings: Settings, fmt: str) -> int:
             "services": st.services,
             "info": st.info,
             "urls": urls,
+            "footprint": {"parts": st.footprint, "total_mib": round(sum(p["mib"] for p in st.footprint), 1)},
             "labs": labs,
         }))
         return 0
@@ -81,6 +82,13 @@ def status(settings: Settings, fmt: str) -> int:
             for name, s in sorted(st.services.items())))
     for name, url in urls.items():
         console.print(f"{name}: [link={url}]{url}[/link]")
+    if any(part["processes"] for part in st.footprint):
+        memory = Table("Part", "Processes", "Memory", title="Memory (proportional set size)")
+        for part in st.footprint:
+            memory.add_row(part["part"], str(part["processes"]), f"{part['mib']:.0f} MiB")
+        memory.add_row("[bold]total[/]", str(sum(p["processes"] for p in st.footprint)),
+                       f"[bold]{sum(p['mib'] for p in st.footprint):.0f} MiB[/]")
+        console.print(memory)
     table = Table("Lab", "Title", "Started", "Checks passed", "Last check")
     for row in labs:
         checks = f"{row['passed']}/{row['total']}" if row["total"] else "-"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -20,4 +21,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # serve() stopped the workers, app processes and bridges: skip tearing down moto's modules and objects one by
+    # one at interpreter exit, which took most of a second.
+    os._exit(code)

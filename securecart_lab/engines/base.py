@@ -32,6 +32,8 @@ class EngineStatus:
     components: list[Component] = field(default_factory=list)
     services: dict[str, str] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    # Memory per part of the environment: [{"part", "processes", "mib"}] (the local engine's processes).
+    footprint: list[dict] = field(default_factory=list)
 
     @property
     def running(self) -> bool:

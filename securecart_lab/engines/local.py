@@ -8,6 +8,7 @@ import shutil
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from securecart_lab import __version__, paths
@@ -152,18 +153,23 @@ class LocalEngine(Engine):
             raise
         return True
 
+    def _postgres_pid_files(self) -> list[Path]:
+        """The primary and any replica a lab created: every server with a pid file under the PostgreSQL folder."""
+        return sorted(self.settings.pg_dir.glob("*/postmaster.pid")) if self.settings.pg_dir.exists() else []
+
     def down(self, purge: bool = False) -> bool:
-        stopped = self._stop_emulator()
-        # The primary and any replica a lab created: every server with a pid file under the PostgreSQL folder.
-        pid_files = sorted(self.settings.pg_dir.glob("*/postmaster.pid")) if self.settings.pg_dir.exists() else []
-        if pid_files:
+        servers = []
+        if pid_files := self._postgres_pid_files():
             from securecart_lab import postgres
 
-            for pid_file in pid_files:
-                server = postgres.server_for(self.settings, pid_file.parent)
-                if server.is_running():
-                    server.stop()
-                    stopped = True
+            servers = [server for server in (postgres.server_for(self.settings, f.parent) for f in pid_files)
+                       if server.is_running()]
+        # The emulator and the PostgreSQL servers stop at the same time: each takes a fraction of a second.
+        with ThreadPoolExecutor(max_workers=1 + len(servers), thread_name_prefix="down") as pool:
+            emulator = pool.submit(self._stop_emulator)
+            for stopping in [pool.submit(server.stop) for server in servers]:
+                stopping.result()
+            stopped = emulator.result() or bool(servers)
         if purge:
             for folder in (self.settings.pg_dir, self.settings.run_dir, self.settings.service_dir / "lambda"):
                 shutil.rmtree(folder, ignore_errors=True)
@@ -191,12 +197,17 @@ class LocalEngine(Engine):
             postgres_c = Component("postgres", "crashed", f"stale pid file; see {self.settings.logs_dir / 'postgres.log'}")
         else:
             postgres_c = Component("postgres", "stopped", f"{self.settings.host}:{self.settings.pg_port}")
+        from securecart_lab import footprint
+
+        pid = self._emulator_pid()
+        usage = footprint.local(pid if pid is not None and self._ours(pid) else None, self._postgres_pid_files())
         return EngineStatus(
             engine=self.name,
             endpoint_url=self.endpoint_url,
             components=[emulator, postgres_c],
             services=(health or {}).get("services", {}),
             info={"time_scale": (health or {}).get("time_scale", self.settings.time_scale), "version": self.version()},
+            footprint=[part.as_dict() for part in usage],
         )
 
 

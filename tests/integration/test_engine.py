@@ -36,6 +36,16 @@ def test_status_shows_components_and_services(engine, cli):
     assert data["info"]["time_scale"] == pytest.approx(0.1)
 
 
+def test_status_reports_the_environments_memory(engine, cli):
+    data = json.loads(cli("status", "--format", "json").output)
+    parts = {part["part"]: part for part in data["footprint"]["parts"]}
+    assert parts["emulator"]["processes"] == 1 and 20 < parts["emulator"]["mib"] < 1024
+    assert parts["PostgreSQL"]["processes"] >= 2 and parts["PostgreSQL"]["mib"] > 1  # postmaster and its workers
+    assert data["footprint"]["total_mib"] == pytest.approx(sum(p["mib"] for p in parts.values()), abs=0.2)
+    table = cli("status").output
+    assert "Memory" in table and "PostgreSQL" in table and "total" in table
+
+
 def test_sql_round_trip_on_the_real_postgres(engine):
     server = engine.postgres()
     with server.connect(config.DB_NAME, config.DB_USER, config.DB_PASSWORD) as conn:
