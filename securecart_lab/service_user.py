@@ -93,8 +93,11 @@ def _python(owner: OsUser) -> Python:
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     pythonpath = os.pathsep.join(str(d) for d in needed)
     for candidate in _candidates(version):
-        if _runs(candidate, version, owner):
+        if _runs(candidate, version, owner, {}):
             return Python(candidate, {"PYTHONPATH": pythonpath})
+    linked = _shared_copy(version)
+    if linked is not None and _runs(linked.executable, version, owner, linked.env):
+        return Python(linked.executable, {**linked.env, "PYTHONPATH": pythonpath})
     raise ServiceUserError(
         f"Learner code runs as the unprivileged user {owner.name!r} when the kit runs as root, and no Python {version} it can "
         f"run was found ({sys.executable} is blocked at {first_blocking_dir(Path(os.path.realpath(sys.executable)), owner)}).",
@@ -126,11 +129,69 @@ def _candidates(version: str) -> list[str]:
     return found
 
 
-def _runs(executable: str, version: str, owner: OsUser) -> bool:
+# Python's own files (nothing secret), linked where the service user can read them when this interpreter lives in a
+# folder it cannot enter (pyenv or a venv's base under /root). Shared by every SECURECART_HOME: one copy per interpreter.
+SHARED_PYTHON_ROOT = Path("/var/cache/securecart-lab/python")
+_SKIPPED_STDLIB = {"test", "site-packages", "dist-packages", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__"}
+
+
+def _shared_copy(version: str) -> Python | None:
+    """This interpreter's installation (binary, libpython, standard library) under SHARED_PYTHON_ROOT, hard-linked
+    (copied across file systems), world-readable. None when it cannot be made (not root, read-only /var)."""
+    import hashlib
+    import sysconfig
+
+    base = Path(sys.base_prefix).resolve()
+    executable = Path(os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable))
+    stdlib = Path(sysconfig.get_paths(vars={"installed_base": str(base), "base": str(base)})["stdlib"]).resolve()
+    if os.geteuid() != 0 or not executable.is_file() or not (stdlib / "os.py").is_file():
+        return None
+    st = executable.stat()
+    digest = hashlib.sha256(f"{base}:{st.st_mtime_ns}:{st.st_size}".encode()).hexdigest()[:12]
+    target = SHARED_PYTHON_ROOT / digest
+    binary = target / "bin" / f"python{version}"
+    libs = sorted(Path(sysconfig.get_config_var("LIBDIR") or base / "lib").glob(f"libpython{version}*.so*"))
+    env = {"LD_LIBRARY_PATH": str(target / "lib")} if libs else {}
+    if binary.is_file():
+        return Python(str(binary), env)
+    staging = SHARED_PYTHON_ROOT / f".{digest}.{os.getpid()}"
+    try:
+        for folder in (SHARED_PYTHON_ROOT.parent, SHARED_PYTHON_ROOT):
+            folder.mkdir(mode=0o755, exist_ok=True)
+            folder.chmod(0o755)
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "bin").mkdir(parents=True)
+        (staging / "lib").mkdir()
+        for folder in (staging, staging / "bin", staging / "lib"):
+            folder.chmod(0o755)
+        _link(executable, staging / "bin" / f"python{version}")
+        for lib in libs:
+            _link(lib, staging / "lib" / lib.name)
+        shutil.copytree(stdlib, staging / "lib" / stdlib.name, symlinks=True, copy_function=_link,
+                        ignore=lambda folder, names: [n for n in names if n in _SKIPPED_STDLIB or n.startswith("config-")])
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a concurrent copy won
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        return None
+    return Python(str(binary), env) if binary.is_file() else None
+
+
+def _link(source, destination) -> None:
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _runs(executable: str, version: str, owner: OsUser, env: dict[str, str]) -> bool:
     try:
         out = subprocess.run(
-            [executable, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=20, cwd="/", env={"PATH": "/usr/bin:/bin"}, **owner.run_kwargs(),
+            [executable, "-I", "-c", "import sys, os; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=20, cwd="/", env={"PATH": "/usr/bin:/bin", **env},
+            **owner.run_kwargs(),
         )
     except (OSError, subprocess.SubprocessError):
         return False

@@ -95,8 +95,8 @@ def _group_instances(aws, group: str) -> list[dict]:
 
 
 def test_a_crash_looping_group_backs_off_and_keeps_few_instances_and_logs(aws, settings):
-    """At SECURECART_TIME_SCALE=0.1 the waits are 0.2, 0.4, 0.8, 1.6, 3.2 s: in 9 s about 6 launches, where the
-    old reconciler made about 36 (one every 0.25 s)."""
+    """At SECURECART_TIME_SCALE=0.1 the waits after failed launches are 0.2, 0.4, 0.8, 1.6, 3.2 s. The old reconciler
+    relaunched every 0.25 s, recorded no activity, and left one instance and one log per try."""
     group = "crash-loop"
     user_data = app_user_data(settings).replace(f"DB_PORT={settings.pg_port}", "DB_PORT=notaport")
     aws("ec2").create_launch_template(LaunchTemplateName=group, LaunchTemplateData={
@@ -104,28 +104,33 @@ def test_a_crash_looping_group_backs_off_and_keeps_few_instances_and_logs(aws, s
     autoscaling = aws("autoscaling")
     autoscaling.create_auto_scaling_group(AutoScalingGroupName=group, MinSize=1, MaxSize=1, DesiredCapacity=1,
                                           LaunchTemplate={"LaunchTemplateName": group}, AvailabilityZones=["us-east-1a"])
+
+    def launches():
+        found = autoscaling.describe_scaling_activities(AutoScalingGroupName=group)["Activities"]
+        return [a for a in found if a["Description"].startswith("Launching a new EC2 instance")]
+
     try:
-        time.sleep(9)
+        wait_for(lambda: len([a for a in launches() if a["StatusCode"] == "Failed"]) >= 6, timeout=120,
+                 what="six failed launches")
         activities = autoscaling.describe_scaling_activities(AutoScalingGroupName=group)["Activities"]
-        launches = [a for a in activities if a["Description"].startswith("Launching a new EC2 instance")]
-        failed = [a for a in launches if a["StatusCode"] == "Failed"]
-        assert 3 <= len(launches) <= 8, [a["Description"] for a in launches]
-        assert len(failed) >= len(launches) - 1
+        assert activities == sorted(activities, key=lambda a: a["StartTime"], reverse=True)
+        tried = list(reversed(launches()))  # oldest first
+        failed = [a for a in tried if a["StatusCode"] == "Failed"]
         assert "failed to start" in failed[0]["StatusMessage"] and "before it served" in failed[0]["StatusMessage"]
-        assert "launches again in" in failed[0]["StatusMessage"]
         assert any(a["Description"].startswith("Terminating EC2 instance") and "status check failure" in a["Cause"]
                    for a in activities)
-        assert activities == sorted(activities, key=lambda a: a["StartTime"], reverse=True)
-        # The waits grow: each failed launch says a longer one than the one before.
-        waits = [float(a["StatusMessage"].split("launches again in ")[1].split(" s")[0]) for a in reversed(failed)]
-        assert waits == sorted(waits) and waits[-1] > waits[0]
+        # The waits double, and each next launch really waited that long after the failure.
+        waits = [float(a["StatusMessage"].split("launches again in ")[1].split(" s")[0]) for a in failed]
+        assert waits[:5] == [0.2, 0.4, 0.8, 1.6, 3.2], waits
+        for before, after, wait in zip(tried, tried[1:], waits):
+            assert (after["StartTime"] - before["EndTime"]).total_seconds() >= wait - 0.05, (before, after)
         # A crash loop leaves at most KEEP_FAILED (5) failed instances and logs, plus the one being tried.
         instances = _group_instances(aws, group)
-        assert len(instances) <= 6
+        assert len(instances) <= 6 and len(instances) < len(tried)
         terminated = [i for i in instances if i["State"]["Name"] == "terminated"]
         assert terminated and all(i["StateReason"]["Code"] == "Server.InternalError" for i in terminated)
         logs = {p.stem for p in (settings.logs_dir / "instances").glob("*.log")}
-        assert len(logs & {a["Description"].rsplit(" ", 1)[1] for a in launches}) <= 6
+        assert len(logs & {a["Description"].rsplit(" ", 1)[1] for a in tried}) <= 6
     finally:
         autoscaling.delete_auto_scaling_group(AutoScalingGroupName=group, ForceDelete=True)
 
@@ -152,3 +157,21 @@ def test_an_instance_that_cannot_start_is_terminated_not_left_running(settings):
     finally:
         handle.stop()
         remove_home(home)
+
+
+@as_root
+def test_an_interpreter_the_service_user_cannot_enter_is_linked_where_it_can(settings):
+    """pyenv under /root (0700): the service user gets the interpreter's own files linked under /var/cache."""
+    import subprocess
+    import sys
+
+    from securecart_lab import service_user
+
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    linked = service_user._shared_copy(version)
+    assert linked is not None and linked.executable.startswith(str(service_user.SHARED_PYTHON_ROOT))
+    out = subprocess.run([linked.executable, "-c", "import os, sys, json, ssl; print(os.getuid(), '%d.%d' % sys.version_info[:2])"],
+                         env={"PATH": "/usr/bin:/bin", **linked.env}, capture_output=True, text=True, cwd="/",
+                         **service_user.popen_kwargs(settings))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(_service_uid(settings)), version]

@@ -150,6 +150,7 @@ def _app_env(instance_id: str, launch: userdata.AppLaunch, port: int, settings: 
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": os.environ.get("LANG", "C.UTF-8"),
+        **python.env,
         "PYTHONPATH": os.pathsep.join(p for p in (package_parent, python.env.get("PYTHONPATH"), os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1",
         **{name: os.environ[name] for name in ("SECURECART_ALLOWED_ORIGINS",) if os.environ.get(name)},
