@@ -176,14 +176,15 @@ def _start_process(preload: bool) -> subprocess.Popen:
     the unprivileged service user (service_user), never as root."""
     settings = Settings.from_env()
     python = service_user.python(settings)
+    prefix, run_as = service_user.launcher(settings)
     return subprocess.Popen(
-        [python.executable, "-u", str(WORKER_SCRIPT), *(["--preload"] if preload else [])],
+        [*prefix, python.executable, "-u", str(WORKER_SCRIPT), *(["--preload"] if preload else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**_process_env(), **python.env},
         cwd="/",
         start_new_session=True,
-        **service_user.popen_kwargs(settings),
+        **run_as,
     )
 
 

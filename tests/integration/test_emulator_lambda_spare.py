@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from emulator_fixture import client, create_function, ensure_role, running_emulator, start_emulator, zip_bytes
 
+from securecart_lab.config import Settings
+
 pytestmark = pytest.mark.integration
 
 LAB_STYLE = '''
@@ -83,7 +85,7 @@ def test_first_invoke_takes_the_ready_spare_and_is_fast(emulator):
     body = _invoke(emulator, "lab-style", lam)
     elapsed = time.perf_counter() - started
     assert body["pid"] == spare
-    assert body["greeting"] == "hi" and Path(body["cwd"]).parent == emulator.log_path.parents[1] / "lambda"
+    assert body["greeting"] == "hi" and Path(body["cwd"]).parent == Settings.from_env(home=emulator.log_path.parents[1]).service_dir / "lambda"
     # ~70 ms on 2 idle cores (~130 ms with both busy) with a ready spare; ~250 ms importing boto3 cold.
     assert elapsed < 0.2, f"first invoke took {elapsed * 1000:.0f} ms"
     queue_url = client(emulator, "sqs").create_queue(QueueName="spare-calls")["QueueUrl"]

@@ -69,6 +69,7 @@ def test_lambda_handlers_run_as_the_service_user_not_root(aws, settings, tmp_pat
         assert body["uid"] == body["euid"] == _service_uid(settings) != 0
         assert body["wrote"] == "PermissionError" and not target.exists()
         assert body["code_writable"] is False  # read-only code, as /var/task on AWS
+        aws("lambda").delete_function(FunctionName=name)  # the session's emulator is shared: leave no function behind
 
 
 @as_root
@@ -170,8 +171,8 @@ def test_an_interpreter_the_service_user_cannot_enter_is_linked_where_it_can(set
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     linked = service_user._shared_copy(version)
     assert linked is not None and linked.executable.startswith(str(service_user.SHARED_PYTHON_ROOT))
-    out = subprocess.run([linked.executable, "-c", "import os, sys, json, ssl; print(os.getuid(), '%d.%d' % sys.version_info[:2])"],
-                         env={"PATH": "/usr/bin:/bin", **linked.env}, capture_output=True, text=True, cwd="/",
-                         **service_user.popen_kwargs(settings))
+    prefix, run_as = service_user.launcher(settings)
+    out = subprocess.run([*prefix, linked.executable, "-c", "import os, sys, json, ssl; print(os.getuid(), '%d.%d' % sys.version_info[:2])"],
+                         env={"PATH": "/usr/bin:/bin", **linked.env}, capture_output=True, text=True, cwd="/", **run_as)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(_service_uid(settings)), version]

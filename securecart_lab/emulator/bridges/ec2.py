@@ -177,9 +177,10 @@ def _start_app(instance_id: str) -> None:
             python = service_user.python(settings)
             workdir = service_user.folder(settings, "instances")
             paths.private_dir(log_path.parent)
+            prefix, run_as = service_user.launcher(settings)
             with paths.open_private(log_path, "ab") as log:
                 proc = subprocess.Popen(
-                    [python.executable, "-m", "securecart_lab.emulator.bridges.instance"],
+                    [*prefix, python.executable, "-m", "securecart_lab.emulator.bridges.instance"],
                     env=_app_env(instance_id, launch, port, settings, python),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -187,7 +188,7 @@ def _start_app(instance_id: str) -> None:
                     cwd=str(workdir),
                     start_new_session=True,
                     pass_fds=(_lifeline[0],),
-                    **service_user.popen_kwargs(settings),
+                    **run_as,
                 )
         except (OSError, LabError) as exc:
             reason = exc.message if isinstance(exc, LabError) else f"{exc.strerror or exc}: {exc.filename or log_path}"
