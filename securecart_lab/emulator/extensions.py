@@ -77,7 +77,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "s3": ("s3website",),
     "rds": ("bridges.rds", "bridges.replicas"),
     "ec2": ("bridges.ec2",),
-    "autoscaling": ("bridges.ec2", "bridges.elbv2"),
+    "autoscaling": ("bridges.ec2", "bridges.elbv2", "bridges.activities"),
     "elb": ("bridges.elbv2", "bridges.ec2"),  # ELBv2 requests (signing name elasticloadbalancing) route here
     "elbv2": ("bridges.elbv2", "bridges.ec2"),
     "cloudformation": tuple(INSTALLERS),
