@@ -157,6 +157,9 @@ HOOKS: dict[str, Hook] = {
         Hook("ec2.instance.stop", f"{_EC2}.instances", "Instance.stop", "stop the app process"),
         Hook("ec2.instance.terminate", f"{_EC2}.instances", "Instance.terminate", "end the app process"),
         Hook("ec2.backends", _EC2, "ec2_backends", "find instances"),
+        Hook("ec2.launch_template.create_version", f"{_EC2}.launch_templates", "LaunchTemplate.create_version",
+             "CreateLaunchTemplateVersion keeps UserData as a plain string, which moto's Auto Scaling then fails "
+             "on (an HTML 500 at the next launch); the kit stores it as CreateLaunchTemplate does"),
         Hook("ec2.get_console_output", "moto.ec2.responses.general", "General.get_console_output",
              "moto answers a canned 2006 Xen boot log; the kit serves the instance's real log"),
         Hook("autoscaling.replace_instances", _ASG, "FakeAutoScalingGroup.replace_autoscaling_group_instances",

@@ -87,6 +87,15 @@ def app_processes() -> dict[str, AppProcess]:
         return dict(_apps)
 
 
+def _create_launch_template_version(self, data: dict, description: str):
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.utils import parse_user_data
+
+    if isinstance(data.get("UserData"), (str, bytes)) and not isinstance(data["UserData"], Base64EncodedString):
+        data = {**data, "UserData": parse_user_data(data["UserData"])}
+    return hooks.original("ec2.launch_template.create_version")(self, data, description)
+
+
 def install() -> None:
     global _lifeline
     _lifeline = os.pipe()
@@ -96,6 +105,7 @@ def install() -> None:
     hooks.replace("ec2.instance.terminate", _instance_terminate)
     hooks.replace("autoscaling.replace_instances", _replace_group_instances)
     hooks.replace("ec2.get_console_output", _get_console_output)
+    hooks.replace("ec2.launch_template.create_version", _create_launch_template_version)
     thread = threading.Thread(target=_reconcile_forever, name="asg-reconciler", daemon=True)
     thread.start()
 

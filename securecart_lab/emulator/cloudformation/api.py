@@ -144,10 +144,12 @@ def _check_capabilities(document: dict, given: list[str]) -> None:
         raise _error(f"Requires capabilities : [{', '.join(required)}]", "InsufficientCapabilitiesException")
 
 
-def _try_load(stack, document: dict, parameters: dict, backend) -> None:
-    """moto's parameter and output checks, before anything is created (nothing is)."""
+def _try_load(stack, document: dict, parameters: dict, backend) -> dict[str, str]:
+    """moto's parameter and output checks, before anything is created (nothing is). Returns the parameters as
+    resolved (defaults applied, SSM parameter types read from Parameter Store), to compare with the stack's."""
     try:
-        engine.new_resource_map(stack, document, parameters, backend.exports)
+        resource_map = engine.new_resource_map(stack, document, parameters, backend.exports)
+        return {k: _as_input(v) for k, v in resource_map.resolved_parameters.items()}
     except Exception as exc:
         message = getattr(exc, "message", None) or str(exc)
         raise _error(message) from None
@@ -218,9 +220,9 @@ def update_stack(self):
     given = _given_parameters(self, stack)
     _check_parameters(document, given)
     _check_capabilities(document, self._get_param("Capabilities", []) or [])
-    if document == stack.template_dict and _effective(document, given) == _current_parameters(stack):
+    resolved = _try_load(stack, document, given, backend)
+    if document == stack.template_dict and resolved == _current_parameters(stack):
         raise _error("No updates are to be performed.")
-    _try_load(stack, document, given, backend)
     stack.status = "UPDATE_IN_PROGRESS"
     _run(engine.update, stack, body, document, given, backend.exports)
     return _result({"StackId": stack.stack_id})
@@ -266,7 +268,7 @@ def create_change_set(self):
         existing.status = "REVIEW_IN_PROGRESS"
         existing._add_stack_event("REVIEW_IN_PROGRESS", resource_status_reason="User Initiated")
         backend.stacks[existing.stack_id] = existing
-    _try_load(existing, document, given, backend)
+    resolved = _try_load(existing, document, given, backend)
     change_set = ChangeSet(id=hooks.resolve("cfn.change_set_id")(name, backend.region_name, backend.account_id),
                            name=name, stack=existing, type=kind, body=body, document=document, parameters=given,
                            description=self._get_param("Description"), capabilities=capabilities, warnings=warnings)
@@ -275,8 +277,9 @@ def create_change_set(self):
     else:
         physical = {k: getattr(v, "physical_resource_id", None) for k, v in existing.resource_map._parsed_resources.items()
                     if k in (existing.template_dict.get("Resources") or {})}
+        # Resolved values on both sides: an SSM-typed parameter (an AMI id) changes only when its value does.
         change_set.changes = changes_module.diff(existing.template_dict, document, _current_parameters(existing),
-                                                 _effective(document, given), physical)
+                                                 resolved, physical)
         if not change_set.changes and document == existing.template_dict:
             change_set.status, change_set.execution_status, change_set.status_reason = "FAILED", "UNAVAILABLE", _NO_CHANGES
     _change_sets(backend)[change_set.id] = change_set

@@ -152,10 +152,19 @@ def _update(stack, body: str, document: dict, parameters: dict, exports) -> None
         old_json = old_resources.get(name)
         if old_json and old_json.get("Type") == resource_json.get("Type") and name in old_map._parsed_resources:
             new_map._parsed_resources[name] = old_map._parsed_resources[name]
+    # What every kept resource resolved to before anything changes: an update in place changes the attributes
+    # others read (a launch template's LatestVersionNumber), and the group reading it must still see a change.
+    befores = {}
+    for name in new_resources:
+        if name in old_resources:
+            try:
+                befores[name] = _resolve(old_resources[name], old_map)
+            except Exception:  # resolved again in _apply, where a failure fails that resource
+                pass
     steps: list[_Step] = []
     try:
         for name in template.order(new_resources):
-            _apply(stack, old_map, new_map, old_resources, new_resources, name, steps)
+            _apply(stack, old_map, new_map, old_resources, new_resources, name, steps, befores)
     except UpdateFailed as failure:
         _roll_back(stack, old_map, steps, failure.logical_id, failure.reason)
         return
@@ -187,7 +196,7 @@ def _replace_policy(resource_json: dict) -> dict:
     return resource_json
 
 
-def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -> None:
+def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps, befores=None) -> None:
     resource_json = new_resources[name]
     resource_type = resource_json["Type"]
     condition = resource_json.get("Condition")
@@ -199,7 +208,10 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps) -
         return
     resource = new_map._parsed_resources[name]
     try:
-        before, after = _resolve(old_resources[name], old_map), _resolve(resource_json, new_map)
+        before = (befores or {}).get(name)
+        if before is None:
+            before = _resolve(old_resources[name], old_map)
+        after = _resolve(resource_json, new_map)
     except Exception as exc:
         raise UpdateFailed(name, error_text(exc)) from exc
     changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
