@@ -8,7 +8,7 @@ from rich.table import Table
 
 from securecart_lab.config import Settings
 from securecart_lab.console import console, is_interactive, spinner
-from securecart_lab.labs import service
+from securecart_lab.labs import service, stacks
 from securecart_lab.labs.registry import all_labs
 
 
@@ -54,9 +54,10 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
 def deploy(settings: Settings, number: str, preview: bool = False, parameters: list[str] | None = None) -> None:
     with spinner(f"{'Previewing' if preview else 'Deploying'} lab {number}..."):
         lab, applied = service.deploy(settings, number, preview=preview, parameters=parameters)
-    warnings = [line for line in applied if line.startswith("Warning:")]
+    warnings = [line for line in applied if line.startswith("Warning:")]  # what was deployed does not work yet
     for line in applied:
-        console.print(f"  [yellow]{escape(line)}[/]" if line in warnings else f"  {escape(line)}", highlight=False)
+        yellow = line in warnings or line.startswith(stacks.TEMPLATE_WARNING)
+        console.print(f"  [yellow]{escape(line)}[/]" if yellow else f"  {escape(line)}", highlight=False)
     if preview:
         console.print(f"Nothing was changed. Apply it with: securecart-lab deploy {lab.number}")
         return

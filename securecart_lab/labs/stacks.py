@@ -27,6 +27,8 @@ UPDATABLE = DONE | {"UPDATE_ROLLBACK_COMPLETE"}
 LEFT_BY_A_FAILED_CREATE = {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS", "CREATE_FAILED", "DELETE_FAILED"}
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
 PARAMETERS_FILE = "parameters.json"
+# cfn-lint's findings that are not errors: advice about the template, not a sign that what it deployed fails.
+TEMPLATE_WARNING = "Template warning:"
 _AT = re.compile(r"^(?P<message>.*) \(line (?P<line>\d+), column (?P<column>\d+)\)$")
 
 
@@ -235,7 +237,7 @@ def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | Non
                           "Fix the template and run deploy again.") from None
     change_set = cf.describe_change_set(ChangeSetName=created["Id"])
     plan = Plan([c["ResourceChange"] for c in change_set.get("Changes") or []], _warnings(cf, path, created["Id"]))
-    lines = [f"Warning: {w}" for w in plan.warnings]
+    lines = [f"{TEMPLATE_WARNING} {w}" for w in plan.warnings]
     if change_set["Status"] == "FAILED":
         cf.delete_change_set(ChangeSetName=created["Id"])
         if existing is None:
