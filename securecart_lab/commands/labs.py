@@ -51,6 +51,9 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
     console.print(f"  3. securecart-lab check {lab.number}     (or: check {lab.number} --watch)")
 
 
+NOT_SERVING = "the site is not serving yet"  # lab 2's deploy says so when no target is healthy
+
+
 def deploy(settings: Settings, number: str, preview: bool = False, parameters: list[str] | None = None) -> None:
     with spinner(f"{'Previewing' if preview else 'Deploying'} lab {number}..."):
         lab, applied = service.deploy(settings, number, preview=preview, parameters=parameters)
@@ -61,9 +64,9 @@ def deploy(settings: Settings, number: str, preview: bool = False, parameters: l
     if preview:
         console.print(f"Nothing was changed. Apply it with: securecart-lab deploy {lab.number}")
         return
-    if warnings:
-        console.print(f"[yellow]Deployed lab {lab.number}, with {'a warning' if len(warnings) == 1 else 'warnings'} "
-                      f"(above):[/] it is not working yet. Fix that, deploy again, then: securecart-lab check {lab.number}")
+    if any(NOT_SERVING in line for line in warnings):
+        console.print(f"[yellow]Deployed lab {lab.number}, but the site is not serving yet (see the warning above).[/] "
+                      f"Fix that, deploy again, then: securecart-lab check {lab.number}")
     else:
         console.print(f"[green]Deployed lab {lab.number}.[/] Next: securecart-lab check {lab.number}")
 
