@@ -50,12 +50,22 @@ def folder(settings, engine):
 
     # The reference names the database securecart-db: replacing this one in place would need a second database
     # called storefront on the same server, so the stack goes first.
-    cf = aws.client("cloudformation", settings.endpoint_url)
-    for stack in ("securecart-lab03", "securecart-lab02"):
-        if stacks.find(cf, stack):
-            cf.delete_stack(StackName=stack)
-            stacks.wait(cf, stack)
+    remove_stacks(lambda service_name: aws.client(service_name, settings.endpoint_url))
     service.solve(settings, 2)
+
+
+def remove_stacks(aws) -> None:
+    """Delete lab 3's and lab 2's stacks, emptying the storefront bucket first (as on AWS, a stack cannot delete a
+    bucket that holds objects)."""
+    cf, s3 = aws("cloudformation"), aws("s3")
+    for stack in ("securecart-lab03", "securecart-lab02"):
+        if not stacks.find(cf, stack):
+            continue
+        for bucket in stacks.resources(cf, stack, "AWS::S3::Bucket"):
+            for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+                s3.delete_object(Bucket=bucket, Key=item["Key"])
+        cf.delete_stack(StackName=stack)
+        stacks.wait(cf, stack)
 
 
 def deploy2(settings, folder: Path, text: str) -> list[str]:
@@ -88,6 +98,8 @@ def test_a_lab2_with_its_own_names_passes_lab2_and_carries_lab3(settings, folder
 
 
 def test_instances_that_cannot_reach_the_database_are_reported_with_the_reason(settings, folder, aws, cli):
+    # A fresh stack: updating the launch template of a running group keeps its instances (as on AWS).
+    remove_stacks(aws)
     broken = template({**OWN_NAMES, "export DB_PASSWORD=${DBPassword}": "export DB_PASSWORD=not-the-password"})
     mine = settings.workspace / "lab02"
     mine.mkdir(parents=True, exist_ok=True)
