@@ -3,6 +3,7 @@ checked with cfn-lint before anything changes. Errors are worded as AWS words th
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -133,6 +134,12 @@ def _aws_message(match, document: dict) -> tuple[str, bool]:
 def lint(body: str) -> tuple[dict, list[Problem]]:
     """(the template in long form, every cfn-lint finding in AWS's words, errors first). Raises TemplateError
     only when the template cannot be read at all."""
+    document, problems = _lint(body)
+    return json.loads(document), list(problems)
+
+
+@functools.lru_cache(maxsize=8)  # a preview then a deploy, or validate-template then a change set: one lint
+def _lint(body: str) -> tuple[str, tuple[Problem, ...]]:
     import cfnlint.api
     from cfnlint.config import ManualArgs
 
@@ -149,7 +156,7 @@ def lint(body: str) -> tuple[dict, list[Problem]]:
         problems.append(Problem(severity, match.rule.id, message, match.linenumber, match.columnnumber, path,
                                 template_format))
     problems.sort(key=lambda p: (p.severity != "error", p.line or 0))
-    return document, problems
+    return json.dumps(document), tuple(problems)
 
 
 def check(body: str) -> tuple[dict, list[Problem]]:
