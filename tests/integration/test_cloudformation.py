@@ -443,3 +443,17 @@ def test_getatt_with_a_dotted_attribute_deploys_in_lab_3(lab2, lab_ctx, tmp_path
     finally:
         cf.delete_stack(StackName="securecart-lab03")  # lab 3's own tests start from no stack
         stacks.wait(cf, "securecart-lab03")
+
+
+def test_changed_user_data_rolls_new_instances_in_and_the_site_keeps_serving(lab2, variant):
+    url, order_id, before = site(lab2), place_order(lab2), physical_ids(lab2)
+    old_instances = _instances(lab2)
+    applied = deploy(lab2, variant({"export PORT=8080": "export PORT=8080\n            export GREETING=hello"}))
+    assert table(applied) == {"AppLaunchTemplate": ["Modify", "False"], "AppGroup": ["Modify", "False"]}, applied
+    assert "Target group securecart-app: 2 of 2 targets healthy" in applied
+    new_instances = _instances(lab2)
+    assert len(new_instances) == 2 and not new_instances & old_instances  # an instance refresh: new ones in, old out
+    group = lab2.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["securecart-app"])["AutoScalingGroups"][0]
+    assert group["LaunchTemplate"]["Version"] == "2"
+    assert physical_ids(lab2) == before
+    assert_still_serving(lab2, url, order_id)

@@ -104,8 +104,8 @@ def install() -> None:
     hooks.replace("ec2.instance.stop", _instance_stop)
     hooks.replace("ec2.instance.terminate", _instance_terminate)
     hooks.replace("autoscaling.replace_instances", _replace_group_instances)
-    hooks.replace("ec2.get_console_output", _get_console_output)
     hooks.replace("ec2.launch_template.create_version", _create_launch_template_version)
+    hooks.replace("ec2.get_console_output", _get_console_output)
     thread = threading.Thread(target=_reconcile_forever, name="asg-reconciler", daemon=True)
     thread.start()
 

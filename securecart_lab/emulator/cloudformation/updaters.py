@@ -156,17 +156,24 @@ def _refresh(name: str, desired: int) -> None:
     if not old:
         return
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=max(group["MaxSize"], desired + len(old)),
-                                          DesiredCapacity=desired + len(old))
-    deadline = time.monotonic() + REFRESH_WAIT_SECONDS
-    while time.monotonic() < deadline:
-        fresh = [i for i in _group_instances(name) if i["InstanceId"] not in old and i["LifecycleState"] == "InService"]
-        if len(fresh) >= desired and _targets_healthy(group.get("TargetGroupARNs") or [], {i["InstanceId"] for i in fresh}):
-            break
-        time.sleep(0.2)
-    for instance_id in old:
-        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
-    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=group["MaxSize"], DesiredCapacity=desired)
+    try:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=max(group["MaxSize"], desired + len(old)),
+                                              DesiredCapacity=desired + len(old))
+        deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            fresh = [i for i in _group_instances(name) if i["InstanceId"] not in old and i["LifecycleState"] == "InService"]
+            if len(fresh) >= desired and _targets_healthy(group.get("TargetGroupARNs") or [], {i["InstanceId"] for i in fresh}):
+                break
+            time.sleep(0.2)
+        else:
+            raise TimeoutError(f"the group's new instances were not healthy after {REFRESH_WAIT_SECONDS} s; "
+                               "the instances it had keep serving")
+        for instance_id in old:
+            autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+        for arn in group.get("TargetGroupARNs") or []:  # out of the group first, or the reconciler registers them again
+            client("elbv2").deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in old])
+    finally:
+        autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=group["MaxSize"], DesiredCapacity=desired)
 
 
 def _targets_healthy(target_groups: list[str], instance_ids: set[str]) -> bool:
