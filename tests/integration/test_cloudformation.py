@@ -450,8 +450,9 @@ def test_changed_user_data_rolls_new_instances_in_and_the_site_keeps_serving(lab
     old_instances = _instances(lab2)
     applied = deploy(lab2, variant({"export PORT=8080": "export PORT=8080\n            export GREETING=hello"}))
     assert table(applied) == {"AppLaunchTemplate": ["Modify", "False"], "AppGroup": ["Modify", "False"]}, applied
-    assert "Target group securecart-app: 2 of 2 targets healthy" in applied
     new_instances = _instances(lab2)
+    health = lab2.aws("elbv2").describe_target_health(TargetGroupArn=before["AppTargetGroup"])["TargetHealthDescriptions"]
+    assert not {d["Target"]["Id"] for d in health} & old_instances  # the old instances left the target group
     assert len(new_instances) == 2 and not new_instances & old_instances  # an instance refresh: new ones in, old out
     group = lab2.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["securecart-app"])["AutoScalingGroups"][0]
     assert group["LaunchTemplate"]["Version"] == "2"
