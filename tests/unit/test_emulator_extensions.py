@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_extension_is_installed_by_some_service():
-    needed = {name for names in extensions.NEEDS.values() for name in names}
-    assert needed == set(extensions.INSTALLERS)
+    # CloudFormation installs everything; each extension must also come with the API of a service it extends.
+    needed = {name for service, names in extensions.NEEDS.items() if service != "cloudformation" for name in names}
+    assert needed == set(extensions.INSTALLERS) - {"bridges.cloudformation"}
     assert set(extensions.NEEDS["cloudformation"]) == set(extensions.INSTALLERS)
 
 
