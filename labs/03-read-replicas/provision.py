@@ -135,8 +135,11 @@ def before_reset(ctx) -> None:
     cf = ctx.aws("cloudformation")
     if stacks.find(cf, STACK) is None:
         return
+    # The starter declares no DB instance: deploying it removes every one the stack holds.
+    removals = [{"ResourceType": "AWS::RDS::DBInstance", "PhysicalResourceId": pid, "Action": "Remove"}
+                for pid in stacks.resources(cf, STACK, "AWS::RDS::DBInstance")]
     try:
-        _refuse_to_delete_the_writer(ctx, cf)
+        _refuse_to_delete_the_writer(ctx, removals)
     except DeployError as exc:
         raise DeployError(f"reset 3 would deploy the starter replica.yaml over what runs: {exc.message} "
                           "Your files are unchanged.", REDO_HINT) from None
