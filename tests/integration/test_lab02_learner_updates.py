@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from securecart_lab.errors import DeployError
 from securecart_lab.labs import service, stacks
 from test_lab02_learner import OWN_NAMES, template  # the learner template with its own names
 
@@ -105,3 +106,19 @@ def test_a_template_warning_is_not_a_site_that_does_not_work(settings, folder, c
     # Was: "Deployed lab 2, with a warning (above): it is not working yet" while every target was healthy.
     assert "not working yet" not in result.output, result.output
     assert "Deployed lab 2." in result.output and "2 of 2 targets healthy" in result.output, result.output
+
+
+def test_new_user_data_that_starts_no_app_fails_the_update_and_the_old_instances_keep_serving(settings, folder, aws):
+    deploy2(settings, folder, template(OWN_NAMES))
+    url = site_url(aws)
+    broken = template({**OWN_NAMES, "exec python3 -m securecart_lab.app": "exec python3 -m securecart_lab.appp"})
+    with pytest.raises(DeployError) as failure:
+        deploy2(settings, folder, broken)
+    message = failure.value.message
+    # Was: UPDATE_COMPLETE after 60 s, the old instances terminated anyway, and every request answered 503.
+    assert "UPDATE_ROLLBACK_COMPLETE" in message and "AppGroup (AWS::AutoScaling::AutoScalingGroup" in message, message
+    assert "did not pass the target group's health checks" in message and "no running app process" in message, message
+    assert site_url(aws) == url
+    with urllib.request.urlopen(f"{url}/api/products?limit=1", timeout=10) as response:
+        assert response.status == 200
+    assert len(group_instances(aws)) == 2

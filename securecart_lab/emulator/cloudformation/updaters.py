@@ -150,40 +150,64 @@ def _group_instances(name: str) -> list[dict]:
 
 def _refresh(name: str, desired: int) -> None:
     """Replace the group's instances with ones from its new launch template, keeping `desired` in service:
-    launch the new ones first, wait until they run, then retire the old ones (an instance refresh)."""
+    launch the new ones first, wait until they pass the health checks, then retire the old ones (an instance
+    refresh). When the new ones never pass, they go and the old ones keep serving: the update fails (and rolls
+    back), as a rolling update does on AWS."""
     autoscaling = client("autoscaling")
     old = [i["InstanceId"] for i in _group_instances(name)]
     if not old:
         return
     group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    target_groups = group.get("TargetGroupARNs") or []
     try:
         autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=max(group["MaxSize"], desired + len(old)),
                                               DesiredCapacity=desired + len(old))
         deadline = time.monotonic() + REFRESH_WAIT_SECONDS
+        reasons: dict[str, str] = {}
         while time.monotonic() < deadline:
-            fresh = [i for i in _group_instances(name) if i["InstanceId"] not in old and i["LifecycleState"] == "InService"]
-            if len(fresh) >= desired and _targets_healthy(group.get("TargetGroupARNs") or [], {i["InstanceId"] for i in fresh}):
+            fresh = {i["InstanceId"] for i in _group_instances(name) if i["InstanceId"] not in old and i["LifecycleState"] == "InService"}
+            reasons = _unhealthy(target_groups, fresh)
+            if len(fresh) >= desired and not reasons:
+                break
+            # An instance whose user data starts no app never will: no use waiting out the deadline.
+            if len(fresh) >= desired and all(_NO_APP in reason for reason in reasons.values()):
                 break
             time.sleep(0.2)
         else:
-            raise TimeoutError(f"the group's new instances were not healthy after {REFRESH_WAIT_SECONDS} s; "
-                               "the instances it had keep serving")
+            reasons = reasons or {"": f"not enough new instances in service after {REFRESH_WAIT_SECONDS} s"}
+        if reasons:
+            for instance in _group_instances(name):  # the new ones go; the instances the group had keep serving
+                if instance["InstanceId"] not in old:
+                    autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance["InstanceId"],
+                                                                         ShouldDecrementDesiredCapacity=True)
+            found = "; ".join(f"{i}: {r}" if i else r for i, r in sorted(reasons.items()))
+            logs = " ".join(f"securecart-lab logs instance {i}" for i in sorted(reasons) if i)
+            raise RuntimeError(f"The instances of the new launch template did not pass the target group's health checks "
+                               f"({found}); the previous instances keep serving."
+                               + (f" Their logs: {logs} (or aws ec2 get-console-output)." if logs else ""))
         for instance_id in old:
             autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
-        for arn in group.get("TargetGroupARNs") or []:  # out of the group first, or the reconciler registers them again
+        for arn in target_groups:  # out of the group first, or the reconciler registers them again
             client("elbv2").deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in old])
     finally:
         autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=group["MaxSize"], DesiredCapacity=desired)
 
 
-def _targets_healthy(target_groups: list[str], instance_ids: set[str]) -> bool:
+_NO_APP = "no running app process"
+
+
+def _unhealthy(target_groups: list[str], instance_ids: set[str]) -> dict[str, str]:
+    """Instance id -> why it is not healthy in one of the target groups (empty when all are healthy)."""
     elbv2 = client("elbv2")
+    found: dict[str, str] = {}
     for arn in target_groups:
-        states = {d["Target"]["Id"]: d["TargetHealth"]["State"]
+        health = {d["Target"]["Id"]: d["TargetHealth"]
                   for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
-        if any(states.get(i) != "healthy" for i in instance_ids):
-            return False
-    return True
+        for instance_id in instance_ids:
+            state = health.get(instance_id) or {"State": "unregistered"}
+            if state["State"] != "healthy":
+                found[instance_id] = " ".join(filter(None, (state["State"], state.get("Reason"), state.get("Description"))))
+    return found
 
 
 def _group(physical_id, before, after, changed) -> None:
