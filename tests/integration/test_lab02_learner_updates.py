@@ -122,3 +122,10 @@ def test_new_user_data_that_starts_no_app_fails_the_update_and_the_old_instances
     with urllib.request.urlopen(f"{url}/api/products?limit=1", timeout=10) as response:
         assert response.status == 200
     assert len(group_instances(aws)) == 2
+    # A stack deleted and created again under its name does not list the old stack's change sets.
+    cf = aws("cloudformation")
+    failed = {s["ChangeSetName"] for s in cf.list_change_sets(StackName=STACK)["Summaries"] if s["ExecutionStatus"] == "EXECUTE_FAILED"}
+    assert failed
+    delete_stack(aws)
+    deploy2(settings, folder, template(OWN_NAMES))
+    assert not failed & {s["ChangeSetName"] for s in cf.list_change_sets(StackName=STACK)["Summaries"]}

@@ -70,9 +70,15 @@ def _change_sets(backend) -> dict[str, ChangeSet]:
 
 def _find_change_set(backend, name: str, stack_name: str | None) -> ChangeSet:
     for change_set in _change_sets(backend).values():
-        if name == change_set.id or (name == change_set.name and stack_name in (change_set.stack.name, change_set.stack.stack_id)):
+        if name == change_set.id or (name == change_set.name and _of_stack(change_set, stack_name)):
             return change_set
     raise _error(f"ChangeSet [{name}] does not exist", "ChangeSetNotFound")
+
+
+def _of_stack(change_set: ChangeSet, stack_name: str | None) -> bool:
+    """A stack's name means the live stack of that name: a deleted one's change sets went with it."""
+    stack = change_set.stack
+    return stack_name == stack.stack_id or (stack_name == stack.name and stack.status != "DELETE_COMPLETE")
 
 
 def _body(response) -> str:
@@ -303,7 +309,7 @@ def describe_change_set(self):
 def list_change_sets(self):
     stack_name = self._get_param("StackName")
     summaries = [cs.summary() for cs in _change_sets(self.cloudformation_backend).values()
-                 if stack_name in (cs.stack.name, cs.stack.stack_id)]
+                 if _of_stack(cs, stack_name)]
     return _result({"Summaries": summaries})
 
 
