@@ -191,9 +191,15 @@ def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network
     wait_for(lambda: all(target_states(aws, tg_arn).get(i, {}).get("State") == "healthy" for i in replaced), what="the replacement healthy")
     status, headers, _ = get(f"http://{lb['DNSName']}/health")
     assert status == 200 and headers["X-SecureCart-Instance"] in replaced
+    # A terminated instance leaves the target group, as Auto Scaling deregisters it on AWS (a stale target would
+    # keep the group from ever being all healthy), whether its app died or it was terminated through the API.
+    assert set(target_states(aws, tg_arn)) == set(replaced)
+    aws("ec2").terminate_instances(InstanceIds=[replaced[0]])
+    again = wait_for(lambda: (now := in_service()) and replaced[0] not in now and len(now) == 2 and now, what="a replacement")
+    wait_for(lambda: set(target_states(aws, tg_arn)) == set(again), what="only the group's instances registered")
 
     autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
-    wait_for(lambda: all(app_pid(i) is None for i in replaced), what="the group's app processes to stop")
+    wait_for(lambda: all(app_pid(i) is None for i in again), what="the group's app processes to stop")
     aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
 
 

@@ -74,6 +74,9 @@ def deploy2(settings, folder: Path, text: str) -> list[str]:
 
 
 def test_a_lab2_with_its_own_names_passes_lab2_and_carries_lab3(settings, folder, lab_ctx, aws):
+    # From no stack: replacing the reference's securecart-db by an instance with a generated name would need a second
+    # database called storefront on the one local server, which the kit refuses (a known gap, rolled back cleanly).
+    remove_stacks(aws)
     deploy2(settings, folder, template(OWN_NAMES))
     results = {o.id: o for o in service.check(settings, 2).outcomes}
     assert {i: o.status for i, o in results.items()} == {i: PASS for i in results}, \

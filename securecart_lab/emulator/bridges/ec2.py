@@ -256,6 +256,9 @@ def _instance_stop(self):
 def _instance_terminate(self):
     previous = hooks.original("ec2.instance.terminate")(self)
     _stop_app(self.id)
+    # However it ends (the API, an instance refresh, the reconciler), a terminated instance leaves its target groups,
+    # as Auto Scaling deregisters it on AWS: a stale target would keep the group from ever being all healthy.
+    _backends()[2].notify_terminate_instances([self.id])
     with _lock:
         _launches.pop(self.id, None)
         _cannot_start.pop(self.id, None)
