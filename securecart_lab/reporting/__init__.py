@@ -49,6 +49,7 @@ class LabReport:
 
 CHECKED_IN_PLACE = "checked in place"
 GRADED_FRESH = "deployed from the learner's files in a fresh environment"
+IAM_NOT_ENFORCED = "not enforced: policies are read by the checks, not evaluated at run time"
 
 
 @dataclass
@@ -65,3 +66,6 @@ class RunInfo:
     graded_state: str = CHECKED_IN_PLACE
     kit_version: str = __version__
     provenance: dict = field(default_factory=dict)
+    # The emulator does not evaluate IAM policies yet: a grade says so, so a role that is too narrow or too wide is
+    # judged only by what the checks read.
+    iam: str = IAM_NOT_ENFORCED

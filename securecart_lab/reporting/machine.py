@@ -68,6 +68,7 @@ def to_junit(reports: list[LabReport], info: RunInfo) -> ET.ElementTree:
             *((("deployed_from", r.deployed_from),) if r.deployed_from else ()),
             ("graded_state", info.graded_state),
             ("kit_version", info.kit_version),
+            ("iam", info.iam),
             *(("simulated", s) for s in info.simulated),
             *_provenance_properties(info.provenance, r.lab),
         ):

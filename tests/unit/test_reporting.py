@@ -26,6 +26,7 @@ def test_json_report(tmp_path):
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["ok"] is False
     assert data["run"]["engine"] == "local" and data["run"]["simulated"] == ["Lambda runs in local workers"]
+    assert data["run"]["iam"].startswith("not enforced")
     lab = data["labs"][0]
     assert (lab["earned"], lab["points"]) == (10, 15)
     assert [c["status"] for c in lab["checks"]] == ["pass", "fail", "skip"]
@@ -39,6 +40,7 @@ def test_junit_report(tmp_path):
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["engine"] == "local" and props["engine_version"].startswith("securecart-local")
     assert props["score"] == "10/15" and props["time_scale"] == "0.1"
+    assert props["iam"].startswith("not enforced")
     failure = suite.find("testcase/failure")
     assert "expected: a" in failure.text and "hint: bad hint" in failure.text
     assert suite.find("testcase/skipped").get("message") == "later message"
