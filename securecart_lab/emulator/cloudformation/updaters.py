@@ -187,8 +187,11 @@ def _refresh(name: str, desired: int) -> None:
                                + (f" Their logs: {logs} (or aws ec2 get-console-output)." if logs else ""))
         for instance_id in old:
             autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+        elbv2 = client("elbv2")
         for arn in target_groups:  # out of the group first, or the reconciler registers them again
-            client("elbv2").deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in old])
+            registered = {d["Target"]["Id"] for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+            if registered & set(old):  # a terminated instance has usually left already
+                elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in old if i in registered])
     finally:
         autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, MaxSize=group["MaxSize"], DesiredCapacity=desired)
 
