@@ -17,6 +17,8 @@ class LabReport:
     outcomes: list[Outcome] = field(default_factory=list)
     # "solution" when what was checked is the reference solution `solve` deployed, not the learner's files.
     deployed_from: str | None = None
+    # Only some checks ran (--only): not recorded as progress, which is the last full run.
+    partial: bool = False
 
     @property
     def passed(self) -> int:

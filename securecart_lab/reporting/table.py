@@ -39,6 +39,9 @@ def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
         f"{report.skipped} skipped · {report.seconds:.1f}s on the {info.engine} engine"
         + (f" (time scale {info.time_scale:g})" if info.time_scale != 1 else "")
     )
+    if report.partial:
+        console.print(f"[dim]Some checks only: not recorded as your progress (that is the last full run of "
+                      f"\"securecart-lab check {report.lab}\").[/]")
     if report.deployed_from == "solution":
         console.print(f"[yellow]This is the reference solution that \"securecart-lab solve {report.lab}\" deployed, "
                       f"not your files.[/] Run \"securecart-lab deploy {report.lab}\" to check your own work.")

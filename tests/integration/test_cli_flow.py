@@ -78,6 +78,12 @@ def test_learner_flow(cli, course, tmp_path):
     lab = status["labs"][0]
     assert lab["started"] and (lab["passed"], lab["total"]) == (3, 3)
 
+    # Progress is the last full run: a run of some checks (--only) is not recorded over it.
+    result = cli("check", "1", "--only", "timeout")
+    assert result.exit_code == 0 and "not recorded as your progress" in " ".join(result.output.split())
+    lab = json.loads(cli("status", "--format", "json").output)["labs"][0]
+    assert (lab["passed"], lab["total"]) == (3, 3)
+
 
 def test_unknown_check_id(cli, course):
     assert cli("start", "1").exit_code == 0
