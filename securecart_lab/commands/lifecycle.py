@@ -182,8 +182,8 @@ def _no_function_log(engine, name: str, group: str) -> LabError:
 def instance_log(settings: Settings, instance_id: str | None, lines: int) -> list[str]:
     """The last lines of an EC2 instance's log: what its user data and app printed (also served by GetConsoleOutput)."""
     directory = settings.logs_dir / "instances"
-    known = sorted(p.stem for p in directory.glob("i-*.log")) if directory.is_dir() else []
-    listing = ", ".join(known[-8:]) or "none yet"
+    logs = sorted(directory.glob("i-*.log"), key=lambda p: p.stat().st_mtime, reverse=True) if directory.is_dir() else []
+    listing = ", ".join(p.stem for p in logs[:8]) or "none yet"  # the most recently written first: running instances
     if not instance_id:
         raise LabError(f"Which instance? Expected: securecart-lab logs instance ID. Instance logs: {listing}.",
                        "List instances with: aws ec2 describe-instances --query 'Reservations[].Instances[].InstanceId'")
