@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -113,3 +114,13 @@ def wait_execution(handle: EmulatorHandle, execution_arn: str, timeout: float = 
         if described["status"] != "RUNNING" or time.monotonic() > deadline:
             return described
         time.sleep(0.05)
+
+
+def wait_for(predicate, timeout: float = 20, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

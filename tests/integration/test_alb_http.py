@@ -16,17 +16,9 @@ import pytest
 
 from securecart_lab import config
 
+from emulator_fixture import wait_for
+
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def exchange(port: int, raw: bytes, timeout: float = 5.0) -> bytes:
@@ -81,7 +73,7 @@ def app_balancer(aws, settings, vpc_subnets):
                                         UserData=user_data)["Instances"][0]["InstanceId"]
     elbv2.register_targets(TargetGroupArn=tg, Targets=[{"Id": instance}])
     wait_for(lambda: elbv2.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"][0]["TargetHealth"]["State"] == "healthy",
-             what="a healthy target")
+             timeout=30, what="a healthy target")
     yield lb
     aws("ec2").terminate_instances(InstanceIds=[instance])
     elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])

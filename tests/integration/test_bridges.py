@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,17 +18,9 @@ from botocore.exceptions import ClientError
 from securecart_lab import config
 from securecart_lab.postgres.testing import remove_home
 
+from emulator_fixture import wait_for
+
 pytestmark = pytest.mark.integration
-
-
-def wait_for(predicate, timeout: float = 20, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def get(url: str) -> tuple[int, dict, bytes]:
