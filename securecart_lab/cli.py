@@ -225,6 +225,7 @@ def check(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Longer hints and measured values."),
     watch: bool = typer.Option(False, "--watch", help="Re-deploy and re-check whenever you save a workspace file."),
     only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this check id (repeatable)."),
+    sign: bool = typer.Option(False, "--sign", help="Sign the --json report so \"securecart-lab verify\" can tell if it was edited (HMAC; key: SECURECART_GRADING_KEY, which also turns signing on, else one kept in SECURECART_HOME)."),
     wait: bool = WaitOpt,
 ):
     """Check a lab (or --all). Exits 0 only when every check passes.
@@ -238,7 +239,7 @@ def check(
         checks.watch(settings, lab, verbose)
         return
     with _locked(settings, "check", wait):
-        code = checks.check(settings, lab, all_labs, json_path, junit_path, verbose, set(only or ()))
+        code = checks.check(settings, lab, all_labs, json_path, junit_path, verbose, set(only or ()), sign)
     raise typer.Exit(code)
 
 
@@ -399,7 +400,7 @@ def grade(
     all_labs: bool = typer.Option(False, "--all", help="Grade every lab; a lab missing from a submission scores 0."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Submissions graded at once (default: what cores and memory allow)."),
     out: Path = typer.Option(Path("securecart-grades"), "--out", help="Where to write gradebook.csv, gradebook.json and reports/."),
-    sign: bool = typer.Option(False, "--sign", help="Sign the JSON reports (HMAC; key: SECURECART_GRADING_KEY or one kept in SECURECART_HOME)."),
+    sign: bool = typer.Option(False, "--sign", help="Sign the JSON reports (HMAC; key: SECURECART_GRADING_KEY, which also turns signing on, else one kept in SECURECART_HOME)."),
     init_workflow: bool = typer.Option(False, "--init-workflow", help="Write a GitHub Actions workflow into the repository at PATH (default .) that grades it on every push."),
 ):
     """Grade learners' submitted files, each in a fresh environment of its own, into a gradebook.
@@ -412,8 +413,9 @@ def grade(
 
 
 @app.command()
-def verify(ctx: typer.Context, report: Path = typer.Argument(..., help="A JSON report written by grade --sign.")):
-    """Check that a signed report is unchanged since grade signed it. Exits 0 only when it is.
+def verify(ctx: typer.Context, report: Path = typer.Argument(..., help="A JSON report written by grade --sign or check --json FILE --sign.")):
+    """Check that a signed report is unchanged since it was signed, and say how its graded state was produced.
+    Exits 0 only when it is unchanged.
 
     Example: securecart-lab verify grades/reports/alice.json
     """

@@ -16,7 +16,7 @@ from securecart_lab import lock
 from securecart_lab.errors import LabError
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import all_labs, get_lab
-from securecart_lab.reporting import LabReport, machine, table
+from securecart_lab.reporting import LabReport, graded_state, machine, table
 
 
 def _numbers(lab: str | None, all_labs_flag: bool) -> list[int]:
@@ -49,10 +49,11 @@ def writable_output(path: Path | None, option: str) -> None:
 
 
 def check(settings: Settings, lab: str | None, all_labs_flag: bool, json_path: Path | None, junit_path: Path | None,
-          verbose: bool, only: set[str] | None = None) -> int:
+          verbose: bool, only: set[str] | None = None, sign: bool = False) -> int:
     numbers = _numbers(lab, all_labs_flag)
     writable_output(json_path, "--json")
     writable_output(junit_path, "--junit")
+    secret = _signing_key(settings, sign, json_path)
     get_engine(settings).require_running()
     info = service.run_info(settings)
     reports: list[LabReport] = []
@@ -65,14 +66,33 @@ def check(settings: Settings, lab: str | None, all_labs_flag: bool, json_path: P
         report = service.check(settings, number, verbose=verbose, on_outcome=_progress, only=only)
         table.render(report, info, verbose)
         reports.append(report)
-    _write(reports, info, json_path, junit_path)
+    _write(reports, replace(info, graded_state=graded_state(reports)), json_path, junit_path, secret)
     return 0 if all(r.ok for r in reports) else 1
 
 
-def _write(reports, info, json_path, junit_path) -> None:
+def _signing_key(settings: Settings, sign: bool, json_path: Path | None) -> bytes | None:
+    from securecart_lab.grading import signing
+
+    if not signing.wanted(sign):
+        return None
+    if json_path is None:
+        if not sign:
+            return None  # SECURECART_GRADING_KEY is set but no JSON report is written: nothing to sign
+        raise LabError("--sign signs the JSON report, and none was asked for.",
+                       "Example: securecart-lab check 1 --json report.json --sign")
+    return signing.key(settings)
+
+
+def _write(reports, info, json_path, junit_path, secret: bytes | None = None) -> None:
     if json_path:
-        machine.write_json(json_path, reports, info)
-        console.print(f"JSON report: {json_path}")
+        if secret:
+            from securecart_lab.grading import signing
+
+            signing.write_signed(json_path, machine.to_json(reports, info), secret)
+            console.print(f"JSON report: {json_path} (signed: \"securecart-lab verify {json_path}\" tells if it was edited)")
+        else:
+            machine.write_json(json_path, reports, info)
+            console.print(f"JSON report: {json_path}")
     if junit_path:
         machine.write_junit(junit_path, reports, info)
         console.print(f"JUnit report: {junit_path}")
@@ -133,7 +153,7 @@ def ci(settings: Settings, lab: str | None, junit_path: Path, json_path: Path | 
             report = service.check(settings, number, on_outcome=_progress)
             table.render(report, info)
             reports.append(report)
-        _write(reports, info, json_path, junit_path)
+        _write(reports, replace(info, graded_state=graded_state(reports)), json_path, junit_path)
     finally:
         if started_here:
             engine.down()

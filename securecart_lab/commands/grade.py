@@ -34,7 +34,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
     labs = [get_lab(lab).number] if lab else None
     subs = submissions.discover(paths)
     _writable_folder(out)
-    secret = signing.key(settings) if sign else None
+    secret = signing.key(settings) if signing.wanted(sign) else None
     chosen = jobs or runner.default_jobs()
     console.print(f"Grading {len(subs)} submission{'s' * (len(subs) != 1)}, {chosen} at a time"
                   + ("" if jobs else f" (default: cores and memory allow {chosen})")
@@ -62,7 +62,7 @@ def grade(settings: Settings, paths: list[Path], lab: str | None, all_labs: bool
             rows = grader.run()
         except KeyboardInterrupt:
             rows, interrupted = grader.rows, True
-    run = _run_description(settings, rows, labs, all_labs, chosen, sign)
+    run = _run_description(settings, rows, labs, all_labs, chosen, secret is not None)
     for row in rows:
         _write_reports(out, row, secret)
     csv_path, json_path = gradebook.write(out, rows, run)
@@ -163,5 +163,10 @@ def init_workflow(repo: Path, lab: str | None) -> None:
 
 
 def verify(settings: Settings, report: Path) -> None:
-    key_id = signing.verify(report, signing.key(settings, create=False))
+    key_id, document = signing.verify(report, signing.key(settings, create=False))
     console.print(f"[green]{report}: signature valid[/] (HMAC-SHA256, key {key_id}); it is unchanged since it was signed.")
+    run = document.get("run") if isinstance(document.get("run"), dict) else {}
+    labs = [lab for lab in document.get("labs", []) if isinstance(lab, dict)] if isinstance(document.get("labs"), list) else []
+    if run.get("graded_state"):
+        scores = ", ".join(f"lab {lab.get('lab')} {lab.get('earned')}/{lab.get('points')}" for lab in labs)
+        console.print(f"Graded state: {run['graded_state']}" + (f"; {scores}" if scores else "") + ".")

@@ -19,6 +19,11 @@ from securecart_lab.errors import LabError
 ALGORITHM = "HMAC-SHA256"
 
 
+def wanted(sign_flag: bool) -> bool:
+    """--sign, or SECURECART_GRADING_KEY set (an instructor who sets the key wants what is handed in signed)."""
+    return sign_flag or bool(os.environ.get("SECURECART_GRADING_KEY"))
+
+
 def key(settings: Settings, create: bool = True) -> bytes:
     from_env = os.environ.get("SECURECART_GRADING_KEY")
     if from_env:
@@ -55,8 +60,9 @@ def write_signed(path: Path, document: dict, secret: bytes) -> None:
     path.write_text(json.dumps(sign(document, secret), indent=2) + "\n", encoding="utf-8")
 
 
-def verify(path: Path, secret: bytes) -> str:
-    """Returns the key id when `path` is unchanged since it was signed with `secret`; raises LabError otherwise."""
+def verify(path: Path, secret: bytes) -> tuple[str, dict]:
+    """Returns the key id and the report when `path` is unchanged since it was signed with `secret`; raises
+    LabError otherwise."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -65,7 +71,8 @@ def verify(path: Path, secret: bytes) -> str:
         raise LabError(f"{path} is not a JSON report ({exc}).", "Verify the .json report, not the JUnit XML.")
     signature = document.get("signature") if isinstance(document, dict) else None
     if not isinstance(signature, dict) or "value" not in signature:
-        raise LabError(f"{path} is not signed.", 'Reports are signed by "securecart-lab grade --sign".')
+        raise LabError(f"{path} is not signed.",
+                       'Reports are signed by "securecart-lab grade --sign" and "securecart-lab check N --json FILE --sign".')
     if signature.get("algorithm") != ALGORITHM:
         raise LabError(f"{path} is signed with {signature.get('algorithm')!r}; this kit verifies {ALGORITHM}.")
     expected = hmac.new(secret, _canonical(document), hashlib.sha256).hexdigest()
@@ -76,4 +83,4 @@ def verify(path: Path, secret: bytes) -> str:
             + ("it was signed with another key." if other else "it was changed after it was signed."),
             "Set SECURECART_GRADING_KEY to the key it was signed with." if other else "Do not trust its grades.",
         )
-    return key_id(secret)
+    return key_id(secret), document

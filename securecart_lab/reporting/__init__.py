@@ -50,6 +50,7 @@ class LabReport:
 
 
 CHECKED_IN_PLACE = "checked in place"
+DEPLOYED_BY_SOLVE = "deployed by solve"
 GRADED_FRESH = "deployed from the learner's files in a fresh environment"
 IAM_NOT_ENFORCED = "not enforced: policies are read by the checks, not evaluated at run time"
 
@@ -57,8 +58,8 @@ IAM_NOT_ENFORCED = "not enforced: policies are read by the checks, not evaluated
 @dataclass
 class RunInfo:
     """What a grade was measured on: engine, its version, what it simulates, the time scale, and how the
-    graded state was produced (`graded_state`: checked in place by `check`, or deployed from the learner's
-    files by `grade`; `provenance`: which labs came from where and a SHA-256 of each graded file)."""
+    graded state was produced (`graded_state`: checked in place by `check`, deployed by solve (`check` after
+    `solve`), or deployed from the learner's files by `grade`; `provenance`: which labs came from where and a SHA-256 of each graded file)."""
 
     engine: str
     engine_version: str
@@ -71,3 +72,13 @@ class RunInfo:
     # The emulator does not evaluate IAM policies yet: a grade says so, so a role that is too narrow or too wide is
     # judged only by what the checks read.
     iam: str = IAM_NOT_ENFORCED
+
+
+def graded_state(reports: list[LabReport]) -> str:
+    """How what `check` judged was produced: a lab `solve` deployed is the reference solution, not the learner's work."""
+    solved = [r.lab for r in reports if r.deployed_from == "solution"]
+    if not solved:
+        return CHECKED_IN_PLACE
+    if len(solved) == len(reports):
+        return DEPLOYED_BY_SOLVE
+    return f"{DEPLOYED_BY_SOLVE} for lab {', '.join(map(str, solved))}; the other labs {CHECKED_IN_PLACE}"

@@ -208,7 +208,8 @@ def test_ci_leaves_the_learners_workspace_and_progress_alone(cli, course, tmp_pa
     assert (settings.home / "ci-state.json").exists()
 
 
-def test_progress_from_solve_is_marked_and_solution_edits_are_kept(cli, course, tmp_path):
+def test_progress_from_solve_is_marked_and_solution_edits_are_kept(cli, course, tmp_path, monkeypatch):
+    monkeypatch.delenv("SECURECART_GRADING_KEY", raising=False)
     assert cli("start", "1").exit_code == 0
     assert cli("solve", "1").exit_code == 0
     (course / "solution" / "queue.json").write_text('{"my": "notes"}')
@@ -217,16 +218,37 @@ def test_progress_from_solve_is_marked_and_solution_edits_are_kept(cli, course, 
     saved = list((course / ".backups").glob("*/solution/queue.json"))
     assert [p.read_text() for p in saved] == ['{"my": "notes"}']
 
-    result = cli("check", "1", "--json", str(tmp_path / "r.json"))
+    result = cli("check", "1", "--json", str(tmp_path / "r.json"), "--sign")
     assert result.exit_code == 0 and "reference solution" in result.output
-    assert json.loads((tmp_path / "r.json").read_text())["labs"][0]["deployed_from"] == "solution"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["labs"][0]["deployed_from"] == "solution"
+    assert report["run"]["graded_state"] == "deployed by solve"
     lab = json.loads(cli("status", "--format", "json").output)["labs"][0]
     assert lab["deployed_from"] == "solution" and lab["checked_solution"] is True
     assert "(solve's solution)" in cli("status").output
 
+    # The signed report a learner hands in: verify says it is intact and how it was produced; an edit is caught.
+    result = cli("verify", str(tmp_path / "r.json"))
+    assert result.exit_code == 0 and "signature valid" in result.output, result.output
+    assert "Graded state: deployed by solve; lab 1 20/20." in result.output
+    handed_in = tmp_path / "handed-in.json"
+    handed_in.write_text((tmp_path / "r.json").read_text().replace('"deployed by solve"', '"checked in place"'))
+    result = cli("verify", str(handed_in))
+    assert result.exit_code == 1 and "changed after it was signed" in result.output
+    result = cli("check", "1", "--sign")
+    assert result.exit_code == 1 and "--sign signs the JSON report, and none was asked for" in result.output
+
     assert cli("deploy", "1").exit_code == 0  # the learner's own files again
+    # An instructor who sets SECURECART_GRADING_KEY gets signed reports without --sign, verifiable with that key only.
+    monkeypatch.setenv("SECURECART_GRADING_KEY", "class-of-2026")
     cli("check", "1", "--json", str(tmp_path / "r.json"))
-    assert json.loads((tmp_path / "r.json").read_text())["labs"][0]["deployed_from"] == "workspace"
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["labs"][0]["deployed_from"] == "workspace" and report["run"]["graded_state"] == "checked in place"
+    assert report["signature"]["algorithm"] == "HMAC-SHA256"
+    assert cli("verify", str(tmp_path / "r.json")).exit_code == 0
+    monkeypatch.delenv("SECURECART_GRADING_KEY")
+    result = cli("verify", str(tmp_path / "r.json"))
+    assert result.exit_code == 1 and "signed with another key" in result.output
     assert json.loads(cli("status", "--format", "json").output)["labs"][0]["checked_solution"] is False
 
 

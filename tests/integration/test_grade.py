@@ -107,9 +107,11 @@ def test_a_class_of_lab_1_submissions(cli, instructor, tmp_path):
     assert _grade_roots() == set()
 
 
-def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path, monkeypatch):
-    """The fixture course: a zip, a folder with only lab 2 (lab 1 from the reference solution), a traversal tar,
-    valid JSON that the deploy fails on."""
+def test_a_fixture_class_in_one_grade_run(cli, instructor, tmp_path, monkeypatch):
+    """Issue 12's fixture class, graded in one run of the fixture course: a correct zip, a folder with only lab 2
+    (lab 1 from the reference solution), a traversal tar, valid JSON that the deploy fails on, broken JSON, a
+    partially correct submission; the signed reports verify and a tampered one is rejected. (A `solve`-deployed
+    environment reported as such: tests/integration/test_cli_flow.py, which checks one after solve.)"""
     monkeypatch.setenv("SECURECART_CONTENT", str(COURSE))
     klass = tmp_path / "class"
     klass.mkdir()
@@ -129,11 +131,39 @@ def test_archives_prerequisites_and_a_refused_archive(cli, instructor, tmp_path,
     (dave / "queue.json").write_text('{"VisibilityTimeout": "forever"}')  # valid JSON; SQS refuses it
     (klass / "dave" / "lab02").mkdir()
     (klass / "dave" / "lab02" / "tags.json").write_text('{"team": "fulfilment"}')
+    (klass / "erin" / "lab01").mkdir(parents=True)
+    (klass / "erin" / "lab01" / "queue.json").write_text('{\n  "VisibilityTimeout": "60",\n}')  # broken JSON
+    (klass / "frank" / "lab01").mkdir(parents=True)
+    (klass / "frank" / "lab01" / "queue.json").write_text('{"VisibilityTimeout": "30"}')  # the queue, wrong timeout
     out = tmp_path / "grades"
 
-    result = cli("grade", str(klass), "--jobs", "3", "--out", str(out))
+    result = cli("grade", str(klass), "--jobs", "3", "--out", str(out), "--sign")
 
     rows = _rows(out)
+    assert set(rows) == {"alice", "bob", "mallory", "dave", "erin", "frank"}, rows
+    erin, frank = rows["erin"], rows["frank"]
+    assert erin["status"] == "deploy-error" and (erin["lab01_earned"], erin["lab01_possible"]) == ("0", "20")
+    assert erin["reason"].startswith("Deploy failed: lab01/queue.json:3: "), erin["reason"]
+    # Partially correct: the queue exists (5) and the RDS-only check passes (5), the timeout (10) does not.
+    assert frank["status"] == "failed" and (frank["lab01_earned"], frank["lab01_possible"]) == ("10", "20"), frank
+    assert (frank["total_earned"], frank["total_possible"]) == ("10", "20")
+    assert frank["reason"] == "1 of 3 checks failed.", frank["reason"]
+    frank_checks = {c["id"]: c["status"] for c in json.loads((out / "reports" / "frank.json").read_text())["labs"][0]["checks"]}
+    assert frank_checks == {"queue-exists": "pass", "timeout": "fail", "needs-rds": "pass"}
+    book = json.loads((out / "gradebook.json").read_text())
+    # What to re-teach: the checks learners' deployed work failed (a deploy error says nothing about a check).
+    assert book["summary"]["most_failed_checks"] == [{"check": "lab01/timeout", "learners": 1}], book["summary"]
+    assert book["summary"]["by_status"] == {"passed": 2, "deploy-error": 2, "failed": 1, "error": 1}
+
+    # Every learner's signed report verifies; one edited to raise the score is rejected.
+    for learner in ("alice", "frank"):
+        assert cli("verify", str(out / "reports" / f"{learner}.json")).exit_code == 0
+    tampered = out / "reports" / "frank.json"
+    tampered.write_text(tampered.read_text().replace('"earned": 10', '"earned": 20'))
+    result_verify = cli("verify", str(tampered))
+    assert result_verify.exit_code == 1 and "changed after it was signed" in result_verify.output
+    assert cli("verify", str(out / "gradebook.json")).exit_code == 0
+
     assert rows["alice"]["status"] == "passed" and rows["alice"]["lab01_earned"] == "20", rows
     assert rows["alice"]["lab02_earned"] == ""  # alice's submission has no lab 2: not graded on it
     assert rows["bob"]["status"] == "passed" and rows["bob"]["lab02_earned"] == "5"

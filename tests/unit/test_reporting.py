@@ -44,3 +44,12 @@ def test_junit_report(tmp_path):
     failure = suite.find("testcase/failure")
     assert "expected: a" in failure.text and "hint: bad hint" in failure.text
     assert suite.find("testcase/skipped").get("message") == "later message"
+
+
+def test_the_graded_state_says_which_labs_solve_deployed():
+    from securecart_lab.reporting import LabReport, graded_state
+
+    learner, solved = LabReport(1, "a", deployed_from="workspace"), LabReport(2, "b", deployed_from="solution")
+    assert graded_state([learner]) == "checked in place"
+    assert graded_state([solved]) == "deployed by solve"
+    assert graded_state([learner, solved]) == "deployed by solve for lab 2; the other labs checked in place"
