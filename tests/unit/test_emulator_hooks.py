@@ -56,6 +56,8 @@ def test_extensions_install_cleanly_in_a_fresh_process():
         "from securecart_lab.emulator import lambda_runtime, events, stepfunctions\n"
         "assert hooks.resolve('lambda.invoke_lambda') is lambda_runtime._invoke_lambda\n"
         "assert hooks.resolve('events.send_to_targets') is events.send_to_targets\n"
+        "assert hooks.resolve('events.event_pattern') is events.EventPattern\n"
+        "assert hooks.resolve('events.response.test_event_pattern') is events.test_event_pattern\n"
         "for name in ('sfn.jsonata', 'sfn.jsonata.string_expression', 'sfn.jsonata.validations'):\n"
         "    assert hooks.resolve(name) is stepfunctions.eval_jsonata, name\n"
         "assert hooks.resolve('config')['stepfunctions']['execute_state_machine'] is True\n"

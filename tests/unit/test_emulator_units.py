@@ -77,3 +77,35 @@ def test_time_scale(monkeypatch, raw, expected):
         monkeypatch.setenv("SECURECART_TIME_SCALE", raw)
     assert timescale.scale() == expected
     assert timescale.scaled(10) == pytest.approx(10 * expected)
+
+
+def test_eventbridge_retry_backoff_grows_with_jitter_and_is_capped(monkeypatch):
+    monkeypatch.setenv("SECURECART_TIME_SCALE", "1")
+    for retry, (low, high) in enumerate([(0.5, 1), (1, 2), (2, 4), (4, 8)]):
+        delays = [events._backoff(retry) for _ in range(50)]
+        assert all(low <= d <= high for d in delays), (retry, delays)
+        assert len(set(delays)) > 1  # jitter
+    assert max(events._backoff(30) for _ in range(50)) <= 300
+    monkeypatch.setenv("SECURECART_TIME_SCALE", "0.01")
+    assert events._backoff(3) <= 0.08
+
+
+@pytest.mark.parametrize("error_type, code, retriable", [
+    ("ResourceNotFoundException", "NO_RESOURCE", False),
+    ("StateMachineDoesNotExist", "NO_RESOURCE", False),
+    ("AWS.SimpleQueueService.NonExistentQueue", "NO_RESOURCE", False),
+    ("AccessDeniedException", "NO_PERMISSIONS", False),
+    ("ThrottlingException", "THROTTLING", True),
+    ("InvalidExecutionInput", "INVALID_JSON", False),
+    ("InvalidParameterValue", "INVALID_PARAMETER", False),
+])
+def test_eventbridge_classifies_target_errors_as_aws_does(error_type, code, retriable):
+    class ServiceError(Exception):
+        pass
+
+    error = ServiceError("boom")
+    error.error_type, error.message, error.code = error_type, "boom", 400
+    classified = events._classify(error)
+    assert (classified.code, classified.retriable) == (code, retriable)
+    internal = events._classify(RuntimeError("engine bug"))
+    assert (internal.code, internal.retriable) == ("INTERNAL_ERROR", True)
