@@ -11,8 +11,8 @@ TestEventPattern with an empty body and matches a subset of the pattern language
   (MaximumRetryAttempts, default 185; MaximumEventAgeInSeconds, default 86,400; both times SECURECART_TIME_SCALE).
   Then the event goes to the target's DeadLetterConfig queue with AWS's attributes (RULE_ARN, TARGET_ARN,
   ERROR_CODE, ERROR_MESSAGE, RETRY_ATTEMPTS, EXHAUSTED_RETRY_CONDITION), or is dropped without one;
-- publishes the AWS/Events metrics Invocations, TriggeredRules, FailedInvocations, InvocationsSentToDLQ and
-  InvocationsFailedToBeSentToDLQ, dimension RuleName.
+- publishes the AWS/Events metrics FailedInvocations, InvocationsSentToDLQ and InvocationsFailedToBeSentToDLQ
+  (dimension RuleName), and Invocations and TriggeredRules once CloudWatch is in use.
 PutEvents never fails because a target did; retries run on one scheduler thread that sleeps until the next one is due.
 """
 
@@ -24,6 +24,7 @@ import json
 import logging
 import random
 import re
+import sys
 import threading
 import time
 import urllib.error
@@ -396,7 +397,10 @@ def _give_up(delivery: Delivery, error: DeliveryError, exhausted: str | None) ->
         _metric(rule, "InvocationsSentToDLQ")
 
 
-def _metric(rule, name: str) -> None:
+def _metric(rule, name: str, always: bool = True) -> None:
+    # Success counts wait until CloudWatch is in use: its first import costs about a second of CPU.
+    if not always and "moto.cloudwatch.models" not in sys.modules:
+        return
     try:
         backend = hooks.resolve("cloudwatch.backends")[rule.account_id][rule.region_name]
         backend.put_metric_data("AWS/Events", [{"MetricName": name, "Value": 1, "Unit": "Count",
@@ -408,7 +412,7 @@ def _metric(rule, name: str) -> None:
 def send_to_targets(self, original_event: dict[str, Any], transform_input: bool = True) -> None:
     if self.state == "DISABLED" or not self.event_pattern.matches_event(original_event):
         return
-    _metric(self, "TriggeredRules")
+    _metric(self, "TriggeredRules", always=False)
     for target in self.targets:
         parts = target["Arn"].split(":")
         service = parts[2] if len(parts) > 2 else ""
@@ -421,7 +425,7 @@ def send_to_targets(self, original_event: dict[str, Any], transform_input: bool 
         except Exception as exc:  # noqa: BLE001 - a transformer AWS would refuse fails the delivery, not PutEvents
             _failed(Delivery(self, target, event, ""), DeliveryError("INVALID_PARAMETER", str(exc), False))
             continue
-        _metric(self, "Invocations")
+        _metric(self, "Invocations", always=False)
         delivery = Delivery(self, target, event, payload)
         if api_destination:
             _scheduler.submit(delivery)
