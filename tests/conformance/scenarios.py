@@ -1,0 +1,712 @@
+"""Step Functions scenarios with the outputs, error names and causes AWS documents (or has been recorded giving).
+
+Each scenario is a definition, an input and what AWS answers. `run` scenarios drive the API themselves
+(StopExecution, RedriveExecution, TestState, ...) and assert on what they get.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+MISSING = object()
+ACCOUNT, REGION = "123456789012", "us-east-1"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/securecart-test"
+BUCKET, TABLE, QUEUE = "sfn-conformance", "SfnConformance", "sfn-conformance"
+CALLBACK_QUEUE = "sfn-conformance-callbacks"
+
+
+@dataclass
+class Scenario:
+    feature: str
+    name: str
+    definition: dict | None = None
+    input: Any = field(default_factory=dict)
+    status: str = "SUCCEEDED"
+    output: Any = MISSING
+    error: str | None = None
+    cause: str | None = None
+    check: Callable[[Any, dict, list[dict]], None] | None = None  # (ctx, described, history)
+    express: bool = False
+    run: Callable[[Any], None] | None = None  # drives the API itself
+
+    @property
+    def id(self) -> str:
+        return f"{self.feature}/{self.name}"
+
+
+SCENARIOS: list[Scenario] = []
+
+
+def scenario(feature: str, name: str, **kwargs) -> None:
+    SCENARIOS.append(Scenario(feature, name, **kwargs))
+
+
+def pass_state(**fields) -> dict:
+    return {"StartAt": "P", "States": {"P": {"Type": "Pass", **fields, "End": True}}}
+
+
+def lambda_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def intrinsic(expression: str, input: Any, output: Any = MISSING, **kwargs) -> dict:
+    return {"definition": pass_state(Parameters={"r.$": expression}), "input": input,
+            **({"output": {"r": output}} if output is not MISSING else {}), **kwargs}
+
+
+def types(history: list[dict]) -> list[str]:
+    return [event["type"] for event in history]
+
+
+# --- input and output processing (JSONPath) ---------------------------------------------------------------------
+
+scenario("jsonpath", "parameters-resultpath-outputpath",
+         definition=pass_state(Parameters={"total.$": "$.order.total", "fixed": "x"}, ResultPath="$.out",
+                               OutputPath="$.out"),
+         input={"order": {"total": 5}}, output={"total": 5, "fixed": "x"})
+scenario("jsonpath", "result-with-null-resultpath-keeps-input",
+         definition=pass_state(Result={"ignored": True}, ResultPath=None), input={"a": 1}, output={"a": 1})
+scenario("jsonpath", "inputpath", definition=pass_state(InputPath="$.order"), input={"order": {"id": 7}},
+         output={"id": 7})
+scenario("jsonpath", "resultpath-creates-nested-fields",
+         definition=pass_state(Result="done", ResultPath="$.a.b.c"), input={"x": 1},
+         output={"x": 1, "a": {"b": {"c": "done"}}})
+scenario("jsonpath", "missing-parameter-path-is-states-runtime",
+         definition=pass_state(Parameters={"x.$": "$.missing"}), input={"a": 1}, status="FAILED",
+         error="States.Runtime",
+         cause="An error occurred while executing the state 'P' (entered at the event id #2). The JSONPath "
+               "'$.missing' specified for the field 'x.$' could not be found in the input '{\"a\":1}'")
+scenario("jsonpath", "missing-inputpath-is-states-runtime",
+         definition=pass_state(InputPath="$.missing"), input={"a": 1}, status="FAILED", error="States.Runtime",
+         cause="An error occurred while executing the state 'P' (entered at the event id #2). Invalid path "
+               "'$.missing' : No results for path: $['missing']")
+scenario("jsonpath", "missing-outputpath-is-states-runtime",
+         definition=pass_state(OutputPath="$.nope"), input={"a": 1}, status="FAILED", error="States.Runtime",
+         cause="An error occurred while executing the state 'P' (entered at the event id #2). Invalid path "
+               "'$.nope' : No results for path: $['nope']")
+scenario("jsonpath", "task-resultselector",
+         definition={"StartAt": "T", "States": {"T": {
+             "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+             "Parameters": {"FunctionName": "echo", "Payload.$": "$"},
+             "ResultSelector": {"echoed.$": "$.Payload.n", "code.$": "$.StatusCode"}, "ResultPath": "$.r",
+             "End": True}}},
+         input={"n": 3}, output={"n": 3, "r": {"echoed": 3, "code": 200}})
+scenario("jsonpath", "bare-lambda-arn-returns-the-payload",
+         definition={"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": lambda_arn("echo"), "End": True}}},
+         input={"n": 4}, output={"n": 4})
+
+# --- intrinsic functions (the developer guide's examples) ----------------------------------------------------------
+
+scenario("intrinsics", "format", **intrinsic("States.Format('Hello, my name is {}.', $.name)", {"name": "Arnav"},
+                                             "Hello, my name is Arnav."))
+scenario("intrinsics", "string-to-json", **intrinsic("States.StringToJson($.s)", {"s": "{\"number\": 20}"},
+                                                     {"number": 20}))
+scenario("intrinsics", "json-to-string", **intrinsic("States.JsonToString($.o)", {"o": {"a": 1, "b": [1, 2]}},
+                                                     "{\"a\":1,\"b\":[1,2]}"))
+scenario("intrinsics", "array", **intrinsic("States.Array('Foo', 2020, $.x, 5)", {"x": True},
+                                            ["Foo", 2020, True, 5]))
+scenario("intrinsics", "array-partition", **intrinsic("States.ArrayPartition($.xs, 4)", {"xs": [1, 2, 3, 4, 5, 6, 7, 8, 9]},
+                                                      [[1, 2, 3, 4], [5, 6, 7, 8], [9]]))
+scenario("intrinsics", "array-contains", **intrinsic("States.ArrayContains($.xs, $.v)", {"xs": [1, 2, 3], "v": 2}, True))
+scenario("intrinsics", "array-range", **intrinsic("States.ArrayRange(1, 9, 2)", {}, [1, 3, 5, 7, 9]))
+scenario("intrinsics", "array-get-item", **intrinsic("States.ArrayGetItem($.xs, 5)", {"xs": [1, 2, 3, 4, 5, 6, 7, 8, 9]}, 6))
+scenario("intrinsics", "array-length", **intrinsic("States.ArrayLength($.xs)", {"xs": [1, 2, 3, 4, 5]}, 5))
+scenario("intrinsics", "array-unique", **intrinsic("States.ArrayUnique($.xs)", {"xs": [1, 2, 3, 3, 3, 3, 3, 3, 4]},
+                                                   [1, 2, 3, 4]))
+scenario("intrinsics", "base64-encode", **intrinsic("States.Base64Encode($.s)", {"s": "Data to encode"},
+                                                    "RGF0YSB0byBlbmNvZGU="))
+scenario("intrinsics", "base64-decode", **intrinsic("States.Base64Decode($.s)", {"s": "RGF0YSB0byBlbmNvZGU="},
+                                                    "Data to encode"))
+scenario("intrinsics", "hash-sha1", **intrinsic("States.Hash($.data, 'SHA-1')", {"data": "input data"},
+                                                hashlib.sha1(b"input data").hexdigest()))
+scenario("intrinsics", "json-merge-shallow", **intrinsic(
+    "States.JsonMerge($.a, $.b, false)", {"a": {"a": {"a1": 1, "a2": 2}, "b": 2}, "b": {"a": {"a3": 1, "a4": 2}, "c": 3}},
+    {"a": {"a3": 1, "a4": 2}, "b": 2, "c": 3}))
+scenario("intrinsics", "math-add", **intrinsic("States.MathAdd($.n, -1)", {"n": 111}, 110))
+scenario("intrinsics", "string-split", **intrinsic("States.StringSplit($.s, ',')", {"s": "1,2,3,4,5"},
+                                                   ["1", "2", "3", "4", "5"]))
+scenario("intrinsics", "nested-calls", **intrinsic("States.Format('{} items', States.ArrayLength($.xs))",
+                                                   {"xs": [1, 2, 3]}, "3 items"))
+
+
+def _uuid_check(ctx, described, history):
+    value = json.loads(described["output"])["r"]
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value), value
+
+
+def _random_check(ctx, described, history):
+    value = json.loads(described["output"])["r"]
+    assert isinstance(value, int) and 1 <= value <= 999, value
+
+
+scenario("intrinsics", "uuid", **intrinsic("States.UUID()", {}, check=_uuid_check))
+scenario("intrinsics", "math-random", **intrinsic("States.MathRandom(1, 999)", {}, check=_random_check))
+
+# --- Choice --------------------------------------------------------------------------------------------------------
+
+
+def choice(rules: list[dict], default: bool = True) -> dict:
+    states = {"C": {"Type": "Choice", "Choices": [{**rule, "Next": f"R{i}"} for i, rule in enumerate(rules)]}}
+    for i in range(len(rules)):
+        states[f"R{i}"] = {"Type": "Pass", "Result": f"rule {i}", "End": True}
+    if default:
+        states["C"]["Default"] = "D"
+        states["D"] = {"Type": "Pass", "Result": "default", "End": True}
+    return {"StartAt": "C", "States": states}
+
+
+scenario("choice", "numeric-greater-than", definition=choice([{"Variable": "$.n", "NumericGreaterThan": 10}]),
+         input={"n": 11}, output="rule 0")
+scenario("choice", "and-string-boolean", definition=choice([
+    {"And": [{"Variable": "$.type", "StringEquals": "Private"}, {"Variable": "$.vip", "BooleanEquals": True}]}]),
+    input={"type": "Private", "vip": True}, output="rule 0")
+scenario("choice", "not-is-present", definition=choice([{"Not": {"Variable": "$.coupon", "IsPresent": True}}]),
+         input={}, output="rule 0")
+scenario("choice", "string-matches", definition=choice([{"Variable": "$.file", "StringMatches": "*.csv"}]),
+         input={"file": "orders.csv"}, output="rule 0")
+scenario("choice", "numeric-equals-path", definition=choice([{"Variable": "$.a", "NumericEqualsPath": "$.b"}]),
+         input={"a": 3, "b": 3}, output="rule 0")
+scenario("choice", "timestamp-less-than", definition=choice(
+    [{"Variable": "$.at", "TimestampLessThan": "2026-01-01T00:00:00Z"}]), input={"at": "2025-06-01T12:00:00Z"},
+    output="rule 0")
+scenario("choice", "or-first-match-wins", definition=choice([
+    {"Or": [{"Variable": "$.n", "NumericLessThan": 0}, {"Variable": "$.n", "NumericGreaterThan": 100}]},
+    {"Variable": "$.n", "NumericGreaterThanEquals": 0}]), input={"n": 5}, output="rule 1")
+scenario("choice", "default", definition=choice([{"Variable": "$.n", "NumericEquals": 1}]), input={"n": 2},
+         output="default")
+scenario("choice", "no-match-is-states-nochoicematched",
+         definition=choice([{"Variable": "$.n", "NumericEquals": 1}], default=False), input={"n": 2},
+         status="FAILED", error="States.NoChoiceMatched", cause="No Matches!")
+
+# --- errors: Fail, Retry, Catch --------------------------------------------------------------------------------------
+
+REJECT_CATCH = {"StartAt": "Charge", "States": {
+    "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+               "Parameters": {"FunctionName": "reject", "Payload.$": "$"},
+               "Catch": [{"ErrorEquals": ["OrderRejected"], "ResultPath": "$.error", "Next": "Rejected"}],
+               "End": True},
+    "Rejected": {"Type": "Pass", "End": True}}}
+
+
+def _lambda_cause_check(ctx, described, history):
+    error = json.loads(described["output"])["error"]
+    assert error["Error"] == "OrderRejected"
+    cause = json.loads(error["Cause"])
+    assert cause["errorType"] == "OrderRejected" and cause["errorMessage"] == "card declined", cause
+    assert cause["stackTrace"] and all(line.startswith('  File "/var/task/') for line in cause["stackTrace"]), cause
+
+
+scenario("errors", "fail-state", definition={"StartAt": "F", "States": {
+    "F": {"Type": "Fail", "Error": "OrderInvalid", "Cause": "The order has no items"}}},
+    status="FAILED", error="OrderInvalid", cause="The order has no items")
+scenario("errors", "fail-state-errorpath-causepath", definition={"StartAt": "F", "States": {
+    "F": {"Type": "Fail", "ErrorPath": "$.e", "CausePath": "States.Format('order {} rejected', $.id)"}}},
+    input={"e": "Rejected", "id": 7}, status="FAILED", error="Rejected", cause="order 7 rejected")
+scenario("errors", "catch-custom-lambda-error", definition=REJECT_CATCH, input={"id": 1}, check=_lambda_cause_check)
+scenario("errors", "catch-states-taskfailed", definition={"StartAt": "Charge", "States": {
+    "Charge": {**REJECT_CATCH["States"]["Charge"],
+               "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Rejected"}]},
+    "Rejected": {"Type": "Pass", "OutputPath": "$.error.Error", "End": True}}}, output="OrderRejected")
+scenario("errors", "catch-default-resultpath-replaces-input", definition={"StartAt": "Charge", "States": {
+    "Charge": {**REJECT_CATCH["States"]["Charge"],
+               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Rejected"}]},
+    "Rejected": {"Type": "Pass", "Parameters": {"keys.$": "States.Array($.Error)"}, "End": True}}},
+    output={"keys": ["OrderRejected"]})
+
+
+def _three_failures(ctx, described, history):
+    assert types(history).count("TaskFailed") == 3, types(history)
+
+
+scenario("errors", "retry-then-fail", definition={"StartAt": "Charge", "States": {
+    "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+               "Parameters": {"FunctionName": "reject", "Payload.$": "$"},
+               "Retry": [{"ErrorEquals": ["OrderRejected"], "IntervalSeconds": 1, "MaxAttempts": 2,
+                          "BackoffRate": 2}], "End": True}}},
+    status="FAILED", error="OrderRejected", check=_three_failures)
+scenario("errors", "states-all-does-not-catch-states-runtime", definition={"StartAt": "Charge", "States": {
+    "Charge": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+               "Parameters": {"FunctionName": "echo", "Payload.$": "$.missing"},
+               "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+    "Caught": {"Type": "Pass", "End": True}}},
+    status="FAILED", error="States.Runtime",
+    cause="An error occurred while executing the state 'Charge' (entered at the event id #2). The JSONPath "
+          "'$.missing' specified for the field 'Payload.$' could not be found in the input '{}'")
+scenario("errors", "dynamodb-missing-path-is-states-runtime", definition={"StartAt": "Save", "States": {
+    "Save": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+             "Parameters": {"TableName": TABLE, "Item": {"pk": {"S.$": "$.orderId"}}},
+             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+    "Caught": {"Type": "Pass", "End": True}}},
+    input={"id": "o-1"}, status="FAILED", error="States.Runtime",
+    cause="An error occurred while executing the state 'Save' (entered at the event id #2). The JSONPath "
+          "'$.orderId' specified for the field 'S.$' could not be found in the input '{\"id\":\"o-1\"}'")
+scenario("errors", "sqs-missing-path-is-states-runtime", definition={"StartAt": "Send", "States": {
+    "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+             "Parameters": {"QueueUrl": "http://unused", "MessageBody.$": "$.body"},
+             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
+    "Caught": {"Type": "Pass", "End": True}}},
+    input={}, status="FAILED", error="States.Runtime",
+    cause="An error occurred while executing the state 'Send' (entered at the event id #2). The JSONPath "
+          "'$.body' specified for the field 'MessageBody.$' could not be found in the input '{}'")
+scenario("errors", "dynamodb-put-and-get", definition={"StartAt": "Save", "States": {
+    "Save": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem",
+             "Parameters": {"TableName": TABLE, "Item": {"pk": {"S.$": "$.id"}, "total": {"N": "12"}}},
+             "ResultPath": None, "Next": "Load"},
+    "Load": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+             "Parameters": {"TableName": TABLE, "Key": {"pk": {"S.$": "$.id"}}},
+             "ResultSelector": {"total.$": "$.Item.total.N"}, "End": True}}},
+    input={"id": "saved-1"}, output={"total": "12"})
+scenario("errors", "dynamodb-missing-table-error-name", definition={"StartAt": "Load", "States": {
+    "Load": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+             "Parameters": {"TableName": "NoSuchTable", "Key": {"pk": {"S": "x"}}},
+             "Catch": [{"ErrorEquals": ["DynamoDB.ResourceNotFoundException"], "ResultPath": "$.e", "Next": "C"}],
+             "End": True},
+    "C": {"Type": "Pass", "OutputPath": "$.e.Error", "End": True}}},
+    output="DynamoDB.ResourceNotFoundException")
+scenario("errors", "lambda-trace-shows-var-task", definition={"StartAt": "Charge", "States": {
+    "Charge": {"Type": "Task", "Resource": lambda_arn("reject"), "End": True}}},
+    status="FAILED", error="OrderRejected",
+    check=lambda ctx, d, h: _lambda_cause_check(ctx, {"output": json.dumps(
+        {"error": {"Error": d["error"], "Cause": d["cause"]}})}, h))
+
+# --- Map, Distributed Map ----------------------------------------------------------------------------------------
+
+scenario("map", "inline-item-selector-context", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemsPath": "$.items",
+    "ItemSelector": {"index.$": "$$.Map.Item.Index", "value.$": "$$.Map.Item.Value", "tax.$": "$.tax"},
+    "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "I",
+                      "States": {"I": {"Type": "Pass", "End": True}}},
+    "End": True}}},
+    input={"items": ["a", "b"], "tax": 0.2},
+    output=[{"index": 0, "value": "a", "tax": 0.2}, {"index": 1, "value": "b", "tax": 0.2}])
+scenario("map", "legacy-iterator-parameters", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1, "Parameters": {"n.$": "$$.Map.Item.Value"},
+    "Iterator": {"StartAt": "I", "States": {"I": {"Type": "Pass", "OutputPath": "$.n", "End": True}}},
+    "ResultPath": "$.out", "End": True}}},
+    input={"items": [3, 2, 1]}, output={"items": [3, 2, 1], "out": [3, 2, 1]})
+scenario("map", "empty-array", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+    "End": True}}}, input=[], output=[])
+scenario("map", "failed-iteration-fails-the-map", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {
+        "I": {"Type": "Fail", "Error": "ItemRejected", "Cause": "bad item"}}}, "End": True}}},
+    input=[1], status="FAILED", error="ItemRejected", cause="bad item")
+scenario("map", "catch-on-map", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {
+        "I": {"Type": "Fail", "Error": "ItemRejected", "Cause": "bad item"}}},
+    "Catch": [{"ErrorEquals": ["ItemRejected"], "Next": "C"}], "End": True},
+    "C": {"Type": "Pass", "End": True}}},
+    input=[1], output={"Error": "ItemRejected", "Cause": "bad item"})
+scenario("map", "jsonata-items", definition={"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+    "Type": "Map", "Items": "{% $states.input.xs %}",
+    "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "Output": "{% $states.input * 2 %}",
+                                                       "End": True}}}, "End": True}}},
+    input={"xs": [1, 2, 3]}, output=[2, 4, 6])
+
+
+def _distributed(**fields) -> dict:
+    return {"StartAt": "M", "States": {"M": {
+        "Type": "Map",
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                       "Parameters": {"Bucket": BUCKET, "Key": "items.json"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+        **fields, "End": True}}}
+
+
+scenario("map", "distributed-item-reader-s3-json", definition=_distributed(),
+         output=[{"sku": "A"}, {"sku": "B"}, {"sku": "C"}])
+scenario("map", "distributed-item-batcher", definition=_distributed(
+    ItemBatcher={"MaxItemsPerBatch": 2, "BatchInput": {"run": "r1"}}),
+    output=[{"Items": [{"sku": "A"}, {"sku": "B"}], "BatchInput": {"run": "r1"}},
+            {"Items": [{"sku": "C"}], "BatchInput": {"run": "r1"}}])
+
+
+def _result_writer_check(ctx, described, history):
+    output = json.loads(described["output"])
+    assert output["MapRunArn"].startswith(f"arn:aws:states:{REGION}:{ACCOUNT}:mapRun:"), output
+    details = output["ResultWriterDetails"]
+    assert details["Bucket"] == BUCKET and re.fullmatch(r"results/[0-9a-f-]{36}/manifest\.json", details["Key"]), details
+    manifest = json.loads(ctx.s3.get_object(Bucket=BUCKET, Key=details["Key"])["Body"].read())
+    assert manifest["ResultFiles"]["SUCCEEDED"], manifest
+
+
+scenario("map", "distributed-result-writer", definition=_distributed(
+    ResultWriter={"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": BUCKET, "Prefix": "results"}}),
+    check=_result_writer_check)
+
+# --- Parallel ----------------------------------------------------------------------------------------------------
+
+scenario("parallel", "branches-in-order", definition={"StartAt": "P", "States": {"P": {
+    "Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "a", "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Pass", "InputPath": "$.n", "End": True}}}],
+    "End": True}}}, input={"n": 1}, output=["a", 1])
+scenario("parallel", "failed-branch-fails-the-state", definition={"StartAt": "P", "States": {"P": {
+    "Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Fail", "Error": "BranchFailed", "Cause": "no stock"}}}],
+    "End": True}}}, status="FAILED", error="BranchFailed", cause="no stock")
+
+# --- the context object --------------------------------------------------------------------------------------------
+
+
+def _context_check(ctx, described, history):
+    output = json.loads(described["output"])
+    assert output == {
+        "id": described["executionArn"], "name": described["name"], "input": {"k": "v"},
+        "machine": "conformance-context-object-fields", "state": "P", "role": ROLE_ARN, "redrives": 0,
+    }, output
+
+
+scenario("context", "object-fields", definition=pass_state(Parameters={
+    "id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name", "input.$": "$$.Execution.Input",
+    "machine.$": "$$.StateMachine.Name", "state.$": "$$.State.Name", "role.$": "$$.Execution.RoleArn",
+    "redrives.$": "$$.Execution.RedriveCount"}), input={"k": "v"}, check=_context_check)
+scenario("context", "map-item-index", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemSelector": {"i.$": "$$.Map.Item.Index"},
+    "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "OutputPath": "$.i", "End": True}}},
+    "End": True}}}, input=["x", "y", "z"], output=[0, 1, 2])
+
+
+def _retry_count_check(ctx, described, history):
+    assert json.loads(described["output"]) == {"attempts": 0}
+
+
+def _start_time_check(ctx, described, history):
+    value = json.loads(described["output"])["t"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", value), value
+
+
+scenario("context", "start-time-is-iso", definition=pass_state(Parameters={"t.$": "$$.Execution.StartTime"}),
+         check=_start_time_check)
+scenario("context", "state-retry-count", definition=pass_state(Parameters={"attempts.$": "$$.State.RetryCount"}),
+         check=_retry_count_check)
+
+# --- JSONata -------------------------------------------------------------------------------------------------------
+
+scenario("jsonata", "pass-output", definition={"QueryLanguage": "JSONata", **pass_state(
+    Output="{% $states.input.a + 1 %}")}, input={"a": 1}, output=2)
+scenario("jsonata", "task-arguments-and-result", definition={"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+          "Arguments": {"FunctionName": "echo", "Payload": {"order": "{% $states.input.id %}"}},
+          "Output": "{% $states.result.Payload %}", "End": True}}}, input={"id": "o-9"}, output={"order": "o-9"})
+scenario("jsonata", "choice-condition", definition={"QueryLanguage": "JSONata", "StartAt": "C", "States": {
+    "C": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.n > 5 %}", "Next": "Big"}], "Default": "Small"},
+    "Big": {"Type": "Pass", "Output": "big", "End": True}, "Small": {"Type": "Pass", "Output": "small", "End": True}}},
+    input={"n": 6}, output="big")
+scenario("jsonata", "fail-error-cause", definition={"QueryLanguage": "JSONata", "StartAt": "F", "States": {
+    "F": {"Type": "Fail", "Error": "{% 'Invalid' & $states.input.what %}", "Cause": "{% 'order ' & $states.input.id %}"}}},
+    input={"what": "Order", "id": "7"}, status="FAILED", error="InvalidOrder", cause="order 7")
+scenario("jsonata", "context-execution-name", definition={"QueryLanguage": "JSONata", **pass_state(
+    Output="{% $states.context.State.Name %}")}, output="P")
+scenario("jsonata", "catch-error-output", definition={"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+          "Arguments": {"FunctionName": "reject", "Payload": {}},
+          "Catch": [{"ErrorEquals": ["States.ALL"], "Output": "{% $states.errorOutput.Error %}", "Next": "C"}],
+          "End": True},
+    "C": {"Type": "Pass", "End": True}}}, output="OrderRejected")
+scenario("jsonata", "undefined-output-is-query-evaluation-error", definition={"QueryLanguage": "JSONata", **pass_state(
+    Output="{% $states.input.nope %}")}, input={"a": 1}, status="FAILED", error="States.QueryEvaluationError",
+    cause="An error occurred while executing the state 'P' (entered at the event id #2). The JSONata expression "
+          "'$states.input.nope' specified for the field 'Output' returned nothing (undefined).")
+scenario("jsonata", "functions", definition={"QueryLanguage": "JSONata", **pass_state(
+    Output="{% {'sum': $sum($states.input.xs), 'upper': $uppercase('abc'), 'joined': $join(['a','b'], '-')} %}")},
+    input={"xs": [1, 2, 3]}, output={"sum": 6, "upper": "ABC", "joined": "a-b"})
+
+# --- Assign and variables ------------------------------------------------------------------------------------------
+
+scenario("assign", "jsonpath-assign-then-reference", definition={"StartAt": "A", "States": {
+    "A": {"Type": "Pass", "Assign": {"total.$": "$.a", "label": "fixed"}, "Next": "B"},
+    "B": {"Type": "Pass", "Parameters": {"t.$": "$total", "l.$": "$label"}, "End": True}}},
+    input={"a": 1}, output={"t": 1, "l": "fixed"})
+scenario("assign", "jsonata-assign", definition={"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+    "A": {"Type": "Pass", "Assign": {"x": "{% $states.input.a * 2 %}"}, "Next": "B"},
+    "B": {"Type": "Pass", "Output": "{% $x + 1 %}", "End": True}}}, input={"a": 4}, output=9)
+scenario("assign", "variables-visible-in-map", definition={"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+    "A": {"Type": "Pass", "Assign": {"rate": 10}, "Next": "M"},
+    "M": {"Type": "Map", "Items": "{% $states.input %}", "ItemProcessor": {"StartAt": "I", "States": {
+        "I": {"Type": "Pass", "Output": "{% $states.input * $rate %}", "End": True}}}, "End": True}}},
+    input=[1, 2], output=[10, 20])
+scenario("assign", "assign-in-catch", definition={"QueryLanguage": "JSONata", "StartAt": "T", "States": {
+    "T": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+          "Arguments": {"FunctionName": "reject", "Payload": {}},
+          "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"failedWith": "{% $states.errorOutput.Error %}"},
+                     "Next": "C"}], "End": True},
+    "C": {"Type": "Pass", "Output": "{% $failedWith %}", "End": True}}}, output="OrderRejected")
+scenario("assign", "assign-sees-input-not-next-assignments", definition={"QueryLanguage": "JSONata", "StartAt": "A",
+                                                                         "States": {
+    "A": {"Type": "Pass", "Assign": {"x": 1}, "Next": "B"},
+    "B": {"Type": "Pass", "Assign": {"x": 2, "y": "{% $x %}"}, "Next": "C"},
+    "C": {"Type": "Pass", "Output": "{% [$x, $y] %}", "End": True}}}, output=[2, 1])
+
+# --- history events --------------------------------------------------------------------------------------------------
+
+
+def _linear_history(ctx, described, history):
+    assert types(history) == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "SucceedStateEntered",
+                              "SucceedStateExited", "ExecutionSucceeded"], types(history)
+    assert [e["id"] for e in history] == [1, 2, 3, 4, 5, 6]
+    assert [e["previousEventId"] for e in history] == [0, 0, 2, 3, 4, 5], history
+    assert history[0]["executionStartedEventDetails"]["roleArn"] == ROLE_ARN
+    assert json.loads(history[-1]["executionSucceededEventDetails"]["output"]) == {"a": 1}
+
+
+scenario("history", "pass-succeed", definition={"StartAt": "P", "States": {
+    "P": {"Type": "Pass", "Next": "S"}, "S": {"Type": "Succeed"}}}, input={"a": 1}, check=_linear_history)
+
+
+def _task_history(ctx, described, history):
+    assert types(history) == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskSucceeded",
+                              "TaskStateExited", "ExecutionSucceeded"], types(history)
+    scheduled = history[2]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"], scheduled["region"]) == ("lambda", "invoke", REGION)
+
+
+scenario("history", "lambda-task", definition={"StartAt": "T", "States": {"T": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "echo", "Payload": {}},
+    "End": True}}}, check=_task_history)
+
+
+def _failed_history(ctx, described, history):
+    assert types(history) == ["ExecutionStarted", "FailStateEntered", "ExecutionFailed"], types(history)
+    assert history[-1]["executionFailedEventDetails"] == {"error": "E", "cause": "C"}
+
+
+scenario("history", "fail", definition={"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "C"}}},
+         status="FAILED", error="E", cause="C", check=_failed_history)
+
+# --- timeouts and heartbeats ---------------------------------------------------------------------------------------
+
+
+def _callback_task(queue: str = QUEUE, **fields) -> dict:
+    return {"StartAt": "T", "States": {"T": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": f"http://sqs.{REGION}.localhost/{ACCOUNT}/{queue}",
+                       "MessageBody": {"token.$": "$$.Task.Token"}}, **fields}}}
+
+
+def _timeout_catch(**fields) -> dict:
+    definition = _callback_task(**fields, Catch=[{"ErrorEquals": ["States.Timeout"], "Next": "C"}], End=True)
+    definition["States"]["C"] = {"Type": "Pass", "OutputPath": "$.Error", "End": True}
+    return definition
+
+
+scenario("timeouts", "task-timeout", definition=_callback_task(TimeoutSeconds=1, End=True), status="FAILED",
+         error="States.Timeout")
+scenario("timeouts", "heartbeat-timeout", definition=_callback_task(TimeoutSeconds=30, HeartbeatSeconds=1, End=True),
+         status="FAILED", error="States.HeartbeatTimeout")
+scenario("timeouts", "catch-states-timeout", definition=_timeout_catch(TimeoutSeconds=1), output="States.Timeout")
+scenario("timeouts", "execution-timeout", definition={"TimeoutSeconds": 1, "StartAt": "W", "States": {
+    "W": {"Type": "Wait", "Seconds": 36000, "End": True}}}, status="TIMED_OUT")
+
+
+# --- API scenarios (they drive the API themselves) ------------------------------------------------------------------
+
+def _expect_client_error(call, code: str, message: str | None = None):
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as exc:
+        error = exc.response["Error"]
+        assert error["Code"] == code, error
+        if message is not None:
+            assert error["Message"] == message, error
+        return error
+    raise AssertionError(f"expected {code}")
+
+
+def _sync_succeeds(ctx):
+    arn = ctx.machine("sync-ok", pass_state(Parameters={"n.$": "States.MathAdd($.n, 1)"}), express=True)
+    result = ctx.sfn_sync.start_sync_execution(stateMachineArn=arn, input=json.dumps({"n": 1}))
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"n": 2}
+    assert result["executionArn"].startswith(f"arn:aws:states:{REGION}:{ACCOUNT}:express:conformance-sync-ok:")
+    assert result["stopDate"] >= result["startDate"]
+
+
+def _sync_fails(ctx):
+    arn = ctx.machine("sync-fail", {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Fraud", "Cause": "score 97"}}},
+                      express=True)
+    result = ctx.sfn_sync.start_sync_execution(stateMachineArn=arn, input="{}")
+    assert (result["status"], result["error"], result["cause"]) == ("FAILED", "Fraud", "score 97"), result
+    assert "output" not in result
+
+
+def _sync_refuses_standard(ctx):
+    arn = ctx.machine("sync-standard", pass_state())
+    _expect_client_error(lambda: ctx.sfn_sync.start_sync_execution(stateMachineArn=arn, input="{}"),
+                         "StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
+
+
+scenario("express", "start-sync-execution-succeeds", run=_sync_succeeds)
+scenario("express", "start-sync-execution-fails", run=_sync_fails)
+scenario("express", "start-sync-execution-refuses-standard", run=_sync_refuses_standard)
+
+
+def _stop_during_retry_wait(ctx):
+    definition = {"StartAt": "Charge", "States": {"Charge": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "reject", "Payload": {}},
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 3600, "MaxAttempts": 2}], "End": True}}}
+    arn = ctx.start(ctx.machine("stop", definition))
+    ctx.wait_history(arn, "TaskFailed")
+    started = time.monotonic()
+    stopped = ctx.sfn.stop_execution(executionArn=arn, error="Operator.Cancelled", cause="customer cancelled")
+    assert "stopDate" in stopped, stopped
+    described = ctx.wait(arn, timeout=5)
+    assert time.monotonic() - started < 3, "the stop waited for the retry interval"
+    assert described["status"] == "ABORTED", described
+    assert (described.get("error"), described.get("cause")) == ("Operator.Cancelled", "customer cancelled"), described
+    history = ctx.sfn.get_execution_history(executionArn=arn)["events"]
+    aborted = history[-1]
+    assert aborted["type"] == "ExecutionAborted", types(history)
+    assert aborted["executionAbortedEventDetails"] == {"error": "Operator.Cancelled", "cause": "customer cancelled"}
+    assert aborted["previousEventId"] == history[-2]["id"], history[-2:]
+
+
+def _stop_returns_stop_date(ctx):
+    arn = ctx.start(ctx.machine("stop-plain", {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 36000,
+                                                                                "End": True}}}))
+    stopped = ctx.sfn.stop_execution(executionArn=arn)
+    described = ctx.wait(arn, timeout=5)
+    assert described["status"] == "ABORTED" and described["stopDate"] == stopped["stopDate"], (stopped, described)
+
+
+def _redrive(ctx):
+    key = f"redrive-{time.time_ns()}"
+    definition = {"StartAt": "Prepare", "States": {
+        "Prepare": {"Type": "Pass", "Result": "prepared", "ResultPath": "$.step", "Next": "Load"},
+        "Load": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+                 "Parameters": {"TableName": TABLE, "Key": {"pk": {"S.$": "$.key"}}},
+                 "ResultSelector": {"total.$": "$.Item.total.N"}, "ResultPath": "$.loaded", "Next": "Done"},
+        "Done": {"Type": "Pass", "Parameters": {"total.$": "$.loaded.total", "redrives.$": "$$.Execution.RedriveCount"},
+                 "End": True}}}
+    arn = ctx.start(ctx.machine("redrive", definition), {"key": key})
+    assert ctx.wait(arn)["status"] == "FAILED"
+    ctx.ddb.put_item(TableName=TABLE, Item={"pk": {"S": key}, "total": {"N": "42"}})
+    redriven = ctx.sfn.redrive_execution(executionArn=arn)
+    assert "redriveDate" in redriven, redriven
+    described = ctx.wait(arn)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(described["output"]) == {"total": "42", "redrives": 1}
+    assert described["redriveCount"] == 1, described
+    history = ctx.sfn.get_execution_history(executionArn=arn)["events"]
+    assert "ExecutionRedriven" in types(history), types(history)
+    assert types(history).count("PassStateEntered") == 2, "redrive restarts from the failed state, not the start"
+    _expect_client_error(lambda: ctx.sfn.redrive_execution(executionArn=arn), "ExecutionNotRedrivable")
+
+
+def _describe_for_execution(ctx):
+    definition = pass_state()
+    machine = ctx.machine("for-execution", definition)
+    arn = ctx.start(machine)
+    ctx.wait(arn)
+    ctx.sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(pass_state(Result=1)))
+    described = ctx.sfn.describe_state_machine_for_execution(executionArn=arn)
+    assert described["stateMachineArn"] == machine and described["name"] == "conformance-for-execution"
+    assert json.loads(described["definition"]) == definition, "the definition the execution ran, not the updated one"
+    assert described["roleArn"] == ROLE_ARN and "updateDate" in described, described
+
+
+def _validate_ok(ctx):
+    result = ctx.sfn.validate_state_machine_definition(definition=json.dumps(pass_state()), type="STANDARD")
+    assert result["result"] == "OK" and result["diagnostics"] == [], result
+
+
+def _validate_fails(ctx):
+    definition = {"StartAt": "Missing", "States": {"P": {"Type": "Pass", "End": True}}}
+    result = ctx.sfn.validate_state_machine_definition(definition=json.dumps(definition))
+    assert result["result"] == "FAIL", result
+    (diagnostic,) = [d for d in result["diagnostics"] if d["code"] == "MISSING_TRANSITION_TARGET"]
+    assert diagnostic["severity"] == "ERROR" and diagnostic["location"] == "/StartAt", diagnostic
+    assert "Missing" in diagnostic["message"], diagnostic
+
+
+def _validate_bad_json(ctx):
+    result = ctx.sfn.validate_state_machine_definition(definition="{not json")
+    assert result["result"] == "FAIL", result
+    assert [d["code"] for d in result["diagnostics"]] == ["INVALID_JSON_DESCRIPTION"], result
+
+
+def _create_rejects_invalid_definition(ctx):
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Nowhere"}}}
+    error = _expect_client_error(lambda: ctx.sfn.create_state_machine(
+        name="conformance-invalid", definition=json.dumps(definition), roleArn=ROLE_ARN), "InvalidDefinition")
+    assert "MISSING_TRANSITION_TARGET" in error["Message"] and "/States/P/Next" in error["Message"], error
+
+
+def _test_state_info(ctx):
+    state = {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, 1)"}, "ResultPath": "$.r", "Next": "X"}
+    result = ctx.sfn_sync.test_state(definition=json.dumps(state), roleArn=ROLE_ARN, input=json.dumps({"n": 1}))
+    assert result["status"] == "SUCCEEDED" and result["nextState"] == "X", result
+    assert json.loads(result["output"]) == {"n": 1, "r": {"n": 2}}
+    assert "inspectionData" not in result, result
+
+
+def _test_state_debug(ctx):
+    state = {"Type": "Pass", "InputPath": "$.order", "Parameters": {"id.$": "$.id"}, "ResultPath": "$.r", "End": True}
+    result = ctx.sfn_sync.test_state(definition=json.dumps(state), roleArn=ROLE_ARN,
+                                     input=json.dumps({"order": {"id": 5}}), inspectionLevel="DEBUG")
+    data = result["inspectionData"]
+    assert json.loads(data["input"]) == {"order": {"id": 5}}
+    assert json.loads(data["afterInputPath"]) == {"id": 5}
+    assert json.loads(data["afterParameters"]) == {"id": 5}
+    assert json.loads(data["afterResultPath"]) == {"id": 5, "r": {"id": 5}}
+    assert json.loads(result["output"]) == {"id": 5, "r": {"id": 5}}
+
+
+def _test_state_trace(ctx):
+    state = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+             "Parameters": {"FunctionName": "echo", "Payload.$": "$"}, "End": True}
+    result = ctx.sfn_sync.test_state(definition=json.dumps(state), roleArn=ROLE_ARN,
+                                     input=json.dumps({"a": 1}), inspectionLevel="TRACE")
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["Payload"] == {"a": 1}
+    assert json.loads(result["inspectionData"]["result"])["Payload"] == {"a": 1}
+
+
+def _test_state_failure(ctx):
+    state = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+             "Parameters": {"FunctionName": "reject", "Payload": {}}, "End": True}
+    result = ctx.sfn_sync.test_state(definition=json.dumps(state), roleArn=ROLE_ARN, input="{}")
+    assert (result["status"], result["error"]) == ("FAILED", "OrderRejected"), result
+    assert json.loads(result["cause"])["errorMessage"] == "card declined"
+
+
+def _send_task_failure_cause(ctx):
+    definition = _callback_task(CALLBACK_QUEUE, Catch=[{"ErrorEquals": ["States.ALL"], "Next": "C"}], End=True)
+    definition["States"]["C"] = {"Type": "Pass", "End": True}
+    arn = ctx.start(ctx.machine("task-failure", definition))
+    token = ctx.next_token()
+    ctx.sfn.send_task_failure(taskToken=token, error="Payment.Declined", cause="insufficient funds")
+    described = ctx.wait(arn)
+    assert json.loads(described["output"]) == {"Error": "Payment.Declined", "Cause": "insufficient funds"}, described
+
+
+def _unsupported_is_json(ctx):
+    error = _expect_client_error(lambda: ctx.sfn.get_activity_task(
+        activityArn=f"arn:aws:states:{REGION}:{ACCOUNT}:activity:none"), "UnsupportedOperation")
+    assert "GetActivityTask" in error["Message"], error
+
+
+scenario("api", "stop-execution-during-retry-wait", run=_stop_during_retry_wait)
+scenario("api", "stop-execution-returns-stop-date", run=_stop_returns_stop_date)
+scenario("redrive", "redrive-failed-execution", run=_redrive)
+scenario("api", "describe-state-machine-for-execution", run=_describe_for_execution)
+scenario("validation", "validate-ok", run=_validate_ok)
+scenario("validation", "validate-missing-transition", run=_validate_fails)
+scenario("validation", "validate-invalid-json", run=_validate_bad_json)
+scenario("validation", "create-rejects-invalid-definition", run=_create_rejects_invalid_definition)
+scenario("test-state", "info", run=_test_state_info)
+scenario("test-state", "debug", run=_test_state_debug)
+scenario("test-state", "trace-lambda", run=_test_state_trace)
+scenario("test-state", "failure", run=_test_state_failure)
+scenario("callbacks", "send-task-failure-keeps-cause", run=_send_task_failure_cause)
+scenario("api", "unsupported-operation-is-a-json-error", run=_unsupported_is_json)
