@@ -128,9 +128,13 @@ def installed() -> list[str]:
 
 def backend_app(service: str):
     """moto's create_backend_app, with the service's extensions installed first (the dispatcher calls this once
-    per service, under its lock)."""
+    per service, under its lock). Anything moto lets escape answers an AWS-shaped error (aws_errors.py)."""
+    from securecart_lab.emulator import aws_errors
+
     ensure(service)
-    return hooks.resolve("server.backend_app")(service)
+    app = hooks.resolve("server.backend_app")(service)
+    aws_errors.install(app, service)
+    return app
 
 
 def loaded_services() -> set[str]:

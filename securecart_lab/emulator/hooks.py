@@ -71,6 +71,45 @@ HOOKS: dict[str, Hook] = {
              "WaitFunction._wait_interval", "Wait states honour SECURECART_TIME_SCALE"),
         Hook("sfn.retry_time", f"{_SFN}.asl.component.common.retry.retrier_decl", "time",
              "Retry intervals honour SECURECART_TIME_SCALE (the module calls time.sleep)"),
+        # Step Functions as AWS answers it (stepfunctions.py, stepfunctions_api.py).
+        Hook("sfn.response", "moto.stepfunctions.responses", "StepFunctionResponse",
+             "actions moto lacks are added to it (hooks.add): StartSyncExecution, TestState, RedriveExecution, "
+             "ValidateStateMachineDefinition"),
+        *(Hook(f"sfn.response.{action}", "moto.stepfunctions.responses", f"StepFunctionResponse.{action}", why)
+          for action, why in (
+              ("describe_execution", "output is always JSON (moto returns a string output raw); redrive fields"),
+              ("describe_state_machine_for_execution", "the definition the execution ran, not the current one"),
+              ("stop_execution", "immediate, with the request's error and cause"),
+              ("send_task_failure", "moto drops the cause"),
+              ("create_state_machine", "InvalidDefinition with AWS's diagnostic codes"),
+              ("update_state_machine", "InvalidDefinition with AWS's diagnostic codes"))),
+        Hook("sfn.json_encoder", f"{_SFN}.asl.utils.encoding", "_DateTimeEncoder",
+             "AWS writes compact JSON (causes, history) and timestamps as 2026-01-01T00:00:00.000Z"),
+        Hook("sfn.error_equals", f"{_SFN}.asl.component.common.error_name.error_equals_decl",
+             "ErrorEqualsDecl._eval_body", "States.ALL does not match States.Runtime"),
+        Hook("sfn.choice_eval", f"{_SFN}.asl.component.state.choice.state_choice", "StateChoice._eval_state",
+             "no matching rule and no Default: States.NoChoiceMatched (moto raises a Python RuntimeError)"),
+        Hook("sfn.execute_from_error", f"{_SFN}.asl.component.state.exec.execute_state", "ExecutionState._from_error",
+             "a JSONPath missing from a task's Parameters: States.Runtime naming the field, as AWS words it"),
+        Hook("sfn.dynamodb_from_error",
+             f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+             "StateTaskServiceDynamoDB._from_error",
+             "a States.Runtime raised while evaluating Parameters stays States.Runtime (moto: DynamoDB.AmazonDynamoDBException)"),
+        Hook("sfn.api_gateway_from_error",
+             f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_api_gateway",
+             "StateTaskServiceApiGateway._from_error", "the same, for API Gateway tasks"),
+        Hook("sfn.callback_from_error",
+             f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_callback",
+             "StateTaskServiceCallback._from_error",
+             "a heartbeat timeout is States.HeartbeatTimeout (moto reports States.Timeout)"),
+        Hook("sfn.retrier_eval", f"{_SFN}.asl.component.common.retry.retrier_decl", "RetrierDecl._eval_body",
+             "the retry interval ends as soon as the execution is stopped"),
+        Hook("sfn.evaluation_environment", f"{_SFN}.backend.execution_worker", "ExecutionWorker._get_evaluation_environment",
+             "the context object: StartTime in AWS's format, RedriveCount"),
+        Hook("sfn.add_event", f"{_SFN}.asl.eval.event.event_manager", "EventManager.add_event",
+             "an execution is aborted once: StopExecution records ExecutionAborted itself, at once"),
+        Hook("sfn.history_log", f"{_SFN}.asl.eval.event.event_manager", "EventManager._create_history_log",
+             "execution log records: event_timestamp in epoch milliseconds (a string), as AWS writes them"),
         Hook("sfn.backend", "moto.stepfunctions.responses", "get_backend",
              "the backend that runs executions, used by EventBridge targets"),
         Hook("lambda.invoke_lambda", "moto.awslambda.models", "LambdaFunction._invoke_lambda",
@@ -238,6 +277,20 @@ def replace(name: str, new: Any) -> Any:
     original = _originals.setdefault(name, getattr(owner, leaf))
     setattr(owner, leaf, new)
     return original
+
+
+_added: dict[tuple[str, str], Any] = {}
+
+
+def add(name: str, attribute: str, value: Any) -> None:
+    """Give the object a hook names an attribute moto lacks (an API action moto does not implement). Refuses if moto
+    has it already: a moto upgrade that implements it must be checked against the kit's version."""
+    owner = resolve(name)
+    current = getattr(owner, attribute, None)
+    if current is not None and _added.get((name, attribute)) is not current:
+        raise HookMissing(f"hook {name}: moto now has {attribute}; re-check the kit's version against it")
+    setattr(owner, attribute, value)
+    _added[(name, attribute)] = value
 
 
 def original(name: str) -> Any:

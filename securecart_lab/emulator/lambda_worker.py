@@ -44,8 +44,17 @@ class _CurrentStream(io.TextIOBase):
         return sys.stdout.write(text)
 
 
+def _as_on_aws(filename: str) -> str:
+    """The function's code is in the kit's cache; on AWS it is /var/task, and that is what traces show."""
+    root = os.environ.get("LAMBDA_TASK_ROOT", "").rstrip("/")
+    if root and filename.startswith(root + "/"):
+        return "/var/task/" + filename[len(root) + 1:]
+    return filename
+
+
 def _error_payload(exc: BaseException, error_type: str | None = None) -> dict:
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    frames = [traceback.FrameSummary(_as_on_aws(f.filename), f.lineno, f.name, line=f.line)
+              for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     stack = traceback.format_list(frames)
     return {"errorMessage": str(exc), "errorType": error_type or type(exc).__name__, "stackTrace": stack}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import logging
@@ -27,6 +28,7 @@ def install() -> None:
     _install_jsonata()
     _install_time_scale()
     _install_logging()
+    _install_aws_answers()
 
 
 # --- definition size -------------------------------------------------------------------------------------------
@@ -115,7 +117,12 @@ def _wait_interval(self, env, wait_seconds) -> None:
 
 
 def _retry_sleep(seconds: float) -> None:
-    time.sleep(scaled(seconds))
+    """A retry interval, which a StopExecution ends at once (the retrier's environment is set by `retrier`)."""
+    env = getattr(_retrying, "env", None)
+    if env is None:
+        time.sleep(scaled(seconds))
+        return
+    _wait_interval(None, env, seconds)
 
 
 def _install_time_scale() -> None:
@@ -175,3 +182,203 @@ def _install_logging() -> None:
         return start_worker(self)
 
     hooks.replace("sfn.start_worker", start_worker_with_logs)
+
+
+# --- AWS's answers: errors, causes, the context object, stop, logs ---------------------------------------------------
+
+
+def aws_timestamp(value: datetime.datetime) -> str:
+    """2026-01-01T00:00:00.000Z, as the context object and Step Functions write times."""
+    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _install_json_encoder() -> None:
+    base = hooks.resolve("sfn.json_encoder")
+
+    class CompactEncoder(base):
+        def __init__(self, *args, **kwargs):
+            if kwargs.get("separators") is None and kwargs.get("indent") is None:
+                kwargs["separators"] = (",", ":")
+            super().__init__(*args, **kwargs)
+
+        def default(self, o):
+            if isinstance(o, datetime.datetime):
+                return aws_timestamp(o)
+            return super().default(o)
+
+    hooks.replace("sfn.json_encoder", CompactEncoder)
+
+
+def _install_error_matching() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+
+    evaluate = hooks.original("sfn.error_equals")
+    states_all = StatesErrorName(typ=StatesErrorNameType.StatesALL)
+
+    def error_equals(self, env) -> None:
+        error_name = env.stack[-1]
+        if (isinstance(error_name, StatesErrorName) and error_name.typ == StatesErrorNameType.StatesRuntime
+                and states_all in self.error_names):
+            env.stack.pop()
+            env.stack.append(False)  # "A retry or catch on States.ALL won't catch States.Runtime errors."
+            return
+        evaluate(self, env)
+
+    hooks.replace("sfn.error_equals", error_equals)
+
+
+def _failure(env, error: str, cause: str | None, typ=None, event_type=None, details_key="taskFailedEventDetails"):
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    details = {"error": error}
+    if cause is not None:
+        details["cause"] = cause
+    return FailureEventException(FailureEvent(
+        env=env, error_name=StatesErrorName(typ=typ) if typ is not None else CustomErrorName(error),
+        event_type=event_type or HistoryEventType.TaskFailed, event_details=EventDetails(**{details_key: details})))
+
+
+def _install_choice() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+
+    evaluate = hooks.original("sfn.choice_eval")
+
+    def choice(self, env) -> None:
+        if self.default_state is None:
+            for rule in self.choices_decl.rules:
+                rule.eval(env)
+                if env.stack.pop() is True:
+                    break
+            else:
+                raise _failure(env, "States.NoChoiceMatched", "No Matches!", typ=StatesErrorNameType.StatesNoChoiceMatched)
+        evaluate(self, env)
+
+    hooks.replace("sfn.choice_eval", choice)
+
+
+def _install_task_errors() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+    from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
+
+    def missing_path(env, ex: NoSuchJsonPathError):
+        cause = (f"The JSONPath '{ex.json_path}' specified for the field '{env.next_field_name}' could not be found "
+                 f"in the input '{to_json_str(ex.data)}'")
+        return _failure(env, "States.Runtime", cause, typ=StatesErrorNameType.StatesRuntime).failure_event
+
+    execute_from_error = hooks.original("sfn.execute_from_error")
+
+    def runtime_errors(self, env, ex):
+        if isinstance(ex, NoSuchJsonPathError):
+            return missing_path(env, ex)
+        return execute_from_error(self, env=env, ex=ex)
+
+    hooks.replace("sfn.execute_from_error", runtime_errors)
+
+    for name in ("sfn.dynamodb_from_error", "sfn.api_gateway_from_error"):
+        from_error = hooks.original(name)
+
+        def passing_failures(self, env, ex, _from_error=from_error):
+            if isinstance(ex, FailureEventException):
+                return ex.failure_event
+            if isinstance(ex, NoSuchJsonPathError):
+                return missing_path(env, ex)
+            return _from_error(self, env=env, ex=ex)
+
+        hooks.replace(name, passing_failures)
+
+    callback_from_error = hooks.original("sfn.callback_from_error")
+
+    def heartbeat_timeout(self, env, ex):
+        if isinstance(ex, HeartbeatTimeoutError):
+            return _failure(env, "States.HeartbeatTimeout", None, typ=StatesErrorNameType.StatesHeartbeatTimeout,
+                            event_type=HistoryEventType.TaskTimedOut,
+                            details_key="taskTimedOutEventDetails").failure_event
+        return callback_from_error(self, env=env, ex=ex)
+
+    hooks.replace("sfn.callback_from_error", heartbeat_timeout)
+
+
+_retrying = threading.local()
+
+
+def _install_interruptible_retry() -> None:
+    evaluate = hooks.original("sfn.retrier_eval")
+
+    def retrier(self, env) -> None:
+        _retrying.env = env
+        try:
+            evaluate(self, env)
+        finally:
+            _retrying.env = None
+
+    hooks.replace("sfn.retrier_eval", retrier)
+
+
+def _install_context() -> None:
+    build = hooks.original("sfn.evaluation_environment")
+
+    def environment(self):
+        env = build(self)
+        execution = env.states.context_object.context_object_data["Execution"]
+        if isinstance(execution.get("StartTime"), datetime.datetime):
+            execution["StartTime"] = aws_timestamp(execution["StartTime"])
+        execution.setdefault("RedriveCount", 0)
+        return env
+
+    hooks.replace("sfn.evaluation_environment", environment)
+
+
+def _install_abort_once() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType
+
+    add_event = hooks.original("sfn.add_event")
+
+    def add_event_once(self, context, event_type, *args, **kwargs):
+        if event_type == HistoryEventType.ExecutionAborted and any(
+                event["type"] == HistoryEventType.ExecutionAborted for event in self._history_event_list):
+            return self._history_event_list[-1]["id"]
+        return add_event(self, context, event_type, *args, **kwargs)
+
+    hooks.replace("sfn.add_event", add_event_once)
+
+
+def _install_log_records() -> None:
+    create = hooks.original("sfn.history_log")
+
+    def history_log(*args, **kwargs):
+        record = create(*args, **kwargs)
+        stamp = record.get("event_timestamp")
+        if isinstance(stamp, str):
+            stamp = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        if isinstance(stamp, datetime.datetime):
+            record["event_timestamp"] = str(int(stamp.timestamp() * 1000))
+        return record
+
+    hooks.replace("sfn.history_log", staticmethod(history_log))
+
+
+def _install_aws_answers() -> None:
+    from securecart_lab.emulator import stepfunctions_api
+
+    _install_json_encoder()
+    _install_error_matching()
+    _install_choice()
+    _install_task_errors()
+    _install_interruptible_retry()
+    _install_context()
+    _install_abort_once()
+    _install_log_records()
+    stepfunctions_api.install()

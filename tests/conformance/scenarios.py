@@ -33,6 +33,7 @@ class Scenario:
     check: Callable[[Any, dict, list[dict]], None] | None = None  # (ctx, described, history)
     express: bool = False
     run: Callable[[Any], None] | None = None  # drives the API itself
+    gap: str | None = None  # a known difference from AWS: the scenario runs as a strict xfail (counted as failed)
 
     @property
     def id(self) -> str:
@@ -385,8 +386,10 @@ def _start_time_check(ctx, described, history):
 
 scenario("context", "start-time-is-iso", definition=pass_state(Parameters={"t.$": "$$.Execution.StartTime"}),
          check=_start_time_check)
-scenario("context", "state-retry-count", definition=pass_state(Parameters={"attempts.$": "$$.State.RetryCount"}),
-         check=_retry_count_check)
+scenario("context", "state-retry-count", definition={"StartAt": "T", "States": {"T": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+    "Parameters": {"FunctionName": "echo", "Payload": {"attempts.$": "$$.State.RetryCount"}}, "OutputPath": "$.Payload",
+    "End": True}}}, check=_retry_count_check)
 
 # --- JSONata -------------------------------------------------------------------------------------------------------
 
@@ -414,7 +417,8 @@ scenario("jsonata", "catch-error-output", definition={"QueryLanguage": "JSONata"
 scenario("jsonata", "undefined-output-is-query-evaluation-error", definition={"QueryLanguage": "JSONata", **pass_state(
     Output="{% $states.input.nope %}")}, input={"a": 1}, status="FAILED", error="States.QueryEvaluationError",
     cause="An error occurred while executing the state 'P' (entered at the event id #2). The JSONata expression "
-          "'$states.input.nope' specified for the field 'Output' returned nothing (undefined).")
+          "'$states.input.nope' specified for the field 'Output' returned nothing (undefined).",
+    gap="the cause does not name the field the expression was written in")
 scenario("jsonata", "functions", definition={"QueryLanguage": "JSONata", **pass_state(
     Output="{% {'sum': $sum($states.input.xs), 'upper': $uppercase('abc'), 'joined': $join(['a','b'], '-')} %}")},
     input={"xs": [1, 2, 3]}, output={"sum": 6, "upper": "ABC", "joined": "a-b"})

@@ -131,7 +131,9 @@ def _check_execution(ctx, item: Scenario, execution_arn: str) -> None:
         item.check(ctx, described, history)
 
 
-@pytest.mark.parametrize("item", SCENARIOS, ids=[item.id for item in SCENARIOS])
+@pytest.mark.parametrize("item", [
+    pytest.param(item, id=item.id, marks=[pytest.mark.xfail(strict=True, reason=item.gap)] if item.gap else [])
+    for item in SCENARIOS])
 def test_scenario(item: Scenario, ctx, launched):
     if item.run is not None:
         item.run(ctx)

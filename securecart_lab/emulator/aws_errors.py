@@ -1,0 +1,72 @@
+"""Whatever moto lets escape answers as an AWS error in the service's protocol, never as an HTML 500.
+
+moto raises NotImplementedError for actions and features it lacks; Flask would turn that (or any other bug) into
+an HTML page, which the AWS CLI retries four times and then reports as a bare "500". The kit answers
+`UnsupportedOperation` (400, the action named) or `InternalFailure` (500) in the shape the client parses: JSON for
+JSON protocols, XML for query and REST-XML ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from xml.sax.saxutils import escape
+
+LOG = logging.getLogger(__name__)
+
+REST_XML = {"s3", "route53", "cloudfront"}
+
+
+def _action(request) -> str:
+    target = request.headers.get("X-Amz-Target", "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    action = request.values.get("Action") if request.method in ("GET", "POST") else None
+    return action or f"{request.method} {request.path}"
+
+
+def error_response(service: str, request, code: str, message: str, status: int):
+    from flask import Response
+
+    request_id = str(uuid.uuid4())
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code}
+    content_type = request.headers.get("Content-Type", "")
+    if request.headers.get("X-Amz-Target") or "json" in content_type or (
+            service not in REST_XML and not request.values.get("Action") and service != "ec2"):
+        body = json.dumps({"__type": code, "message": message, "Message": message})
+        return Response(body, status=status, headers=headers, content_type="application/x-amz-json-1.1")
+    if service == "ec2":
+        body = (f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                f"</Errors><RequestID>{request_id}</RequestID></Response>")
+    elif service in REST_XML:
+        body = (f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
+                f"<RequestId>{request_id}</RequestId></Error>")
+    else:
+        body = (f"<ErrorResponse><Error><Type>{'Sender' if status < 500 else 'Receiver'}</Type>"
+                f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+    return Response(body, status=status, headers=headers, content_type="text/xml")
+
+
+def install(app, service: str) -> None:
+    """Register the handler on one moto backend app (extensions.backend_app builds them)."""
+    from flask import request
+    from werkzeug.exceptions import HTTPException
+
+    def handle(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return exc
+        action = _action(request)
+        if isinstance(exc, NotImplementedError):
+            LOG.info("%s %s is not supported by the emulator: %s", service, action, exc)
+            return error_response(
+                service, request, "UnsupportedOperation",
+                f"{action} is not supported by the securecart-lab emulator ({service}): {exc or 'not implemented'}",
+                400)
+        LOG.exception("%s %s failed inside the emulator", service, action)
+        return error_response(service, request, "InternalFailure",
+                              f"The securecart-lab emulator failed to process {action}: {type(exc).__name__}: {exc}",
+                              500)
+
+    app.register_error_handler(Exception, handle)
