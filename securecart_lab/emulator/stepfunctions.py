@@ -40,14 +40,14 @@ MAX_DEFINITION = 1_048_576
 def _install_definition_limit() -> None:
     from moto.stepfunctions.exceptions import ValidationException
 
-    validate = hooks.original("sfn.validate_definition")
+    from securecart_lab.emulator.stepfunctions_api import validate_definition
 
     def validate_with_limit(definition: str):
         if definition is not None and len(definition) > MAX_DEFINITION:
             raise ValidationException(
                 "1 validation error detected: Value at 'definition' failed to satisfy constraint: "
                 f"Member must have length less than or equal to {MAX_DEFINITION}")
-        return validate(definition=definition)
+        validate_definition(definition)
 
     hooks.replace("sfn.validate_definition", staticmethod(validate_with_limit))
 
@@ -273,8 +273,21 @@ def _install_task_errors() -> None:
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
     from moto.stepfunctions.parser.asl.utils.json_path import NoSuchJsonPathError
 
+    evaluate_binding = hooks.original("sfn.payload_binding")
+
+    def binding(self, env):
+        try:
+            return evaluate_binding(self, env)
+        except NoSuchJsonPathError as exc:
+            if not hasattr(exc, "securecart_field"):
+                exc.securecart_field = f"{self.field}.$"
+            raise
+
+    hooks.replace("sfn.payload_binding", binding)
+
     def missing_path(env, ex: NoSuchJsonPathError):
-        cause = (f"The JSONPath '{ex.json_path}' specified for the field '{env.next_field_name}' could not be found "
+        field = getattr(ex, "securecart_field", None) or env.next_field_name
+        cause = (f"The JSONPath '{ex.json_path}' specified for the field '{field}' could not be found "
                  f"in the input '{to_json_str(ex.data)}'")
         return _failure(env, "States.Runtime", cause, typ=StatesErrorNameType.StatesRuntime).failure_event
 
@@ -370,6 +383,44 @@ def _install_log_records() -> None:
     hooks.replace("sfn.history_log", staticmethod(history_log))
 
 
+def _install_result_writer() -> None:
+    def put_results(env, resource_runtime_part, state_credentials) -> None:
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+        parameters = env.stack.pop()
+        results = env.stack.pop()
+        s3 = boto_client_for(service="s3", region=resource_runtime_part.region, state_credentials=state_credentials)
+        record = env.map_run_record_pool_manager.get_all()[-1]
+        run_id = record.map_run_arn.split(":")[-1]
+        prefix = parameters.get("Prefix", "")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        bucket = parameters["Bucket"]
+        now = aws_timestamp(datetime.datetime.now(tz=datetime.timezone.utc))
+        children = [{
+            "ExecutionArn": f"{record.map_run_arn.replace(':mapRun:', ':execution:')}:{index}",
+            "Input": "", "InputDetails": {"Included": True}, "Name": str(index),
+            "Output": json.dumps(result, separators=(",", ":")), "OutputDetails": {"Included": True},
+            "RedriveCount": 0, "RedriveStatus": "NOT_REDRIVABLE",
+            "RedriveStatusReason": "Execution is SUCCEEDED and cannot be redriven", "StartDate": now,
+            "StateMachineArn": record.map_run_arn.rsplit("/", 1)[0].replace(":mapRun:", ":stateMachine:"),
+            "Status": "SUCCEEDED", "StopDate": now,
+        } for index, result in enumerate(results if isinstance(results, list) else [])]
+        files = []
+        if children:
+            body = json.dumps(children).encode()
+            key = f"{prefix}{run_id}/SUCCEEDED_0.json"
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            files.append({"Key": key, "Size": len(body)})
+        manifest = {"DestinationBucket": bucket, "MapRunArn": record.map_run_arn,
+                    "ResultFiles": {"FAILED": [], "PENDING": [], "SUCCEEDED": files}}
+        key = f"{prefix}{run_id}/manifest.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+        env.stack.append({"MapRunArn": record.map_run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": key}})
+
+    hooks.replace("sfn.result_writer_s3", staticmethod(put_results))
+
+
 def _install_aws_answers() -> None:
     from securecart_lab.emulator import stepfunctions_api
 
@@ -381,4 +432,5 @@ def _install_aws_answers() -> None:
     _install_context()
     _install_abort_once()
     _install_log_records()
+    _install_result_writer()
     stepfunctions_api.install()

@@ -7,6 +7,7 @@ Grammar errors come from moto's ASL parser (SCHEMA_VALIDATION_FAILED).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ def _parser_message(exc: Exception) -> str:
     return re.sub(r" expecting \{.*$", "", first).strip() or type(exc).__name__
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_error(definition: str) -> str | None:
+    """moto's ASL parser's complaint, or None (cached: a parse costs 50 ms, and create and validate both ask)."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    try:
+        AmazonStateLanguageParser.parse(definition)
+    except Exception as exc:
+        return _parser_message(exc)
+    return None
+
+
 def diagnose(definition: str | None, machine_type: str = "STANDARD") -> list[Diagnostic]:
     if not definition:
         return [Diagnostic("SCHEMA_VALIDATION_FAILED", "The definition is empty", "/")]
@@ -118,12 +131,13 @@ def diagnose(definition: str | None, machine_type: str = "STANDARD") -> list[Dia
     _graph(machine, "", found)
     if found:
         return found
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-    try:
-        AmazonStateLanguageParser.parse(definition)
-    except Exception as exc:
-        return [Diagnostic("SCHEMA_VALIDATION_FAILED", _parser_message(exc))]
+    unsupported = sorted(set(re.findall(r'"(ItemBatcher)"\s*:', definition)))
+    if unsupported:
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED",
+                           f"{unsupported[0]} is valid on AWS but not supported by the securecart-lab emulator")]
+    error = _parse_error(definition)
+    if error is not None:
+        return [Diagnostic("SCHEMA_VALIDATION_FAILED", error)]
     if machine_type == "EXPRESS" and re.search(r"\.(sync|waitForTaskToken)(:2)?\"", definition):
         return [Diagnostic("SCHEMA_VALIDATION_FAILED",
                            "Express state machine does not support '.sync' or '.waitForTaskToken' service integration")]
