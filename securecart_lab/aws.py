@@ -9,7 +9,9 @@ from botocore.config import Config
 
 from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
 
-_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=60)
+# inject_host_prefix: StartSyncExecution and TestState would go to "sync-127.0.0.1".
+_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=60,
+                 inject_host_prefix=False)
 
 
 @functools.lru_cache(maxsize=64)

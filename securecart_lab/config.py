@@ -151,4 +151,6 @@ def aws_env(endpoint_url: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
+        # botocore sends StartSyncExecution and TestState to "sync-<host>", which 127.0.0.1 is not.
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
     }

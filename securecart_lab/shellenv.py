@@ -71,6 +71,7 @@ def write_aws_files(settings: Settings, endpoint_url: str) -> tuple[Path, Path]:
         f"region = {config.REGION}\n"
         "output = json\n"
         f"endpoint_url = {endpoint_url}\n"
+        "disable_host_prefix_injection = true\n"
         "\n"
         "[plugins]\n"
         f"securecart = {PLUGIN_MODULE}\n"

@@ -242,6 +242,7 @@ def _spawn(fn, key: tuple) -> Worker:
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": fn.region or REGION,
         "AWS_REGION": fn.region or REGION,
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",  # StartSyncExecution would go to sync-127.0.0.1
         "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),

@@ -270,6 +270,28 @@ def test_execution_logs_reach_the_configured_log_group(emulator):
     assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
 
 
+def test_execution_log_records_use_aws_field_types(emulator):
+    # AWS writes id, previous_event_id and event_timestamp as strings, the timestamp in epoch milliseconds:
+    # {"id":"1","type":"ExecutionStarted","details":{...},"previous_event_id":"0","event_timestamp":"1598022413431",...}
+    logs = client(emulator, "logs")
+    logs.create_log_group(logGroupName="/aws/vendedlogs/states/typed")
+    group_arn = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/typed:*"
+    machine = _machine(emulator, "logged-typed", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                       loggingConfiguration={"level": "ALL", "includeExecutionData": True,
+                                             "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": group_arn}}]})
+    before = int(time.time() * 1000)
+    result = _run(emulator, machine)
+    events = logs.filter_log_events(logGroupName="/aws/vendedlogs/states/typed")["events"]
+    records = [json.loads(e["message"]) for e in events]
+    assert records and records[0]["type"] == "ExecutionStarted"
+    for record in records:
+        assert isinstance(record["id"], str) and isinstance(record["previous_event_id"], str), record
+        stamp = record["event_timestamp"]
+        assert isinstance(stamp, str) and stamp.isdigit(), record
+        assert before - 5000 <= int(stamp) <= int(time.time() * 1000) + 5000, record
+        assert record["execution_arn"] == result["executionArn"]
+
+
 def test_ten_state_execution_latency(emulator):
     states = {f"S{i}": {"Type": "Pass", "Result": i, "ResultPath": f"$.s{i}", "Next": f"S{i + 1}"} for i in range(9)}
     states["S9"] = {"Type": "Task", "Resource": _function_arn("payment"), "End": True}

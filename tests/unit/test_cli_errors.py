@@ -102,7 +102,7 @@ def test_env_prints_exports(cli, isolated_settings):
     assert result.exit_code == 0
     names = [l.split("=")[0].removeprefix("export ") for l in result.output.splitlines()]
     assert names == ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_REGION",
-                     "AWS_CONFIG_FILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE", "unset PGPASSWORD",
+                     "AWS_DISABLE_HOST_PREFIX_INJECTION", "AWS_CONFIG_FILE", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSFILE", "unset PGPASSWORD",
                      "PYTHONPATH"]
     assert f"export AWS_ENDPOINT_URL={isolated_settings.endpoint_url}" in result.output
     # The password lives in the kit's 0600 password file, not in the shell's environment.

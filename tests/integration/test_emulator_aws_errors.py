@@ -1,0 +1,124 @@
+"""What moto does not implement answers an AWS error in the service's protocol, never an HTML 500; Step Functions
+actions a learner reaches through the AWS CLI (after `securecart-lab env`) answer as on AWS."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+from emulator_fixture import ROLE_ARN, client, ensure_role, running_emulator
+
+from securecart_lab import config
+
+pytestmark = pytest.mark.integration
+
+needs_awscli = pytest.mark.skipif(importlib.util.find_spec("awscli") is None,
+                                  reason="AWS CLI v1 (the 'test' extra) is not installed")
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with running_emulator(time_scale=0.01) as handle:
+        ensure_role(handle)
+        yield handle
+
+
+def _code(call) -> tuple[str, str, int]:
+    try:
+        call()
+    except ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["Error"].get("Message", ""), \
+            exc.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("the call succeeded")
+
+
+@pytest.mark.parametrize("service, call", [
+    ("stepfunctions", lambda c: c.get_activity_task(activityArn="arn:aws:states:us-east-1:123456789012:activity:a")),
+    ("sqs", lambda c: c.list_message_move_tasks(SourceArn="arn:aws:sqs:us-east-1:123456789012:q")),
+    ("iam", lambda c: c.change_password(OldPassword="a", NewPassword="b")),  # query protocol: XML error
+    ("dynamodb", lambda c: c.describe_global_table(GlobalTableName="orders")),
+])
+def test_unimplemented_actions_answer_unsupported_operation(emulator, service, call):
+    code, message, status = _code(lambda: call(client(emulator, service)))
+    assert (code, status) == ("UnsupportedOperation", 400), message
+    assert "not supported by the securecart-lab emulator" in message
+
+
+def test_an_unimplemented_action_is_json_not_html(emulator):
+    request = urllib.request.Request(
+        emulator.endpoint_url, data=b"{}", method="POST",
+        headers={"X-Amz-Target": "AWSStepFunctions.GetActivityTask", "Content-Type": "application/x-amz-json-1.0",
+                 "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/states/aws4_request, "
+                                  "SignedHeaders=host, Signature=x"})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode()
+        assert exc.code == 400 and "<html" not in body.lower(), body
+        assert json.loads(body)["__type"] == "UnsupportedOperation"
+    else:
+        raise AssertionError("expected an error")
+
+
+def _aws(emulator, *arguments: str) -> subprocess.CompletedProcess:
+    """The AWS CLI with the environment `securecart-lab env` exports (no other AWS settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BOTO"))}
+    env.update(config.aws_env(emulator.endpoint_url))
+    return subprocess.run([sys.executable, "-m", "awscli", *arguments, "--output", "json"], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+@needs_awscli
+def test_the_aws_cli_reaches_test_state_despite_the_sync_host_prefix(emulator):
+    state = {"Type": "Pass", "InputPath": "$.order", "Parameters": {"total.$": "$.total"}, "ResultPath": "$.checked",
+             "Next": "Charge"}
+    run = _aws(emulator, "stepfunctions", "test-state", "--definition", json.dumps(state), "--role-arn", ROLE_ARN,
+               "--input", json.dumps({"order": {"total": 12}}), "--inspection-level", "DEBUG")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "SUCCEEDED" and result["nextState"] == "Charge"
+    assert json.loads(result["output"]) == {"order": {"total": 12}, "checked": {"total": 12}}
+    assert json.loads(result["inspectionData"]["afterInputPath"]) == {"total": 12}
+
+
+@needs_awscli
+def test_the_aws_cli_validates_a_definition_with_aws_diagnostics(emulator):
+    definition = {"StartAt": "Check", "States": {"Check": {"Type": "Pass", "Next": "Chrage"}, "Charge": {
+        "Type": "Succeed"}}}
+    run = _aws(emulator, "stepfunctions", "validate-state-machine-definition", "--definition", json.dumps(definition))
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["result"] == "FAIL" and result["truncated"] is False
+    assert result["diagnostics"] == [{"severity": "ERROR", "code": "MISSING_TRANSITION_TARGET",
+                                      "message": "Missing 'Next' target: Chrage", "location": "/States/Check/Next"}]
+
+
+@needs_awscli
+def test_the_aws_cli_runs_an_express_workflow_synchronously(emulator):
+    definition = {"StartAt": "Score", "States": {"Score": {"Type": "Pass", "Parameters": {
+        "fraud.$": "States.MathAdd($.score, 0)"}, "End": True}}}
+    arn = client(emulator, "stepfunctions").create_state_machine(
+        name="fraud-check", definition=json.dumps(definition), roleArn=ROLE_ARN, type="EXPRESS")["stateMachineArn"]
+    run = _aws(emulator, "stepfunctions", "start-sync-execution", "--state-machine-arn", arn, "--input",
+               json.dumps({"score": 97}))
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["status"] == "SUCCEEDED" and json.loads(result["output"]) == {"fraud": 97}
+
+
+@needs_awscli
+def test_the_aws_cli_gets_a_json_error_at_once_for_an_unsupported_action(emulator):
+    started = time.monotonic()
+    run = _aws(emulator, "stepfunctions", "get-activity-task", "--activity-arn",
+               "arn:aws:states:us-east-1:123456789012:activity:none")
+    assert run.returncode != 0
+    assert "(UnsupportedOperation)" in run.stderr and "GetActivityTask" in run.stderr, run.stderr
+    assert "reached max retries" not in run.stderr  # a 400 is not retried; the old HTML 500 was, four times
+    assert time.monotonic() - started < 30
