@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import boto3
 from botocore.config import Config
@@ -14,13 +15,23 @@ _CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeou
                  inject_host_prefix=False)
 
 
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    # One session for every client: its loader reads botocore's endpoint and retry data once, not per client.
+    return boto3.session.Session()
+
+
 @functools.lru_cache(maxsize=64)
 def client(service: str, endpoint_url: str):
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-        config=_CONFIG,
-    )
+    with _session_lock:  # a session is not thread-safe; the clients it makes are
+        return _session().client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=_CONFIG,
+        )

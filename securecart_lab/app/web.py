@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
 from flask import Flask, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from securecart_lab.app import catalog, orders
+from securecart_lab.app import catalog, orders, static_dir
 from securecart_lab.app.cloud import Clients, ReaderLookup, WriterLookup, publish_order_placed
 from securecart_lab.app.config import AppConfig
 from securecart_lab.app.db import WRITER, Database, DatabaseUnavailable
@@ -33,11 +32,6 @@ CORS_PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type, Accept, Idempotency-Key",
     "Access-Control-Max-Age": "600",
 }
-
-
-def static_dir() -> Path:
-    """The storefront's files (index.html, config.js, app.js, style.css), e.g. to upload to an S3 website bucket."""
-    return Path(__file__).resolve().parent / "static"
 
 
 def create_app(config: AppConfig) -> Flask:

@@ -142,7 +142,7 @@ def wait(cf, name: str, timeout: float = 300) -> dict | None:
         if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS" \
                 or not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
             return stack
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def is_complete(cf, name: str) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
+import string
 from typing import Any
 
 from securecart_lab.emulator import hooks
@@ -33,7 +35,40 @@ def install() -> None:
     hooks.replace("cfn.clean_json", _clean_json)
     hooks.replace("cfn.create_resource", _create_resource)
     hooks.replace("cfn.stack.create_resources", _create_resources)
+    hooks.replace("cfn.resource_map.delete", _delete_resources)
     hooks.replace("ec2.create_subnet_association", _create_subnet_association)
+
+
+def gone(exc: BaseException) -> bool:
+    """Whether a delete failed because the resource no longer exists (CloudFormation then counts it deleted)."""
+    code = getattr(exc, "error_type", None) or getattr(exc, "code", None) or type(exc).__name__
+    message = str(getattr(exc, "message", None) or exc).lower()
+    return (isinstance(code, str) and (code.endswith(("NotFound", "NotFoundFault", "NotFoundException")) or
+                                       code in ("NoSuchBucket", "NoSuchEntity", "ResourceNotFoundException")))\
+        or "not found" in message or "does not exist" in message
+
+
+def _delete_resources(self) -> None:
+    original = hooks.original("cfn.resource_map.delete")
+    try:
+        original(self)
+        return
+    except Exception as exc:
+        if not gone(exc):
+            raise
+    for name, resource in list(self._parsed_resources.items()):
+        resource_json = self._resource_json_map.get(name)
+        if resource is None or isinstance(resource, str) or resource_json is None \
+                or resource_json.get("DeletionPolicy") == "Retain":
+            continue
+        try:
+            self._delete_resource(resource, resource_json)
+        except Exception as exc:
+            if not gone(exc):
+                continue
+            LOG.info("stack resource %s was deleted already", name)
+        self._parsed_resources.pop(name, None)
+    original(self)  # what waited on those, and the error of anything that still cannot go
 
 
 def _create_subnet_association(self, route_table_id: str, subnet_id: str):
@@ -68,7 +103,12 @@ def _clean_json(resource_json: Any, resources_map: Any) -> Any:
     return original(resource_json, resources_map)
 
 
-def _fix_properties(resource_json: dict) -> dict:
+def _fix_properties(logical_id: str, resource_json: dict) -> dict:
+    if resource_json.get("Type") == "AWS::SSM::Parameter" and not (resource_json.get("Properties") or {}).get("Name"):
+        # AWS names a parameter without a Name itself (moto fails on it).
+        suffix = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(12))
+        return {**resource_json, "Properties": {**(resource_json.get("Properties") or {}),
+                                                "Name": f"CFN-{logical_id}-{suffix}"}}
     if resource_json.get("Type") != "AWS::RDS::DBInstance":
         return resource_json
     props = dict(resource_json.get("Properties") or {})
@@ -138,7 +178,7 @@ def error_text(exc: BaseException) -> str:
 
 def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, account_id: str, region_name: str):
     original = hooks.original("cfn.create_resource")
-    resource_json = _fix_properties(resource_json)
+    resource_json = _fix_properties(logical_id, resource_json)
     stack = _stack(resources_map, account_id, region_name)
     resource_type = resource_json.get("Type", "")
     event(stack, logical_id, resource_type, "CREATE_IN_PROGRESS")

@@ -15,7 +15,7 @@ from typing import Any
 
 from securecart_lab.emulator import hooks
 from securecart_lab.emulator.cloudformation import changes as changes_module
-from securecart_lab.emulator.cloudformation import engine, template
+from securecart_lab.emulator.cloudformation import drift, engine, template
 
 _UPDATABLE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"}
 _NO_CHANGES = ("The submitted information didn't contain changes. Submit different information to create a change "
@@ -214,6 +214,7 @@ def create_stack(self):
             raise
         raise _error(getattr(exc, "message", None) or str(exc)) from None
     stack.template = body
+    engine.keep_as_written(stack, document)
     return _result({"StackId": stack.stack_id})
 
 
@@ -394,10 +395,83 @@ def continue_update_rollback(self):
     return hooks.resolve("cfn.empty_result")()
 
 
+# --- drift ------------------------------------------------------------------------------------------------------
+
+def _detections(backend) -> dict[str, drift.Detection]:
+    if not hasattr(backend, "kit_drift_detections"):
+        backend.kit_drift_detections = {}
+    return backend.kit_drift_detections
+
+
+def _live_resources(stack) -> dict[str, tuple[dict, Any]]:
+    """Logical id -> (template declaration, moto's resource) of what the stack holds."""
+    declared = (stack.template_dict or {}).get("Resources") or {}
+    parsed = stack.resource_map._parsed_resources
+    return {name: (declared[name], parsed[name]) for name in declared if parsed.get(name) is not None}
+
+
+def _drift_of(stack, logical_id: str, resource_json: dict, resource) -> dict:
+    try:
+        expected = engine.resolve(resource_json, stack.resource_map)
+    except Exception:  # a property that cannot be evaluated any more: nothing to compare it with
+        expected = {}
+    return drift.resource_drift(stack, logical_id, expected, resource_json["Type"], engine.physical_id(resource))
+
+
+def _require_stable(stack) -> None:
+    if stack.status.endswith("_IN_PROGRESS") or stack.status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
+        raise _error(f"Stack {stack.name} is in {stack.status} state; drift detection needs a stack that is not "
+                     "being changed and holds resources.")
+
+
+def detect_stack_drift(self):
+    backend = self.cloudformation_backend
+    stack = backend.get_stack(self._get_param("StackName"))
+    _require_stable(stack)
+    wanted = self._get_param("LogicalResourceIds", []) or []
+    detection = drift.Detection(drift.new_id(), stack)
+    for name, (resource_json, resource) in _live_resources(stack).items():
+        if not wanted or name in wanted:
+            detection.drifts[name] = _drift_of(stack, name, resource_json, resource)
+    _detections(backend)[detection.id] = detection
+    stack.kit_drift = detection
+    return _result({"StackDriftDetectionId": detection.id})
+
+
+def describe_stack_drift_detection_status(self):
+    detection_id = self._get_param("StackDriftDetectionId")
+    detection = _detections(self.cloudformation_backend).get(detection_id)
+    if detection is None:
+        raise _error(f"Drift detection with id [{detection_id}] does not exist")
+    return _result(detection.status())
+
+
+def describe_stack_resource_drifts(self):
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    detection = getattr(stack, "kit_drift", None)
+    filters = set(self._get_param("StackResourceDriftStatusFilters", []) or [])
+    drifts = [d for d in (detection.drifts.values() if detection else [])
+              if not filters or d["StackResourceDriftStatus"] in filters]
+    return _result({"StackResourceDrifts": drifts})
+
+
+def detect_stack_resource_drift(self):
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    _require_stable(stack)
+    logical_id = self._get_param("LogicalResourceId")
+    found = _live_resources(stack).get(logical_id)
+    if found is None:
+        raise _error(f"Resource {logical_id} does not exist for stack {stack.name}")
+    return _result({"StackResourceDrift": _drift_of(stack, logical_id, *found)})
+
+
 HANDLERS = {
     "validate_template": validate_template, "create_stack": create_stack, "update_stack": update_stack,
     "create_change_set": create_change_set, "describe_change_set": describe_change_set,
     "list_change_sets": list_change_sets, "delete_change_set": delete_change_set,
     "execute_change_set": execute_change_set, "describe_events": describe_events,
-    "continue_update_rollback": continue_update_rollback,
+    "continue_update_rollback": continue_update_rollback, "detect_stack_drift": detect_stack_drift,
+    "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
+    "describe_stack_resource_drifts": describe_stack_resource_drifts,
+    "detect_stack_resource_drift": detect_stack_resource_drift,
 }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from securecart_lab.emulator import hooks
-from securecart_lab.emulator.bridges.cloudformation import error_text, event
+from securecart_lab.emulator.bridges.cloudformation import error_text, event, gone
 from securecart_lab.emulator.cloudformation import changes as changes_module
 from securecart_lab.emulator.cloudformation import template, updaters
 
@@ -58,13 +58,13 @@ def new_resource_map(stack, document: dict, parameters: dict, exports):
     return resource_map
 
 
-def _resolve(resource_json: dict, resource_map) -> dict:
+def resolve(resource_json: dict, resource_map) -> dict:
     """A resource's properties with every intrinsic function evaluated."""
     properties = copy.deepcopy(resource_json.get("Properties") or {})
     return hooks.resolve("cfn.clean_json")(properties, resource_map) or {}
 
 
-def _physical(resource) -> str | None:
+def physical_id(resource) -> str | None:
     for attribute in ("physical_resource_id", "resource_id", "name"):
         physical = getattr(resource, attribute, None)
         if isinstance(physical, str):
@@ -94,7 +94,7 @@ def delete_resource(resource_map, stack, logical_id: str, resource_json: dict, r
     """Delete one resource with its DeletionPolicy honoured (Retain keeps it), with stack events."""
     resource_type = resource_json.get("Type", "")
     policy = resource_json.get("DeletionPolicy")
-    physical = _physical(resource)
+    physical = physical_id(resource)
     if policy == "Retain":
         event(stack, logical_id, resource_type, "DELETE_SKIPPED", physical)
         return
@@ -102,8 +102,9 @@ def delete_resource(resource_map, stack, logical_id: str, resource_json: dict, r
     try:
         resource_map._delete_resource(resource, resource_json)
     except Exception as exc:
-        event(stack, logical_id, resource_type, "DELETE_FAILED", physical, error_text(exc))
-        raise
+        if not gone(exc):  # one deleted by hand is gone, as CloudFormation counts it
+            event(stack, logical_id, resource_type, "DELETE_FAILED", physical, error_text(exc))
+            raise
     event(stack, logical_id, resource_type, "DELETE_COMPLETE", physical)
 
 
@@ -144,7 +145,8 @@ def _update(stack, body: str, document: dict, parameters: dict, exports) -> None
     stack.status = "UPDATE_IN_PROGRESS"
     stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
     try:
-        new_map = new_resource_map(stack, document, parameters, exports)
+        # moto writes the names it generates into the template it creates from: the stack keeps the learner's.
+        new_map = new_resource_map(stack, copy.deepcopy(document), parameters, exports)
     except Exception as exc:
         _roll_back(stack, old_map, [], None, error_text(exc))
         return
@@ -158,7 +160,7 @@ def _update(stack, body: str, document: dict, parameters: dict, exports) -> None
     for name in new_resources:
         if name in old_resources:
             try:
-                befores[name] = _resolve(old_resources[name], old_map)
+                befores[name] = resolve(old_resources[name], old_map)
             except Exception:  # resolved again in _apply, where a failure fails that resource
                 pass
     steps: list[_Step] = []
@@ -210,14 +212,14 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps, b
     try:
         before = (befores or {}).get(name)
         if before is None:
-            before = _resolve(old_resources[name], old_map)
-        after = _resolve(resource_json, new_map)
+            before = resolve(old_resources[name], old_map)
+        after = resolve(resource_json, new_map)
     except Exception as exc:
         raise UpdateFailed(name, error_text(exc)) from exc
     changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
     if not changed:
         return
-    physical = _physical(resource)
+    physical = physical_id(resource)
     create_only = changed & changes_module.create_only(resource_type)
     if not create_only and updaters.can_update(resource_type, changed):
         event(stack, name, resource_type, "UPDATE_IN_PROGRESS", physical)
@@ -254,7 +256,7 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps, b
         raise
     steps.append(_Step("replaced", name, resource_type, replacement, before, after, changed, old=resource,
                        json=resource_json))
-    event(stack, name, resource_type, "UPDATE_COMPLETE", _physical(replacement))
+    event(stack, name, resource_type, "UPDATE_COMPLETE", physical_id(replacement))
 
 
 def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: str) -> None:
@@ -265,7 +267,7 @@ def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: s
     created = []
     for step in reversed(steps):
         if step.kind == "modified":
-            physical = _physical(step.resource)
+            physical = physical_id(step.resource)
             event(stack, step.logical_id, step.resource_type, "UPDATE_IN_PROGRESS", physical)
             try:
                 updaters.update(step.resource_type, physical, step.after, step.before, step.changed)
@@ -275,7 +277,7 @@ def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: s
                 continue
             event(stack, step.logical_id, step.resource_type, "UPDATE_COMPLETE", physical)
         elif step.kind == "replaced":
-            event(stack, step.logical_id, step.resource_type, "UPDATE_COMPLETE", _physical(step.old))
+            event(stack, step.logical_id, step.resource_type, "UPDATE_COMPLETE", physical_id(step.old))
             created.append(step)
         else:
             created.append(step)
@@ -298,4 +300,14 @@ def create(stack) -> None:
     """Create every resource of a new stack; a failure rolls it back to ROLLBACK_COMPLETE (nothing left)."""
     with lock(stack):
         stack._add_stack_event("CREATE_IN_PROGRESS", resource_status_reason="User Initiated")
-        stack.create_resources()
+        as_written = copy.deepcopy(stack.template_dict)
+        try:
+            stack.create_resources()
+        finally:
+            keep_as_written(stack, as_written)
+
+
+def keep_as_written(stack, document: dict) -> None:
+    """The stack's template as the learner wrote it, without the names moto generated into its copy (else an
+    unchanged template would differ from it: UpdateStack would not answer "No updates are to be performed")."""
+    stack.template_dict = document

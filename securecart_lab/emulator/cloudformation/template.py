@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +69,10 @@ def decode(body: str):
 
 def parse(body: str) -> dict:
     """The template in long form (Ref, Fn::GetAtt [A, B.C], Fn::Sub ...), as a plain dict."""
-    document = _plain(decode(body))
+    return _checked(_plain(decode(body)))
+
+
+def _checked(document: dict) -> dict:
     if not isinstance(document.get("Resources"), dict) or not document["Resources"]:
         raise TemplateError([Problem("error", "E1001",
                                      "Template format error: At least one Resources member must be defined.",
@@ -138,13 +142,30 @@ def lint(body: str) -> tuple[dict, list[Problem]]:
     return json.loads(document), list(problems)
 
 
+_linter_lock = threading.Lock()
+
+
+@functools.cache
+def _linter():
+    """cfn-lint's configuration and rules, built once per process: loading the ~300 rules and their data files
+    takes longer than linting a lab's template with them."""
+    from cfnlint.config import ConfigMixIn, ManualArgs
+    from cfnlint.runner import Runner
+
+    config = ConfigMixIn(**ManualArgs(regions=[REGION], ignore_checks=["I"]))
+    return config, Runner(config).rules
+
+
 @functools.lru_cache(maxsize=8)  # a preview then a deploy, or validate-template then a change set: one lint
 def _lint(body: str) -> tuple[str, tuple[Problem, ...]]:
-    import cfnlint.api
-    from cfnlint.config import ManualArgs
+    from cfnlint.runner import run_template_by_data
 
-    document = parse(body)
-    matches = cfnlint.api.lint(body, config=ManualArgs(regions=[REGION], ignore_checks=["I"]))
+    decoded = decode(body)
+    document = _checked(_plain(decoded))  # before cfn-lint, whose rules may normalise values in place
+    # The rules keep per-template state while they run: one template at a time.
+    with _linter_lock:
+        config, rules = _linter()
+        matches = list(run_template_by_data(decoded, config, rules))
     problems = []
     for match in matches:
         severity = "error" if match.rule.id.startswith("E") else "warning"

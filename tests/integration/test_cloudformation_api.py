@@ -1,0 +1,130 @@
+"""CloudFormation's API on a small stack of its own (no lab): UpdateStack on an unchanged template, names AWS
+generates, and drift detection after changes made by hand, in AWS's shapes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from securecart_lab.labs import stacks
+
+pytestmark = pytest.mark.integration
+
+TEMPLATE = """
+Resources:
+  Setting:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: one
+  Spare:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: spare
+  Web:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: web
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 80
+          ToPort: 80
+          CidrIp: 0.0.0.0/0
+  Jobs:
+    Type: AWS::SQS::Queue
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(aws):
+    cf = aws("cloudformation")
+    name = f"api-{uuid.uuid4().hex[:8]}"
+    cf.create_stack(StackName=name, TemplateBody=TEMPLATE)
+    assert stacks.wait(cf, name)["StackStatus"] == "CREATE_COMPLETE"
+    yield name
+    cf.delete_stack(StackName=name)
+    stacks.wait(cf, name)
+
+
+def physical(aws, name: str) -> dict[str, str]:
+    return {r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in aws("cloudformation").describe_stack_resources(StackName=name)["StackResources"]}
+
+
+def test_a_parameter_without_a_name_gets_one_from_cloudformation(aws, stack):
+    # Was: CREATE_FAILED "'NoneType' object has no attribute 'lower'" (moto needs a Name).
+    name = physical(aws, stack)["Setting"]
+    assert name.startswith("CFN-Setting-")
+    assert aws("ssm").get_parameter(Name=name)["Parameter"]["Value"] == "one"
+
+
+def test_an_unchanged_template_right_after_create_is_no_update(aws, stack):
+    cf = aws("cloudformation")
+    # Was: an update started (moto had written the queue's generated name into the stack's template).
+    for request in ({"TemplateBody": TEMPLATE}, {"UsePreviousTemplate": True}):
+        with pytest.raises(ClientError) as raised:
+            cf.update_stack(StackName=stack, **request)
+        assert raised.value.response["Error"] == {"Type": "Sender", "Code": "ValidationError",
+                                                  "Message": "No updates are to be performed."}
+    assert cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    empty = cf.create_change_set(StackName=stack, ChangeSetName="nothing", TemplateBody=TEMPLATE)
+    described = cf.describe_change_set(ChangeSetName=empty["Id"])
+    assert described["Status"] == "FAILED" and described["Changes"] == []
+    cf.delete_change_set(ChangeSetName=empty["Id"])
+
+
+def test_drift_detection_reports_what_was_changed_by_hand(aws, stack):
+    cf, ids = aws("cloudformation"), physical(aws, stack)
+    detection = cf.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+    status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    assert (status["DetectionStatus"], status["StackDriftStatus"], status["DriftedStackResourceCount"]) == (
+        "DETECTION_COMPLETE", "IN_SYNC", 0)
+
+    aws("ssm").put_parameter(Name=ids["Setting"], Value="two", Overwrite=True)
+    aws("ssm").delete_parameter(Name=ids["Spare"])
+    aws("ec2").authorize_security_group_ingress(GroupId=ids["Web"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    detection = cf.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
+    status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    assert (status["StackDriftStatus"], status["DriftedStackResourceCount"]) == ("DRIFTED", 3)
+
+    drifts = {d["LogicalResourceId"]: d for d in cf.describe_stack_resource_drifts(StackName=stack)["StackResourceDrifts"]}
+    assert {k: d["StackResourceDriftStatus"] for k, d in drifts.items()} == {
+        "Setting": "MODIFIED", "Spare": "DELETED", "Web": "MODIFIED", "Jobs": "NOT_CHECKED"}
+    setting = drifts["Setting"]
+    assert setting["PhysicalResourceId"] == ids["Setting"] and setting["ResourceType"] == "AWS::SSM::Parameter"
+    assert setting["PropertyDifferences"] == [{"PropertyPath": "/Value", "ExpectedValue": "one", "ActualValue": "two",
+                                               "DifferenceType": "NOT_EQUAL"}]
+    assert json.loads(setting["ExpectedProperties"])["Value"] == "one"
+    assert json.loads(setting["ActualProperties"])["Value"] == "two"
+    added = drifts["Web"]["PropertyDifferences"]
+    assert [(d["PropertyPath"], d["DifferenceType"], d["ExpectedValue"]) for d in added] == [
+        ("/SecurityGroupIngress/1", "ADD", "null")]
+    assert json.loads(added[0]["ActualValue"]) == {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "10.0.0.0/8"}
+
+    only = cf.describe_stack_resource_drifts(StackName=stack, StackResourceDriftStatusFilters=["DELETED"])
+    assert [d["LogicalResourceId"] for d in only["StackResourceDrifts"]] == ["Spare"]
+    single = cf.detect_stack_resource_drift(StackName=stack, LogicalResourceId="Setting")["StackResourceDrift"]
+    assert single["StackResourceDriftStatus"] == "MODIFIED"
+    with pytest.raises(ClientError, match="Resource Nothing does not exist for stack"):
+        cf.detect_stack_resource_drift(StackName=stack, LogicalResourceId="Nothing")
+    with pytest.raises(ClientError, match="does not exist"):
+        cf.describe_stack_drift_detection_status(StackDriftDetectionId=str(uuid.uuid4()))
+
+
+def test_a_stack_whose_resource_was_deleted_by_hand_is_deleted(aws):
+    cf, name = aws("cloudformation"), f"api-{uuid.uuid4().hex[:8]}"
+    cf.create_stack(StackName=name, TemplateBody=TEMPLATE)
+    assert stacks.wait(cf, name)["StackStatus"] == "CREATE_COMPLETE"
+    ids = physical(aws, name)
+    aws("ssm").delete_parameter(Name=ids["Spare"])
+    cf.delete_stack(StackName=name)  # was: ParameterNotFound, and the stack and its other resources stayed
+    assert stacks.wait(cf, name) is None
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        aws("ssm").get_parameter(Name=ids["Setting"])
+    with pytest.raises(ClientError, match="InvalidGroup.NotFound"):
+        aws("ec2").describe_security_groups(GroupIds=[ids["Web"]])
