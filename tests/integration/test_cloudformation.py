@@ -458,3 +458,29 @@ def test_changed_user_data_rolls_new_instances_in_and_the_site_keeps_serving(lab
     assert group["LaunchTemplate"]["Version"] == "2"
     assert physical_ids(lab2) == before
     assert_still_serving(lab2, url, order_id)
+
+
+@needs_awscli
+def test_drift_detection_finds_a_capacity_changed_with_the_cli(lab2, settings):
+    group = "securecart-app"
+    aws_cli(f"autoscaling set-desired-capacity --auto-scaling-group-name {group} --desired-capacity 3", settings)
+    try:
+        detection = aws_cli(f"cloudformation detect-stack-drift --stack-name {STACK}", settings)["StackDriftDetectionId"]
+        status = aws_cli(f"cloudformation describe-stack-drift-detection-status --stack-drift-detection-id {detection}",
+                         settings)
+        assert (status["DetectionStatus"], status["StackDriftStatus"], status["DriftedStackResourceCount"]) == (
+            "DETECTION_COMPLETE", "DRIFTED", 1)
+        drifts = aws_cli(f"cloudformation describe-stack-resource-drifts --stack-name {STACK}", settings)
+        by_id = {d["LogicalResourceId"]: d for d in drifts["StackResourceDrifts"]}
+        assert by_id["AppGroup"]["StackResourceDriftStatus"] == "MODIFIED"
+        assert by_id["AppGroup"]["PropertyDifferences"] == [
+            {"PropertyPath": "/DesiredCapacity", "ExpectedValue": "2", "ActualValue": "3", "DifferenceType": "NOT_EQUAL"}]
+        # What the learner did not touch is in sync (the template's values read back as the services report them).
+        checked = {k: d["StackResourceDriftStatus"] for k, d in by_id.items() if d["StackResourceDriftStatus"] != "NOT_CHECKED"}
+        assert checked == {"AppGroup": "MODIFIED", "AppTargetGroup": "IN_SYNC", "AlbSecurityGroup": "IN_SYNC",
+                           "AppSecurityGroup": "IN_SYNC", "DbSecurityGroup": "IN_SYNC", "Database": "IN_SYNC"}, checked
+    finally:
+        lab2.aws("autoscaling").set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=2)
+    detection = lab2.aws("cloudformation").detect_stack_drift(StackName=STACK)["StackDriftDetectionId"]
+    assert lab2.aws("cloudformation").describe_stack_drift_detection_status(
+        StackDriftDetectionId=detection)["StackDriftStatus"] == "IN_SYNC"
