@@ -32,9 +32,10 @@ def _stepfunctions() -> None:
 
 
 def _lambda() -> None:
-    from securecart_lab.emulator import lambda_runtime
+    from securecart_lab.emulator import event_sources, lambda_runtime
 
     lambda_runtime.install()
+    event_sources.install()
 
 
 def _events() -> None:

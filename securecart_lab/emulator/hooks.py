@@ -124,6 +124,10 @@ HOOKS: dict[str, Hook] = {
         Hook("lambda.backends", "moto.awslambda.models", "lambda_backends", "find functions by ARN"),
         Hook("lambda.create_function", "moto.awslambda.models", "LambdaBackend.create_function",
              "the first function starts the spare worker (API and CloudFormation both create through it)"),
+        *(Hook(f"lambda.{verb}_event_source_mapping", "moto.awslambda.models",
+               f"LambdaBackend.{verb}_event_source_mapping",
+               "SQS event source mappings get a real poller (event_sources.py), started and stopped with the mapping")
+          for verb in ("create", "update", "delete")),
         Hook("events.send_to_targets", "moto.events.models", "Rule.send_to_targets",
              "deliver to Step Functions, Lambda, SNS, SQS and API destinations with InputPath/Input/InputTransformer, "
              "RetryPolicy and DeadLetterConfig"),

@@ -432,7 +432,9 @@ def install() -> None:
 
 
 def shutdown() -> None:
-    """Stop every worker and the spare (called when the emulator exits)."""
+    """Stop every worker and the spare (called when the emulator exits), after the event source pollers."""
+    if "securecart_lab.emulator.event_sources" in sys.modules:
+        sys.modules["securecart_lab.emulator.event_sources"].shutdown()
     _async.shutdown(wait=False, cancel_futures=True)
     with _pool.lock:
         _pool.closed = True
