@@ -1,7 +1,7 @@
 """Lambda event source mappings for SQS, run for real (moto stores them, and invokes one message at a time while
 SendMessage waits).
 
-One poller thread per enabled mapping, with AWS's semantics:
+Pollers per enabled mapping (`concurrency()` batches in flight), with AWS's semantics:
 - it receives up to BatchSize messages (10 per receive), waiting up to MaximumBatchingWindowInSeconds to fill a batch,
   with the queue's visibility timeout, and invokes the function synchronously with the event AWS sends
   (`Records` of messageId, receiptHandle, body, attributes, messageAttributes, md5OfBody, eventSource,
@@ -13,7 +13,7 @@ One poller thread per enabled mapping, with AWS's semantics:
   (`itemIdentifier` = messageId); a response naming an unknown or empty identifier fails the whole batch, as on AWS;
 - Enable/Disable/Update/Delete start and stop the poller (CloudFormation goes through the same calls).
 An idle poller sleeps on the queue's condition (woken by a new message) or until the next in-flight message becomes
-visible again, at most 20 s: no busy polling. Pollers invoke one batch at a time.
+visible again, at most 20 s: no busy polling. Each mapping runs `concurrency()` batches at once.
 """
 
 from __future__ import annotations
@@ -31,15 +31,30 @@ _IDLE_WAIT = 20.0  # seconds, like a long poll
 _MISSING_QUEUE_WAIT = 5.0
 
 
+_DEFAULT_CONCURRENCY, _MAX_CONCURRENCY = 2, 5
+_receive_locks: dict[str, threading.Lock] = {}
+
+
+def concurrency(mapping) -> int:
+    """Batches in flight at once: ScalingConfig.MaximumConcurrency, else 2 (AWS starts 5 pollers and scales up;
+    locally each concurrent batch holds a worker process, so at most 5). Two are enough for what concurrency shows:
+    a message whose visibility timeout ends while its batch still runs is delivered again."""
+    wanted = (mapping.scaling_config or {}).get("MaximumConcurrency") or _DEFAULT_CONCURRENCY
+    return max(1, min(int(wanted), _MAX_CONCURRENCY))
+
+
 class Poller:
     def __init__(self, mapping) -> None:
         self.mapping = mapping
+        self.concurrency = concurrency(mapping)
         self._stopped = threading.Event()
         self._queue = None
-        self.thread = threading.Thread(target=self._run, name=f"esm-{mapping.uuid[:8]}", daemon=True)
+        self.threads = [threading.Thread(target=self._run, name=f"esm-{mapping.uuid[:8]}-{index}", daemon=True)
+                        for index in range(self.concurrency)]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stopped.set()
@@ -80,7 +95,8 @@ class Poller:
 
     def _receive(self, queue, count: int) -> list:
         visibility = queue.visibility_timeout if queue.visibility_timeout is not None else 30
-        return self._backend().receive_message(queue.name, count, 0, int(visibility), ["All"])
+        with _receive_locks.setdefault(queue.queue_arn, threading.Lock()):  # one receive at a time, as SQS is atomic
+            return self._backend().receive_message(queue.name, count, 0, int(visibility), ["All"])
 
     def _collect(self, queue) -> list:
         import time
@@ -230,7 +246,8 @@ def _sync(mapping) -> None:
     wanted = mapping is not None and bool(mapping.enabled) and mapping.event_source_arn.split(":")[2] == "sqs"
     with _lock:
         current = _pollers.get(mapping.uuid) if mapping is not None else None
-        if current is not None and (not wanted or current.mapping is not mapping):
+        if current is not None and (not wanted or current.mapping is not mapping
+                                    or current.concurrency != concurrency(mapping)):
             current.stop()
             del _pollers[mapping.uuid]
             current = None
@@ -293,4 +310,5 @@ def shutdown() -> None:
     for poller in pollers:
         poller.stop()
     for poller in pollers:
-        poller.thread.join(timeout=2)
+        for thread in poller.threads:
+            thread.join(timeout=2)

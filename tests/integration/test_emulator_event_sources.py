@@ -32,6 +32,20 @@ def handler(event, context):
 '''
 
 
+SLOW = """
+import boto3, json, os, time
+
+sqs = boto3.client("sqs")
+
+
+def handler(event, context):
+    for r in event["Records"]:
+        sqs.send_message(QueueUrl=os.environ["OUT"], MessageBody=json.dumps(
+            {"body": r["body"], "count": r["attributes"]["ApproximateReceiveCount"]}))
+    time.sleep(2)
+"""
+
+
 @pytest.fixture(scope="module")
 def emulator():
     with running_emulator() as handle:
@@ -178,3 +192,14 @@ def test_idle_pollers_do_not_spin(emulator):
     before = cpu_seconds()
     time.sleep(3)
     assert cpu_seconds() - before < 0.3  # a spinning poller would burn the whole 3 s
+
+
+def test_a_visibility_timeout_shorter_than_the_function_delivers_the_message_again(emulator):
+    sqs, lam = client(emulator, "sqs"), client(emulator, "lambda")
+    source, source_arn = _queue(emulator, "captures", VisibilityTimeout=1)
+    out, _ = _queue(emulator, "captures-done")
+    function = create_function(emulator, "capture", SLOW, Timeout=10, Environment={"Variables": {"OUT": out}})
+    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=function, BatchSize=1)
+    sqs.send_message(QueueUrl=source, MessageBody="charge-once")
+    deliveries = _drain(emulator, out, 2, timeout=30)
+    assert sorted((d["body"], d["count"]) for d in deliveries[:2]) == [("charge-once", "1"), ("charge-once", "2")]

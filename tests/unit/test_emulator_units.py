@@ -109,3 +109,30 @@ def test_eventbridge_classifies_target_errors_as_aws_does(error_type, code, retr
     assert (classified.code, classified.retriable) == (code, retriable)
     internal = events._classify(RuntimeError("engine bug"))
     assert (internal.code, internal.retriable) == ("INTERNAL_ERROR", True)
+
+
+@pytest.mark.parametrize("response, failed", [
+    (b'{"batchItemFailures": []}', set()),
+    (b'{"batchItemFailures": null}', set()),
+    (b"{}", set()),
+    (b"null", set()),
+    (b'{"batchItemFailures": [{"itemIdentifier": "m-2"}]}', {"m-2"}),
+    (b'{"batchItemFailures": [{"itemIdentifier": "m-9"}]}', None),  # not in the batch: the whole batch failed
+    (b'{"batchItemFailures": [{"itemIdentifier": ""}]}', None),
+    (b'{"batchItemFailures": [{"itemId": "m-1"}]}', None),
+    (b"not json", None),
+])
+def test_batch_item_failures_follow_aws_rules(response, failed):
+    from securecart_lab.emulator import event_sources
+
+    assert event_sources._batch_item_failures(response, {"m-1", "m-2"}) == failed
+
+
+def test_event_source_mapping_concurrency_follows_scaling_config():
+    from types import SimpleNamespace
+
+    from securecart_lab.emulator.event_sources import concurrency
+
+    assert concurrency(SimpleNamespace(scaling_config=None)) == 2
+    assert concurrency(SimpleNamespace(scaling_config={"MaximumConcurrency": 3})) == 3
+    assert concurrency(SimpleNamespace(scaling_config={"MaximumConcurrency": 1000})) == 5
