@@ -37,7 +37,7 @@ from typing import Any
 
 from jsonpath_ng.ext import parse as jsonpath
 
-from securecart_lab.emulator import event_patterns, hooks, lambda_runtime, timescale
+from securecart_lab.emulator import event_patterns, hooks, iam, lambda_runtime, timescale
 
 LOG = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ def _deliver(rule, target: dict[str, Any], event: dict[str, Any], payload: str) 
     parsed = parse_arn(arn)
     service = parsed.service
     account, region = parsed.account or rule.account_id, parsed.region or rule.region_name
+    iam.authorize_target(rule, target, account, region)  # TargetAccessDenied: NO_PERMISSIONS, not retried
     if service == "states":
         backend = hooks.resolve("sfn.backend")(account, region)
         backend.start_execution(arn, name=None, execution_input=_json_text(payload))

@@ -31,6 +31,12 @@ def _stepfunctions() -> None:
     stepfunctions.install()
 
 
+def _iam_stepfunctions() -> None:
+    from securecart_lab.emulator import iam
+
+    iam.install_stepfunctions()
+
+
 def _lambda() -> None:
     from securecart_lab.emulator import event_sources, lambda_runtime
 
@@ -62,6 +68,7 @@ def _bridge(name: str) -> Callable[[], None]:
 
 INSTALLERS: dict[str, Callable[[], None]] = {
     "stepfunctions": _stepfunctions,
+    "iam.stepfunctions": _iam_stepfunctions,
     "lambda": _lambda,
     "events": _events,
     "sqs": _sqs,
@@ -71,7 +78,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
 
 # moto backend name (as its dispatcher names it) -> the extensions to install before its first request.
 NEEDS: dict[str, tuple[str, ...]] = {
-    "stepfunctions": ("stepfunctions",),
+    "stepfunctions": ("stepfunctions", "iam.stepfunctions"),
     "awslambda": ("lambda",),
     "events": ("events",),
     "sqs": ("sqs",),

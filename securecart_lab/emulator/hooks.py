@@ -146,6 +146,24 @@ HOOKS: dict[str, Hook] = {
         Hook("sns.backends", "moto.sns.models", "sns_backends", "EventBridge -> SNS targets"),
         Hook("sqs.backends", "moto.sqs.models", "sqs_backends", "EventBridge -> SQS targets"),
         Hook("events.backends", "moto.events.models", "events_backends", "EventBridge -> event bus targets"),
+        # IAM at run time (iam.py).
+        Hook("core.authorize_request", "moto.core.authorization",
+             "ActionAuthenticatorMixin._authenticate_and_authorize_normal_action",
+             "every request moto dispatches passes here; requests signed with a role session are evaluated"),
+        *(Hook(f"sfn.boto_client.{short}", f"{_SFN}.asl.{module}", "boto_client_for",
+               "Task integrations call AWS with the execution's role (imported by name)")
+          for short, module in (
+              ("lambda", "component.state.exec.state_task.lambda_eval_utils"),
+              *((name, f"component.state.exec.state_task.service.state_task_service_{name}")
+                for name in ("sqs", "sns", "dynamodb", "events", "sfn", "aws_sdk", "unsupported", "glue", "ecs",
+                             "batch")),
+              ("item_reader_s3", "component.state.exec.state_map.item_reader.eval.resource_eval_s3"),
+              ("result_writer_s3", "component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3"),
+          )),
+        Hook("sfn.service_task_from_error", f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service",
+             "StateTaskService._from_error", "a denied integration call fails the Task with AWS's error name"),
+        Hook("sfn.lambda_task_from_error", f"{_SFN}.asl.component.state.exec.state_task.state_task_lambda",
+             "StateTaskLambda._from_error", "the same for a Task whose Resource is a function ARN"),
         # SQS that stays fast as a queue fills (sqs.py).
         Hook("sqs.send_message", _SQS, "SQSBackend.send_message",
              "standard queues: moto builds every queue attribute (three walks of the queue) to read one"),

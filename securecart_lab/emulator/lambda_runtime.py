@@ -31,7 +31,7 @@ from typing import Any
 
 from securecart_lab import service_user
 from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY, Settings
-from securecart_lab.emulator import hooks
+from securecart_lab.emulator import hooks, iam
 from securecart_lab.errors import LabError
 
 LOG = logging.getLogger(__name__)
@@ -158,7 +158,8 @@ def _endpoint() -> str:
 
 def _key(fn) -> tuple:
     env = tuple(sorted((fn.environment_vars or {}).items()))
-    return (fn.function_arn, getattr(fn, "code_digest", ""), fn.handler, fn.run_time, fn.timeout, fn.memory_size, env)
+    return (fn.function_arn, getattr(fn, "code_digest", ""), fn.handler, fn.run_time, fn.timeout, fn.memory_size, env,
+            getattr(fn, "role", None))
 
 
 def _process_env() -> dict[str, str]:
@@ -238,8 +239,8 @@ def _spawn(fn, key: tuple) -> Worker:
         "_HANDLER": fn.handler or "",
         "LAMBDA_TASK_ROOT": str(task_root),
         "AWS_ENDPOINT_URL": _endpoint(),
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        # The execution role's temporary credentials, as on AWS (the kit's admin keys when IAM is off).
+        **(iam.function_credentials(fn) or {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}),
         "AWS_DEFAULT_REGION": fn.region or REGION,
         "AWS_REGION": fn.region or REGION,
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",  # StartSyncExecution would go to sync-127.0.0.1

@@ -85,12 +85,17 @@ def zip_bytes(files: dict[str, str]) -> bytes:
     return buffer.getvalue()
 
 
+ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+
+
 def ensure_role(handle: EmulatorHandle) -> str:
+    """The tests' role: it may do anything (the emulator evaluates the roles services act as)."""
     iam = client(handle, "iam")
     try:
         iam.create_role(RoleName="securecart-test", AssumeRolePolicyDocument="{}")
     except iam.exceptions.EntityAlreadyExistsException:
         pass
+    iam.put_role_policy(RoleName="securecart-test", PolicyName="everything", PolicyDocument=ALLOW_ALL)
     return ROLE_ARN
 
 
