@@ -57,6 +57,17 @@ def _float(name: str, default: float) -> float:
     return value
 
 
+def _switch(name: str, default: str) -> str:
+    raw = (os.environ.get(name) or default).strip().lower()
+    if raw in ("on", "1", "true", "yes", "enabled"):
+        return "on"
+    if raw in ("off", "0", "false", "no", "disabled"):
+        return "off"
+    from securecart_lab.errors import LabError
+
+    raise LabError(f"{name} must be on or off, found {raw!r}.", f"Unset it (on) or set {name}=off.")
+
+
 @dataclass(frozen=True)
 class Settings:
     engine: str = "local"
@@ -68,6 +79,8 @@ class Settings:
     pg_bin: str | None = None
     pg_os_user: str = "securecart"
     time_scale: float = 1.0
+    # "on": the emulator evaluates the roles services act as (Step Functions, EventBridge targets, Lambda).
+    iam: str = "on"
     # Progress file under home: the learner's is state.json; `ci` keeps its own so it never writes theirs.
     state_name: str = "state.json"
 
@@ -83,6 +96,7 @@ class Settings:
             pg_bin=env.get("SECURECART_PG_BIN") or None,
             pg_os_user=env.get("SECURECART_PG_OS_USER") or "securecart",
             time_scale=_float("SECURECART_TIME_SCALE", 1.0),
+            iam=_switch("SECURECART_IAM", "on"),
         )
         overrides = {k: v for k, v in overrides.items() if v is not None}
         settings = replace(settings, **overrides)
@@ -139,6 +153,7 @@ class Settings:
             "SECURECART_PG_PORT": str(self.pg_port),
             "SECURECART_PG_OS_USER": self.pg_os_user,
             "SECURECART_TIME_SCALE": repr(self.time_scale),
+            "SECURECART_IAM": self.iam,
             **({"SECURECART_PG_BIN": self.pg_bin} if self.pg_bin else {}),
             **aws_env(self.endpoint_url),
         }

@@ -44,6 +44,7 @@ def settings(session_home):
         "SECURECART_EMULATOR_PORT": str(s.emulator_port),
         "SECURECART_PG_PORT": str(s.pg_port),
         "SECURECART_TIME_SCALE": str(TIME_SCALE),
+        "SECURECART_IAM": "on",
     }
     with pytest.MonkeyPatch.context() as mp:
         for name, value in env.items():

@@ -100,6 +100,7 @@ def _run_description(settings: Settings, rows: list[runner.Row], labs, all_labs:
         # What the environments reported (asking the engine here would import moto for nothing).
         "engine_version": graded["engine_version"] if graded else engine.version(),
         "time_scale": settings.time_scale,
+        "iam": graded["iam"] if graded else settings.iam,
         "labs": labs or ("all" if all_labs else "contained"),
         "jobs": jobs,
         "signed": sign,

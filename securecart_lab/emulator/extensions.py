@@ -37,6 +37,12 @@ def _iam_stepfunctions() -> None:
     iam.install_stepfunctions()
 
 
+def _iam_simulator() -> None:
+    from securecart_lab.emulator import iam
+
+    iam.install_simulator()
+
+
 def _lambda() -> None:
     from securecart_lab.emulator import event_sources, lambda_runtime
 
@@ -69,6 +75,7 @@ def _bridge(name: str) -> Callable[[], None]:
 INSTALLERS: dict[str, Callable[[], None]] = {
     "stepfunctions": _stepfunctions,
     "iam.stepfunctions": _iam_stepfunctions,
+    "iam.simulator": _iam_simulator,
     "lambda": _lambda,
     "events": _events,
     "sqs": _sqs,
@@ -79,6 +86,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
 # moto backend name (as its dispatcher names it) -> the extensions to install before its first request.
 NEEDS: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("stepfunctions", "iam.stepfunctions"),
+    "iam": ("iam.simulator",),
     "awslambda": ("lambda",),
     "events": ("events",),
     "sqs": ("sqs",),

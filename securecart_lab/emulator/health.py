@@ -10,7 +10,7 @@ from importlib.metadata import version
 from typing import Any
 
 from securecart_lab import __version__
-from securecart_lab.emulator import extensions
+from securecart_lab.emulator import extensions, iam
 from securecart_lab.emulator.timescale import scale
 
 PATHS = ("/_localstack/health", "/_securecart/health")
@@ -34,6 +34,7 @@ def health_document() -> dict[str, Any]:
         "version": __version__,
         "moto_version": _moto_version(),
         "time_scale": scale(),
+        "iam": iam.setting(),
         "environment_id": ENVIRONMENT_ID,
     }
 

@@ -160,6 +160,8 @@ HOOKS: dict[str, Hook] = {
               ("item_reader_s3", "component.state.exec.state_map.item_reader.eval.resource_eval_s3"),
               ("result_writer_s3", "component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3"),
           )),
+        Hook("iam.response", "moto.iam.responses", "IamResponse",
+             "moto has no SimulatePrincipalPolicy nor SimulateCustomPolicy: the kit adds them"),
         Hook("sfn.service_task_from_error", f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service",
              "StateTaskService._from_error", "a denied integration call fails the Task with AWS's error name"),
         Hook("sfn.lambda_task_from_error", f"{_SFN}.asl.component.state.exec.state_task.state_task_lambda",

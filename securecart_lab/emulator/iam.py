@@ -747,6 +747,78 @@ def function_credentials(fn) -> dict[str, str] | None:
             "AWS_SESSION_TOKEN": creds.session_token}
 
 
+# --- IAM's policy simulator (moto has none): SimulatePrincipalPolicy and SimulateCustomPolicy -------------------
+
+
+_DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny", IMPLICIT_DENY: "implicitDeny", "boundary": "implicitDeny"}
+
+
+def _principal_policies(source_arn: str) -> tuple[list[tuple[dict, str | None]], dict | None]:
+    account = source_arn.split(":")[4] if source_arn.count(":") >= 5 else "123456789012"
+    if ":role/" in source_arn:
+        return role_policies(source_arn, account)
+    if ":user/" in source_arn:
+        backend = _iam_backend(account)
+        try:
+            user = backend.get_user(source_arn.rsplit("/", 1)[-1])
+        except Exception:
+            return [], None
+        documents = [(_document(text), None) for text in list(user.policies.values())]
+        documents += [(_managed_document(policy), arn) for arn, policy in list(user.managed_policies.items())]
+        return documents, None
+    return [], None
+
+
+def _simulation_context(entries: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for entry in entries or []:
+        name, values = entry.get("ContextKeyName"), entry.get("ContextKeyValues") or []
+        if name:
+            context[name] = values if str(entry.get("ContextKeyType", "")).endswith("List") else (values[0] if values else None)
+    return context
+
+
+def simulate(documents: list[tuple[dict, str | None]], boundary: dict | None, actions: list[str],
+             resources_: list[str], context: dict[str, Any]) -> list[dict[str, Any]]:
+    results = []
+    for action in actions:
+        for resource in resources_ or ["*"]:
+            decision = evaluate(documents, action, resource, context)
+            if decision.allowed and boundary is not None and not evaluate([(boundary, None)], action, resource, context).allowed:
+                decision = Decision("boundary")
+            results.append({"EvalActionName": action, "EvalResourceName": resource,
+                            "EvalDecision": _DECISIONS[decision.result], "MatchedStatements": [],
+                            "MissingContextValues": []})
+    return results
+
+
+def _simulate_principal_policy(self):
+    from moto.core.responses import ActionResult
+
+    documents, boundary = _principal_policies(self._get_param("PolicySourceArn") or "")
+    extra = [(_document(text), None) for text in self._get_param("PolicyInputList") or []]
+    results = simulate(documents + extra, boundary, self._get_param("ActionNames") or [],
+                       self._get_param("ResourceArns") or ["*"], _simulation_context(self._get_param("ContextEntries")))
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def _simulate_custom_policy(self):
+    from moto.core.responses import ActionResult
+
+    documents = [(_document(text), None) for text in self._get_param("PolicyInputList") or []]
+    results = simulate(documents, None, self._get_param("ActionNames") or [], self._get_param("ResourceArns") or ["*"],
+                       _simulation_context(self._get_param("ContextEntries")))
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def install_simulator() -> None:
+    """moto answers SimulatePrincipalPolicy and SimulateCustomPolicy with NotImplemented; the kit answers them with
+    the evaluator the emulator enforces."""
+    response = hooks.resolve("iam.response")
+    response.simulate_principal_policy = _simulate_principal_policy
+    response.simulate_custom_policy = _simulate_custom_policy
+
+
 def install() -> None:
     """Evaluate requests signed with role sessions (the other pieces install with their services)."""
     hooks.replace("core.authorize_request", authorize_request)

@@ -16,7 +16,7 @@ from securecart_lab.labs import workspace
 from securecart_lab.labs.context import LabContext
 from securecart_lab.labs.model import Lab
 from securecart_lab.labs.registry import get_lab
-from securecart_lab.reporting import LabReport, RunInfo
+from securecart_lab.reporting import LabReport, RunInfo, iam_setting
 
 
 # Where what runs came from, recorded per lab and shown with progress: the learner's files, or solve's reference solution.
@@ -235,6 +235,7 @@ def run_info(settings: Settings) -> RunInfo:
         simulated=tuple(engine.simulated),
         time_scale=float(health.get("time_scale", settings.time_scale)),
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        iam=iam_setting(health),
     )
 
 

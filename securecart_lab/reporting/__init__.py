@@ -53,6 +53,16 @@ CHECKED_IN_PLACE = "checked in place"
 DEPLOYED_BY_SOLVE = "deployed by solve"
 GRADED_FRESH = "deployed from the learner's files in a fresh environment"
 IAM_NOT_ENFORCED = "not enforced: policies are read by the checks, not evaluated at run time"
+IAM_ENFORCED = ("enforced: the roles services act as (Step Functions executions, EventBridge targets, Lambda "
+                "functions) are evaluated at run time")
+IAM_OFF = "off (SECURECART_IAM=off): roles are not evaluated at run time"
+
+
+def iam_setting(health: dict | None) -> str:
+    """What a report says about IAM, from the engine's health document (the emulator says whether it evaluates
+    roles; an engine that does not say, LocalStack's community edition, does not)."""
+    value = (health or {}).get("iam")
+    return IAM_ENFORCED if value == "enforced" else IAM_OFF if value == "off" else IAM_NOT_ENFORCED
 
 
 @dataclass
@@ -69,8 +79,8 @@ class RunInfo:
     graded_state: str = CHECKED_IN_PLACE
     kit_version: str = __version__
     provenance: dict = field(default_factory=dict)
-    # The emulator does not evaluate IAM policies yet: a grade says so, so a role that is too narrow or too wide is
-    # judged only by what the checks read.
+    # Whether the roles services act as were evaluated at run time (iam_setting): a grade says so, since without
+    # it a role that is too narrow or too wide is judged only by what the checks read.
     iam: str = IAM_NOT_ENFORCED
 
 

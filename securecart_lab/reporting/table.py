@@ -38,6 +38,7 @@ def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
         f"[bold {colour}]Score {report.earned}/{report.points}[/] · {report.passed} passed, {report.failed} failed, "
         f"{report.skipped} skipped · {report.seconds:.1f}s on the {info.engine} engine"
         + (f" (time scale {info.time_scale:g})" if info.time_scale != 1 else "")
+        + (" · IAM off" if info.iam.startswith("off") else "")
     )
     if report.partial:
         console.print(f"[dim]Some checks only: not recorded as your progress (that is the last full run of "
