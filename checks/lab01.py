@@ -4,8 +4,8 @@ learner's state machine and rules do with them."""
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
+import re
 import time
 
 from botocore.exceptions import ClientError
@@ -618,57 +618,116 @@ def execution_logs(ctx):
                   actual="none")
 
 
-@check("least-privilege-role", "The state machine's role allows only what it uses", points=10,
-       hint="In role_policy.json, allow only the exact actions the state machine calls, on the exact resources "
-            "it uses: no wildcards.",
-       more="Reads the role's policies: no action may contain *, every statement except CloudWatch Logs delivery "
-            "(logs:*Delivery* etc., which AWS requires on \"*\") names its resources, and every Lambda function, "
-            "table and queue the deployed state machine uses is allowed. E.g. lambda:InvokeFunction on "
-            "${FunctionArn:validate-order}, dynamodb:UpdateItem on ${TableArn:securecart-orders}, sqs:SendMessage "
-            "on ${QueueArn:securecart-support}.",
-       needs={"iam", "stepfunctions"})
+@check("least-privilege-role", "The state machine's role lets every path run, and allows nothing else", points=10,
+       hint="In role_policy.json, allow exactly the actions the state machine calls, on exactly the resources it "
+            "uses: enough for every path (a confirmed, a declined and a rejected order), and nothing more.",
+       more="The emulator enforces the role (as AWS does): the check runs a valid, a declined and an invalid order and "
+            "fails on any call the role denied (the execution history names the action and resource). Then it asks "
+            "IAM's policy simulator (aws iam simulate-principal-policy) whether the role allows everything the "
+            "deployed definition uses, and whether it allows what the workflow never does (another function or "
+            "queue, other tables, deleting or scanning items, changing the role, ...). E.g. lambda:InvokeFunction "
+            "on ${FunctionArn:validate-order}, dynamodb:UpdateItem on ${TableArn:securecart-orders}, "
+            "sqs:SendMessage on ${QueueArn:securecart-support}, plus the CloudWatch Logs delivery actions "
+            "(logs:CreateLogDelivery etc., which AWS requires on \"*\").",
+       needs={"iam", "stepfunctions", "lambda", "dynamodb"})
 def least_privilege_role(ctx):
-    prov = _prov(ctx)
-    iam = ctx.aws("iam")
-    statements = []
-    for name in iam.list_role_policies(RoleName=prov.ROLE)["PolicyNames"]:
-        document = iam.get_role_policy(RoleName=prov.ROLE, PolicyName=name)["PolicyDocument"]
-        document = json.loads(document) if isinstance(document, str) else document
-        statement = document.get("Statement", [])
-        statements += statement if isinstance(statement, list) else [statement]
-    attached = iam.list_attached_role_policies(RoleName=prov.ROLE)["AttachedPolicies"]
-    if attached:
-        return failed("The role has managed policies attached; keep only role_policy.json.",
-                      expected="no managed policies", actual=", ".join(p["PolicyName"] for p in attached))
-    allows = [s for s in statements if s.get("Effect") == "Allow"]
-    if not allows:
-        return failed("The role allows nothing.", expected="the actions the state machine uses", actual="none")
-
-    def as_list(value):
-        return value if isinstance(value, list) else [value]
-
-    wildcard = [a for s in allows for a in as_list(s.get("Action", [])) if "*" in a]
-    if wildcard:
-        return failed("The role allows wildcard actions.", expected="exact actions", actual=", ".join(wildcard))
-    broad = [a for s in allows if "*" in as_list(s.get("Resource", []))
-             for a in as_list(s.get("Action", [])) if not a.lower().startswith("logs:")]
-    if broad:
-        return failed('Some actions apply to every resource ("Resource": "*").', expected="named resources",
-                      actual=", ".join(broad))
     machine = _machine(ctx)
     if machine is None:
         return failed("No state machine: deploy first.")
-
-    def allowed(action, resource):
-        return any(fnmatch.fnmatchcase(action.lower(), a.lower()) and any(fnmatch.fnmatchcase(resource, r)
-                   for r in as_list(s.get("Resource", []))) for s in allows for a in as_list(s.get("Action", [])))
-
-    missing = [f"{action} on {resource}" for action, resource in _required(ctx, json.loads(machine["definition"]))
-               if not allowed(action, resource)]
+    role_arn = machine["roleArn"]
+    required = _required(ctx, json.loads(machine["definition"]))
+    enforced = (ctx.engine.health() or {}).get("iam") == "enforced"
+    if enforced:
+        denied = _denied_on_every_path(ctx)
+        if denied:
+            return failed("The role does not let every path of the workflow run: the state machine was denied "
+                          f"{_plural(len(denied), 'call')}.", expected="every path runs",
+                          actual="; ".join(denied[:4]))
+    decisions = _simulate(ctx, role_arn, required)
+    missing = [f"{action} on {resource}" for (action, resource), decision in decisions.items() if decision != "allowed"]
     if missing:
         return failed("The role does not allow something the state machine uses.", expected="allowed",
                       actual="; ".join(missing))
-    return passed(f"{_plural(len(allows), 'statement')}, no wildcards")
+    used = {(action.lower(), resource) for action, resource in required}
+    probes = [(action, resource) for action, resource in _probes(ctx, role_arn) if (action.lower(), resource) not in used]
+    extra = [f"{action} on {resource}" for (action, resource), decision in _simulate(ctx, role_arn, probes).items()
+             if decision == "allowed"]
+    if extra:
+        return failed(f"The role allows more than the workflow uses ({_plural(len(extra), 'thing')} it never does).",
+                      expected="only the calls the workflow makes", actual="; ".join(extra[:4])
+                      + (f"; and {len(extra) - 4} more" if len(extra) > 4 else ""))
+    runs = "every path ran with it; " if enforced else "IAM enforcement is off (SECURECART_IAM=off), paths not run; "
+    return passed(f"{runs}{_plural(len(required), 'call')} allowed, {_plural(len(probes), 'other')} denied")
+
+
+_DENIED = re.compile(r"is not authorized to perform: (\S+) on resource: (\S+)")
+
+
+def _denied_on_every_path(ctx) -> list[str]:
+    """Run a valid, a declined and an invalid order at once; the calls the role denied (from their histories)."""
+    sfn, machine_arn = ctx.aws("stepfunctions"), _prov(ctx).state_machine_arn(ctx)
+    with _test_sku(ctx, stock=20) as sku:
+        orders = [_order(ctx, [{"sku": sku, "quantity": 1}]), _order(ctx, [{"sku": sku, "quantity": 1}], "tok_declined"),
+                  _order(ctx, [{"sku": sku, "quantity": 0}])]
+        arns = [sfn.start_execution(stateMachineArn=machine_arn, name=o["orderId"], input=json.dumps(o))["executionArn"]
+                for o in orders]
+        for arn in arns:
+            _wait(ctx, arn)
+    _messages_for(ctx, _prov(ctx).SUPPORT_QUEUE, orders[1]["orderId"])  # take the check's message off the queue
+    _messages_for(ctx, _prov(ctx).NOTIFICATIONS_QUEUE, orders[0]["orderId"])
+    denied: list[str] = []
+    for arn in arns:
+        for event in _history(ctx, arn):
+            details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+            match = _DENIED.search(details.get("cause") or "")
+            if match:
+                text = f"{match.group(1)} on {match.group(2)} ({details.get('error')})"
+                if text not in denied:
+                    denied.append(text)
+    return denied
+
+
+def _simulate(ctx, role_arn: str, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """IAM's policy simulator on (action, resource) pairs: {pair: "allowed" | "implicitDeny" | "explicitDeny"}."""
+    iam = ctx.aws("iam")
+    by_resource: dict[str, list[str]] = {}
+    for action, resource in pairs:
+        by_resource.setdefault(resource, []).append(action)
+    decisions = {}
+    for resource, actions in by_resource.items():
+        for result in iam.simulate_principal_policy(PolicySourceArn=role_arn, ActionNames=actions,
+                                                    ResourceArns=[resource])["EvaluationResults"]:
+            decisions[(result["EvalActionName"], resource)] = result["EvalDecision"]
+    return {pair: decisions.get(pair, "implicitDeny") for pair in pairs}
+
+
+def _probes(ctx, role_arn: str) -> list[tuple[str, str]]:
+    """Calls lab 1's workflow never makes: a least-privilege role denies every one."""
+    prov = _prov(ctx)
+    account = ctx.aws("sts").get_caller_identity()["Account"]
+    region = ctx.aws("sts").meta.region_name
+
+    def arn(service: str, rest: str) -> str:
+        return f"arn:aws:{service}:{region}:{account}:{rest}"
+
+    orders = arn("dynamodb", f"table/{prov.ORDERS_TABLE}")
+    support = arn("sqs", prov.SUPPORT_QUEUE)
+    return [
+        ("lambda:InvokeFunction", arn("lambda", "function:restock")),
+        ("lambda:UpdateFunctionCode", arn("lambda", "function:authorize-payment")),
+        ("lambda:DeleteFunction", arn("lambda", "function:validate-order")),
+        ("dynamodb:UpdateItem", arn("dynamodb", f"table/{prov.INVENTORY_TABLE}")),
+        ("dynamodb:UpdateItem", arn("dynamodb", f"table/{prov.PAYMENTS_TABLE}")),
+        ("dynamodb:PutItem", orders), ("dynamodb:DeleteItem", orders), ("dynamodb:Scan", orders),
+        ("dynamodb:DeleteTable", orders),
+        ("sqs:SendMessage", arn("sqs", prov.NOTIFICATIONS_QUEUE)),
+        ("sqs:ReceiveMessage", support), ("sqs:PurgeQueue", support), ("sqs:DeleteQueue", support),
+        ("logs:DeleteLogGroup", arn("logs", f"log-group:{prov.LOG_GROUP}")),
+        ("states:StartExecution", prov.state_machine_arn(ctx)),
+        ("iam:PutRolePolicy", role_arn), ("iam:PassRole", role_arn),
+        ("events:PutEvents", arn("events", f"event-bus/{prov.BUS}")),
+        ("s3:GetObject", "arn:aws:s3:::securecart-assets/orders.csv"),
+    ]
 
 
 def _required(ctx, definition: dict) -> list[tuple[str, str]]:

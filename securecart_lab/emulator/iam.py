@@ -381,7 +381,12 @@ def iam_action(service: str, operation: str) -> str:
 
 
 def _params(response) -> dict[str, Any]:
+    parsed = getattr(response, "params", None)  # moto's parse of the request against the service model
+    if isinstance(parsed, dict) and parsed:
+        return parsed
     body = getattr(response, "body", None)
+    if isinstance(body, dict):
+        return body
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str) and body.lstrip().startswith("{"):
