@@ -334,17 +334,18 @@ def _account_of(role_arn: str, default: str) -> str:
 
 
 def session(role_arn: str, session_name: str | None = None, region: str = "us-east-1") -> Session:
-    """Temporary credentials for the role (one set per role and session name, kept for the emulator's life), issued
-    through moto's STS so that GetCallerIdentity with them names the assumed role."""
+    """Temporary credentials for the role (one set per role and session name, kept for the emulator's life; a
+    service's session without a name gets a random one, as AWS's do), issued through moto's STS so that
+    GetCallerIdentity with them names the assumed role."""
     from moto.sts.models import sts_backends
 
     from securecart_lab.config import ACCOUNT_ID
 
-    name = session_name or secrets.token_hex(16)
     with _lock:
-        found = _by_role.get((role_arn, name))
+        found = _by_role.get((role_arn, session_name))
         if found is not None:
             return found
+        name = session_name or secrets.token_hex(16)  # a service's own session: one per role, named at random
         account = _account_of(role_arn, ACCOUNT_ID)
         assumed = sts_backends[account]["aws"].assume_role(
             region_name=region, role_session_name=name, role_arn=role_arn, policy="", duration=SESSION_SECONDS,
@@ -352,7 +353,7 @@ def session(role_arn: str, session_name: str | None = None, region: str = "us-ea
         found = Session(role_arn, name, assumed.account_id, assumed.access_key_id, assumed.secret_access_key,
                         assumed.session_token)
         _sessions[found.access_key_id] = found
-        _by_role[(role_arn, name)] = found
+        _by_role[(role_arn, session_name)] = found
         return found
 
 

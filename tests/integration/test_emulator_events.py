@@ -83,6 +83,10 @@ def test_rule_invokes_lambda_asynchronously(emulator):
     url, _ = _queue(emulator, "lambda-recorded")
     arn = create_function(emulator, "recorder", RECORDER, Environment={"Variables": {"QUEUE_URL": url}})
     _rule(emulator, "to-lambda", "OrderShipped", [{"Id": "fn", "Arn": arn, "InputPath": "$.detail"}])
+    # As on AWS, the function's resource policy must let EventBridge invoke it for this rule.
+    rule_arn = client(emulator, "events").describe_rule(Name="to-lambda", EventBusName="securecart")["Arn"]
+    client(emulator, "lambda").add_permission(FunctionName="recorder", StatementId="events", Action="lambda:InvokeFunction",
+                                              Principal="events.amazonaws.com", SourceArn=rule_arn)
     _put(emulator, "OrderShipped", {"order_id": "o-3"})
     assert _receive(emulator, url) == [{"order_id": "o-3"}]
 

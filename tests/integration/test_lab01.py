@@ -90,6 +90,16 @@ def _rule_wrong_detail_type(files):
     files["rules.json"][1]["EventPattern"]["detail-type"] = ["InventoryUpdated"]
 
 
+def _role_without_sqs_send(files):
+    statements = files["role_policy.json"]["Statement"]
+    files["role_policy.json"]["Statement"] = [s for s in statements if s.get("Sid") != "EscalateToSupport"]
+
+
+def _role_too_wide(files):
+    statement = next(s for s in files["role_policy.json"]["Statement"] if s.get("Sid") == "RecordOrderStatus")
+    statement["Resource"] = "*"
+
+
 @pytest.mark.parametrize("mutate, fails, still_passes", [
     (_no_retry, "payment-retry", "happy-path"),
     (_retry_wrong_error, "payment-retry", "payment-declined-to-support"),
@@ -100,6 +110,33 @@ def _rule_wrong_detail_type(files):
 def test_each_mistake_fails_its_check(lab1, tmp_path, mutate, fails, still_passes):
     service.deploy(lab1, 1, source=_variant(tmp_path, mutate))
     assert _statuses(lab1, only={fails, still_passes}) == {fails: FAIL, still_passes: PASS}
+
+
+def _outcomes(settings, *check_ids: str) -> dict:
+    return {o.id: o for o in service.check(settings, 1, only=set(check_ids)).outcomes}
+
+
+def test_a_role_without_sqs_send_message_stops_send_to_support_with_aws_error(lab1, tmp_path):
+    """The role is enforced: SendToSupport fails as on AWS, the declined order never reaches support, and the
+    least-privilege check names the denied call."""
+    service.deploy(lab1, 1, source=_variant(tmp_path, _role_without_sqs_send))
+    outcomes = _outcomes(lab1, "payment-declined-to-support", "least-privilege-role", "happy-path")
+    declined, role = outcomes["payment-declined-to-support"], outcomes["least-privilege-role"]
+    assert outcomes["happy-path"].status == PASS  # the path that sends nothing to support still runs
+    assert declined.status == FAIL and "SQS.AmazonSQSException" in declined.actual
+    assert role.status == FAIL
+    assert "sqs:sendmessage on arn:aws:sqs:us-east-1:123456789012:securecart-support (SQS.AmazonSQSException)" \
+        in role.actual
+    assert role.expected == "every path runs"
+
+
+def test_a_role_allowing_more_than_the_workflow_uses_fails_least_privilege(lab1, tmp_path):
+    service.deploy(lab1, 1, source=_variant(tmp_path, _role_too_wide))
+    outcomes = _outcomes(lab1, "least-privilege-role", "invalid-order-rejected")
+    role = outcomes["least-privilege-role"]
+    assert outcomes["invalid-order-rejected"].status == PASS
+    assert role.status == FAIL and "allows more than the workflow uses" in role.message
+    assert "dynamodb:UpdateItem on arn:aws:dynamodb:us-east-1:123456789012:table/securecart-inventory" in role.actual
 
 
 def test_malformed_json_names_file_and_line_and_changes_nothing(lab1, lab_ctx, tmp_path):
