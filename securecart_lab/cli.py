@@ -1,7 +1,8 @@
 """Command-line declarations only. Each command parses its arguments and calls one function in commands/.
 
 Settings come from options or environment variables: SECURECART_ENGINE, SECURECART_HOME, SECURECART_WORKSPACE,
-SECURECART_EMULATOR_PORT, SECURECART_PG_PORT, SECURECART_PG_BIN, SECURECART_TIME_SCALE, SECURECART_GRADING_KEY.
+SECURECART_EMULATOR_PORT, SECURECART_PG_PORT, SECURECART_PG_BIN, SECURECART_TIME_SCALE, SECURECART_IAM,
+SECURECART_GRADING_KEY.
 """
 
 from __future__ import annotations

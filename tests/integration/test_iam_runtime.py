@@ -282,7 +282,14 @@ def test_aws_cli_shows_the_denied_task_and_the_health_says_enforced(aws, names, 
     assert engine.health()["iam"] == "enforced"
 
 
-def test_iam_off_lets_every_call_through_and_says_so(tmp_path):
+def test_check_reports_say_iam_was_enforced(settings, engine):
+    from securecart_lab.labs import service
+    from securecart_lab.reporting import IAM_ENFORCED
+
+    assert service.run_info(settings).iam == IAM_ENFORCED
+
+
+def test_iam_off_lets_every_call_through_and_says_so():
     from emulator_fixture import client, start_emulator
 
     from securecart_lab.emulator import process

@@ -53,3 +53,26 @@ def test_the_graded_state_says_which_labs_solve_deployed():
     assert graded_state([learner]) == "checked in place"
     assert graded_state([solved]) == "deployed by solve"
     assert graded_state([learner, solved]) == "deployed by solve for lab 2; the other labs checked in place"
+
+
+def test_reports_say_whether_iam_was_enforced_from_the_engine_health():
+    from securecart_lab.reporting import IAM_ENFORCED, IAM_NOT_ENFORCED, IAM_OFF, iam_setting
+
+    assert iam_setting({"iam": "enforced"}) == IAM_ENFORCED and IAM_ENFORCED.startswith("enforced")
+    assert iam_setting({"iam": "off"}) == IAM_OFF and "SECURECART_IAM=off" in IAM_OFF
+    assert iam_setting({}) == iam_setting(None) == IAM_NOT_ENFORCED  # LocalStack's community edition says nothing
+
+
+def test_iam_setting_is_on_or_off(monkeypatch):
+    import pytest
+
+    from securecart_lab.config import Settings
+    from securecart_lab.errors import LabError
+
+    monkeypatch.delenv("SECURECART_IAM", raising=False)
+    assert Settings.from_env().iam == "on" and Settings.from_env().child_env()["SECURECART_IAM"] == "on"
+    monkeypatch.setenv("SECURECART_IAM", "OFF")
+    assert Settings.from_env().iam == "off"
+    monkeypatch.setenv("SECURECART_IAM", "sometimes")
+    with pytest.raises(LabError, match="SECURECART_IAM must be on or off"):
+        Settings.from_env()
