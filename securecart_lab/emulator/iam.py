@@ -705,7 +705,10 @@ def authorize_target(rule, target: dict[str, Any], account: str, region: str) ->
     service = arn.split(":")[2] if arn.count(":") >= 2 else ""
     rule_arn = getattr(rule, "arn", None) or ""
     action = {"states": "states:StartExecution", "lambda": "lambda:InvokeFunction", "sqs": "sqs:SendMessage",
-              "sns": "sns:Publish", "events": "events:PutEvents"}.get(service)
+              "sns": "sns:Publish"}.get(service)
+    if service == "events":
+        action = ("events:InvokeApiDestination" if ":api-destination/" in arn
+                  else "events:PutEvents" if ":event-bus/" in arn else None)
     if action is None:
         return
     role_arn = target.get("RoleArn")
