@@ -3,9 +3,12 @@ processes, an ALB forwards real HTTP after real health checks, Auto Scaling repl
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -176,22 +179,104 @@ def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network
     wait_for(lambda: all(target_states(aws, tg_arn).get(i, {}).get("State") == "healthy" for i in first), what="2 healthy targets")
 
     os.kill(wait_for(lambda: app_pid(first[0]), what="the app process"), signal.SIGKILL)
+    # The crashed instance shows Unhealthy (still InService, still running) before the group replaces it.
+    seen = wait_for(lambda: _health_of(autoscaling, first[0]), what="the crashed instance's health")
+    assert seen == ("InService", "Unhealthy"), seen
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["bridge-asg"])["AutoScalingGroups"][0]
+    assert {i["InstanceId"]: i["HealthStatus"] for i in group["Instances"]}[first[0]] == "Unhealthy"
     replaced = wait_for(lambda: (now := in_service()) and first[0] not in now and len(now) == 2 and now, what="a replacement")
-    state = aws("ec2").describe_instances(InstanceIds=[first[0]])["Reservations"][0]["Instances"][0]["State"]["Name"]
-    assert state == "terminated"
+    state = aws("ec2").describe_instances(InstanceIds=[first[0]])["Reservations"][0]["Instances"][0]["State"]
+    assert state["Name"] == "terminated" and state["Code"] == 48
+    # Scaling activities in AWS's shape: the termination and its cause, then the launch that restored capacity.
+    activities = autoscaling.describe_scaling_activities(AutoScalingGroupName="bridge-asg")["Activities"]
+    terminating = next(a for a in activities if a["Description"] == f"Terminating EC2 instance: {first[0]}")
+    assert re.fullmatch(r"At \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ an instance was taken out of service in response to an "
+                        r"EC2 instance status check failure: the instance's app process exited with code -9\.",
+                        terminating["Cause"]), terminating["Cause"]
+    assert terminating["StatusCode"] == "Successful" and terminating["Progress"] == 100
+    assert terminating["AutoScalingGroupName"] == "bridge-asg" and terminating["ActivityId"]
+    launch = next(a for a in activities if a["Description"].startswith("Launching a new EC2 instance: ")
+                  and a["Description"].rsplit(" ", 1)[1] in replaced and a["StartTime"] >= terminating["StartTime"])
+    assert launch["Cause"].endswith("an instance was started in response to a difference between desired and actual "
+                                    "capacity, increasing the capacity from 1 to 2."), launch["Cause"]
+    assert json.loads(launch["Details"])["Subnet ID"] in subnets
     wait_for(lambda: all(target_states(aws, tg_arn).get(i, {}).get("State") == "healthy" for i in replaced), what="the replacement healthy")
     status, headers, _ = get(f"http://{lb['DNSName']}/health")
     assert status == 200 and headers["X-SecureCart-Instance"] in replaced
     # A terminated instance leaves the target group, as Auto Scaling deregisters it on AWS (a stale target would
     # keep the group from ever being all healthy), whether its app died or it was terminated through the API.
     assert set(target_states(aws, tg_arn)) == set(replaced)
+    # An instance marked Unhealthy through the API is replaced too, and the activity says so.
+    autoscaling.set_instance_health(InstanceId=replaced[1], HealthStatus="Unhealthy")
     aws("ec2").terminate_instances(InstanceIds=[replaced[0]])
-    again = wait_for(lambda: (now := in_service()) and replaced[0] not in now and len(now) == 2 and now, what="a replacement")
+    again = wait_for(lambda: (now := in_service()) and not set(replaced) & set(now) and len(now) == 2 and now,
+                     what="two replacements")
+    causes = {a["Description"]: a["Cause"] for a in autoscaling.describe_scaling_activities(AutoScalingGroupName="bridge-asg")["Activities"]}
+    assert causes[f"Terminating EC2 instance: {replaced[1]}"].endswith("in response to a user health-check.")
+    assert causes[f"Terminating EC2 instance: {replaced[0]}"].endswith(
+        "in response to an EC2 health check indicating it has been terminated or stopped.")
     wait_for(lambda: set(target_states(aws, tg_arn)) == set(again), what="only the group's instances registered")
 
     autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
     wait_for(lambda: all(app_pid(i) is None for i in again), what="the group's app processes to stop")
     aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+
+
+def _health_of(autoscaling, instance_id: str):
+    """(LifecycleState, HealthStatus) as DescribeAutoScalingInstances reports them; ("gone", None) once it left its
+    group (so a wait for Unhealthy fails at once when the instance was replaced without ever showing it)."""
+    found = autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+    if not found:
+        return ("gone", None)
+    state = (found[0]["LifecycleState"], found[0]["HealthStatus"])
+    return state if state[1] != "Healthy" else None
+
+
+def test_elb_health_checks_replace_an_instance_the_target_group_finds_unhealthy_after_the_grace_period(aws, settings, network):
+    """An app that runs but answers /health with 503 (it cannot log in to its database): with HealthCheckType ELB its
+    group marks it Unhealthy once HealthCheckGracePeriod is over, then replaces it; with EC2 it keeps it."""
+    vpc, subnets = network
+    tg_arn, lb = balancer(aws, vpc, subnets, "bridge-elb-health")
+    user_data = __import__("base64").b64encode(app_user_data(settings, password="wrong-password").encode()).decode()
+    aws("ec2").create_launch_template(LaunchTemplateName="bridge-elb-health", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "UserData": user_data})
+    autoscaling = aws("autoscaling")
+    grace = 20  # x SECURECART_TIME_SCALE (0.1) = 2 s, counted from when the app first answered
+    for name, kind, targets in (("bridge-elb-health", "ELB", [tg_arn]), ("bridge-ec2-health", "EC2", [])):
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name, MinSize=1, MaxSize=1, DesiredCapacity=1, HealthCheckType=kind,
+            HealthCheckGracePeriod=grace, LaunchTemplate={"LaunchTemplateName": "bridge-elb-health"},
+            VPCZoneIdentifier=subnets[0], TargetGroupARNs=targets)
+
+    def members(name):
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in group["Instances"]]
+
+    try:
+        first, kept = members("bridge-elb-health")[0], members("bridge-ec2-health")[0]
+        wait_for(lambda: target_states(aws, tg_arn).get(first, {}).get("State") == "unhealthy", what="an unhealthy target")
+        target_unhealthy = time.monotonic()
+        assert _health_of(autoscaling, first) is None  # within the grace period: still Healthy to Auto Scaling
+        seen = wait_for(lambda: _health_of(autoscaling, first), what="the instance's health")
+        marked = time.monotonic()
+        assert seen == ("InService", "Unhealthy"), seen
+        assert marked - target_unhealthy >= 1.0, "marked Unhealthy before the grace period was over"
+        assert aws("ec2").describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"] == "running"
+        replacement = wait_for(lambda: (now := members("bridge-elb-health")) and first not in now and now,
+                               what="a replacement")[0]
+        state = aws("ec2").describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        assert state == "terminated" and first not in target_states(aws, tg_arn)
+        activities = autoscaling.describe_scaling_activities(AutoScalingGroupName="bridge-elb-health")["Activities"]
+        terminating = next(a for a in activities if a["Description"] == f"Terminating EC2 instance: {first}")
+        assert terminating["Cause"].endswith("an instance was taken out of service in response to an ELB system "
+                                             "health check failure."), terminating["Cause"]
+        assert any(a["Description"] == f"Launching a new EC2 instance: {replacement}" for a in activities)
+        # The same app in a group with EC2 health checks: its instance runs, so it stays.
+        assert members("bridge-ec2-health") == [kept] and _health_of(autoscaling, kept) is None
+    finally:
+        for name in ("bridge-elb-health", "bridge-ec2-health"):
+            autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True)
+        aws("elbv2").delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
 
 
 def test_app_processes_end_when_the_emulator_is_killed(settings):

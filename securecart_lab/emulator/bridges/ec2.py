@@ -11,7 +11,9 @@ A launch whose app exits before it ever served is a failed launch. Like AWS, the
 launch waits 2 s, then 4, 8... up to 5 minutes (times SECURECART_TIME_SCALE), until a launch serves or the group's
 launch configuration changes.
 Each launch and termination is a scaling activity (`activities`); a failed launch's says when the next try is. A crash
-loop keeps the last KEEP_FAILED instances and app logs per group, not one per try.
+loop keeps the last KEEP_FAILED instances and app logs per group, not one per try. A group's instance whose app dies
+after it served, or that its target groups find unhealthy (HealthCheckType ELB), shows Unhealthy first and is
+replaced a little later (`asg_health`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pathlib import Path
 from securecart_lab import config, paths, service_user
 from securecart_lab.config import Settings
 from securecart_lab.emulator import bridges, hooks, timescale
-from securecart_lab.emulator.bridges import activities, userdata
+from securecart_lab.emulator.bridges import activities, asg_health, userdata
 from securecart_lab.emulator.bridges.instance import LIFELINE_ENV
 from securecart_lab.errors import LabError
 from securecart_lab.ports import free_port
@@ -49,6 +51,7 @@ class AppProcess:
     process: subprocess.Popen
     log_path: Path
     served: bool = False  # has it ever accepted a connection?
+    served_at: float = 0.0  # when it first did (time.monotonic())
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -377,27 +380,49 @@ def _terminate(instance, reason: str) -> None:
 
 
 def reconcile() -> None:
-    """Terminate instances whose app died (or never started), then bring every Auto Scaling group back to its desired
-    capacity, unless it backs off after failed launches."""
+    """Terminate instances whose app died (or never started), and replace the groups' Unhealthy instances once they
+    have shown so for a while; then bring every Auto Scaling group back to its desired capacity, unless it backs off
+    after failed launches."""
     ec2, autoscaling, elbv2 = _backends()
-    ended: list[tuple[str, str, bool]] = []  # (instance id, why, failed launch?)
+    from securecart_lab.emulator.bridges.elbv2 import target_state
+
+    # (instance id, why, failed launch?, the termination activity's cause)
+    ended: list[tuple[str, str, bool, str]] = []
+    served_since: dict[str, float] = {}
     for app in app_processes().values():
         if app.alive():
             if not app.served and _serves(app):
-                app.served = True
+                app.served, app.served_at = True, time.monotonic()
                 group = _group_of(app.instance_id, autoscaling)
                 if group is not None:
                     state = _group_launches(group)
                     state.failures, state.next_launch = 0, 0.0
+            if app.served:
+                served_since[app.instance_id] = app.served_at
             continue
         code = app.process.returncode
         if app.served:
-            ended.append((app.instance_id, f"the instance's app process exited with code {code}", False))
+            reason = f"the instance's app process exited with code {code}"
+            member = _member(app.instance_id, autoscaling)
+            if member is not None:  # Unhealthy first; replaced when due (below)
+                asg_health.mark(member, f"{STATUS_CHECK_CAUSE}: {reason}.", crash=reason)
+            else:
+                ended.append((app.instance_id, reason, False, f"{STATUS_CHECK_CAUSE}: {reason}."))
         else:
-            ended.append((app.instance_id, f"the instance's app process exited with code {code} before it served "
-                                           f"(see logs/instances/{app.instance_id}.log)", True))
-    ended += [(instance_id, reason, True) for instance_id, reason in _cannot_start.items()]
-    for instance_id, reason, failed in ended:
+            reason = (f"the instance's app process exited with code {code} before it served "
+                      f"(see logs/instances/{app.instance_id}.log)")
+            ended.append((app.instance_id, reason, True, f"{STATUS_CHECK_CAUSE}: {reason}."))
+    ended += [(instance_id, reason, True, f"{STATUS_CHECK_CAUSE}: {reason}.") for instance_id, reason in _cannot_start.items()]
+    members: set[str] = set()
+    for group in list(autoscaling.autoscaling_groups.values()):
+        asg_health.judge(group, served_since, target_state)
+        members |= {state.instance.id for state in group.instance_states}
+    for instance_id, verdict in asg_health.due(members):
+        if verdict.crash is not None:
+            ended.append((instance_id, verdict.crash, False, verdict.cause))
+        else:
+            _replace_unhealthy(instance_id, verdict.cause, ec2, autoscaling)
+    for instance_id, reason, failed, cause in ended:
         LOG.warning("EC2 %s: %s; terminating the instance", instance_id, reason)
         _stop_app(instance_id)
         _cannot_start.pop(instance_id, None)
@@ -411,8 +436,7 @@ def reconcile() -> None:
         group = _group_of(instance_id, autoscaling)
         if group is not None:
             group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
-            activities.record(group, f"Terminating EC2 instance: {instance_id}",
-                              f"an instance was taken out of service in response to an EC2 instance status check failure: {reason}.")
+            activities.record(group, f"Terminating EC2 instance: {instance_id}", cause)
             if failed:
                 _launch_failed(group, instance_id, reason, ec2)
     for name, group in list(autoscaling.autoscaling_groups.items()):
@@ -432,6 +456,35 @@ def reconcile() -> None:
             group.set_desired_capacity(desired)
         elif group.target_group_arns and _unregistered(group, elbv2):
             autoscaling.update_attached_target_groups(name)
+
+
+STATUS_CHECK_CAUSE = "an instance was taken out of service in response to an EC2 instance status check failure"
+
+
+def _replace_unhealthy(instance_id: str, cause: str, ec2, autoscaling) -> None:
+    """Terminate a running instance its group found Unhealthy (ELB health, SetInstanceHealth), as Auto Scaling does:
+    it leaves the group and its target groups, and the group launches a replacement."""
+    group = _group_of(instance_id, autoscaling)
+    if group is None:
+        return
+    group.instance_states = [s for s in group.instance_states if s.instance.id != instance_id]
+    activities.record(group, f"Terminating EC2 instance: {instance_id}", cause)
+    LOG.warning("Auto Scaling group %s: replacing Unhealthy instance %s", group.name, instance_id)
+    try:
+        instance = ec2.get_instance(instance_id)
+    except Exception:
+        return
+    if instance.state in ("running", "pending", "stopped"):
+        instance.terminate()
+
+
+def _member(instance_id: str, autoscaling):
+    """The instance's InstanceState in its Auto Scaling group, or None."""
+    for group in autoscaling.autoscaling_groups.values():
+        for state in group.instance_states:
+            if state.instance.id == instance_id:
+                return state
+    return None
 
 
 def _group_of(instance_id: str, autoscaling):

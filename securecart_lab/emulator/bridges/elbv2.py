@@ -192,6 +192,13 @@ def _forward_target_group(action) -> str | None:
     return groups[0].get("TargetGroupArn") if groups else None
 
 
+def target_state(tg_arn: str, target_id: str) -> str | None:
+    """The health checker's view of a target ("initial", "healthy", "unhealthy"), None when it does not check it."""
+    with _lock:
+        health = _health.get((tg_arn, target_id))
+        return health.state if health else None
+
+
 def healthy_targets(target_group) -> list[tuple[str, int]]:
     """(target id, local port) of the group's healthy targets, in registration order."""
     return _targets(target_group, ("healthy",))
