@@ -31,10 +31,11 @@ from securecart_lab.ports import free_port
 from securecart_lab.reporting import LabReport, RunInfo, machine
 
 # Measured for one lab-1 environment at its peak (2 cores, 24 GB): emulator ~280 MB, PostgreSQL ~40 MB,
-# six warm Lambda workers ~50 MB each, the grading process ~140 MB; benchmarks/grade.py saw 2.8 GB for 4 at once.
+# six warm Lambda workers ~50 MB each, the grading process ~140 MB; benchmarks/grade.py saw 2.8-2.9 GB for 4 at once.
 ENV_MB = 800
 # A grade mostly waits (engine start-up, Step Functions waits and retries, teardown): on 2 cores, 4 at once graded
-# 2.7 submissions/min against 1.3 for 2 and 0.9 for 1 (benchmarks/grade.py), so two per core.
+# 4.4 submissions/min against 3.8 for 2 and 2.3 for 1 (benchmarks/grade.py, 4 copies; 8 copies on a machine busy
+# with other work: 2.6, 1.6, 1.6), so two per core.
 PER_CORE = 2
 STOP_SECONDS = 45  # how long a child may take to tear down after SIGTERM before it is killed
 
