@@ -71,6 +71,9 @@ def test_every_short_form_parses_to_the_long_form():
      "(line 146, column 7)"),
     ({"Value: !Sub \"http://${LoadBalancer.DNSName}\"": "Value: !Sub \"http://${LoadBalancr.DNSName}\""},
      "Template format error: Unresolved resource dependencies [LoadBalancr] in the Outputs block of the template"),
+    # Was: "Unresolved resource dependencies [DNSNam]" (an attribute is not a resource).
+    ({"Value: !Sub \"http://${LoadBalancer.DNSName}\"": "Value: !Sub \"http://${LoadBalancer.DNSNam}\""},
+     "Template error: resource LoadBalancer does not support attribute type DNSNam in Fn::GetAtt"),
     ({"Type: AWS::EC2::InternetGateway\n": "Type: AWS::EC2::InternetGateways\n"},
      "Template format error: Unrecognized resource types: [AWS::EC2::InternetGateways] (line 27, column 5)"),
     ({'MinSize: "2"': "MinSize: [2]"},

@@ -99,6 +99,13 @@ def _aws_message(match, document: dict) -> tuple[str, bool]:
     block = path[0] if path else "Resources"
     resource = path[1] if len(path) > 1 and block == "Resources" else None
     unresolved = re.match(r"'([^']+)' is not one of", message)
+    if rule in ("E1019", "E6101") and unresolved and re.search(r"\] in \[", message):  # ${Resource.Attribute}
+        attribute = unresolved.group(1)
+        text = _at(document, path)
+        text = text[0] if isinstance(text, list) and text else text
+        owner = re.search(rf"\$\{{(\w+)\.{re.escape(attribute)}\}}", text if isinstance(text, str) else "")
+        return (f"Template error: resource {owner.group(1) if owner else '?'} does not support attribute type "
+                f"{attribute} in Fn::GetAtt"), True
     if (rule.startswith("E10") or rule == "E6101") and unresolved and (
             "Ref" in path or "Fn::Sub" in path or (path[-2:-1] == ["Fn::GetAtt"] and path[-1] == 0)):
         return (f"Template format error: Unresolved resource dependencies [{unresolved.group(1)}] in the {block} block "
