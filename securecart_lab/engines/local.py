@@ -220,9 +220,12 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     try:  # a zombie nobody reaps (pid 1 in a container may not) is gone for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
+    if zombie:
+        _reap(pid)  # ours, when it exited between the first reap and the signal: leave no zombie behind
+    return not zombie
 
 
 def _terminate(pid: int, grace: float = 10) -> bool:

@@ -64,7 +64,9 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
-        progress["deployed_from"] = WORKSPACE
+        # What deploy records: an edit after start is then "changed since your last deploy" at check time.
+        progress.update(deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), deployed_from=WORKSPACE,
+                        deployed_hash=workspace.fingerprint(ctx.workspace, lab))
     except LabError as exc:  # the learner's files are theirs to fix; start still succeeds
         result.deploy_error = exc
     state.load(settings).record(lab.number, **progress)

@@ -38,15 +38,18 @@ def test_learner_flow(cli, course, tmp_path):
     assert report["run"]["engine"] == "local"
     assert ET.parse(tmp_path / "r.xml").getroot().get("failures") == "1"
 
-    # The learner edits and deploys; start again keeps their file.
+    # The learner edits; check says the edit is not deployed yet (start deployed the starter). They deploy; start
+    # again keeps their file.
     queue_file.write_text('{"VisibilityTimeout": "60"}')
-    assert "changed since your last deploy" not in cli("check", "1").output
+    result = cli("check", "1")
+    assert result.exit_code == 1 and "changed since your last deploy" in result.output
     assert cli("start", "1").exit_code == 0
     assert json.loads(queue_file.read_text()) == {"VisibilityTimeout": "60"}
     result = cli("deploy", "1")
     assert result.exit_code == 0 and "Deployed lab 1" in result.output
     result = cli("check", "1")
     assert result.exit_code == 0, result.output
+    assert "changed since your last deploy" not in result.output
     assert "Score 20/20" in result.output
 
     # A malformed file: file and line, non-zero, and what was deployed stays deployed.

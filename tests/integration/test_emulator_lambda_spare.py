@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +72,13 @@ def _ready_spare(handle, timeout: float = 20.0) -> int:
     pytest.fail(f"no idle spare worker within {timeout} s (spares: {_spare_pids(handle)})")
 
 
+def _boto3_import_seconds() -> float:
+    """How long a fresh interpreter takes to import boto3 (what a spare saves a cold start)."""
+    code = "import time; t = time.perf_counter(); import boto3; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    return float(out.stdout)
+
+
 def _invoke(handle, name: str, lam=None, event: dict | None = None) -> dict:
     response = (lam or client(handle, "lambda")).invoke(FunctionName=name, Payload=json.dumps(event or {}).encode())
     body = json.loads(response["Payload"].read())
@@ -81,13 +90,17 @@ def test_first_invoke_takes_the_ready_spare_and_is_fast(emulator):
     create_function(emulator, "lab-style", LAB_STYLE, Environment={"Variables": {"GREETING": "hi"}})
     spare = _ready_spare(emulator)  # the first function started it
     lam = client(emulator, "lambda")
+    before = _boto3_import_seconds()
     started = time.perf_counter()
     body = _invoke(emulator, "lab-style", lam)
     elapsed = time.perf_counter() - started
     assert body["pid"] == spare
     assert body["greeting"] == "hi" and Path(body["cwd"]).parent == Settings.from_env(home=emulator.log_path.parents[1]).service_dir / "lambda"
-    # ~70 ms on 2 idle cores (~130 ms with both busy) with a ready spare; ~250 ms importing boto3 cold.
-    assert elapsed < 0.2, f"first invoke took {elapsed * 1000:.0f} ms"
+    # ~70 ms on 2 idle cores with a ready spare, ~250 ms importing boto3 cold. The bound is what importing boto3
+    # alone costs right now (measured around the invoke), so a loaded machine slows both sides alike.
+    boto3_import = max(_boto3_import_seconds(), before)
+    assert elapsed < boto3_import, \
+        f"first invoke took {elapsed * 1000:.0f} ms, importing boto3 alone {boto3_import * 1000:.0f} ms"
     queue_url = client(emulator, "sqs").create_queue(QueueName="spare-calls")["QueueUrl"]
     warm = _invoke(emulator, "lab-style", event={"list_queues": True})
     assert warm["pid"] == spare and queue_url in warm["queues"]

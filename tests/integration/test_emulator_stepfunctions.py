@@ -48,6 +48,27 @@ def _history(handle, execution_arn: str) -> list[dict]:
     return client(handle, "stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
 
 
+# Seconds a step may run late on a loaded machine; the waits checked below are 100 times longer at time scale 1.
+SLACK = 0.8
+
+
+def _between(history: list[dict], entered: str, exited: str) -> list[float]:
+    """Seconds from each `entered` event to the `exited` event that follows it."""
+    spans, began = [], None
+    for event in history:
+        if event["type"] == entered:
+            began = event["timestamp"]
+        elif event["type"] == exited and began is not None:
+            spans.append((event["timestamp"] - began).total_seconds())
+            began = None
+    return spans
+
+
+def _retry_waits(history: list[dict]) -> list[float]:
+    """Seconds from each failed attempt of a Task to the next attempt's scheduling."""
+    return _between(history, "TaskFailed", "TaskScheduled") + _between(history, "LambdaFunctionFailed", "LambdaFunctionScheduled")
+
+
 def _function_arn(name: str) -> str:
     return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
 
@@ -66,15 +87,16 @@ def test_custom_lambda_error_is_retried_then_caught(emulator, resource):
                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
                    "End": True},
         "Failed": {"Type": "Pass", "End": True}}}
-    started = time.monotonic()
     result = _run(emulator, _machine(emulator, f"retry-{resource}", definition), {"fail": True})
-    assert time.monotonic() - started < 5
     assert result["status"] == "SUCCEEDED"
     output = json.loads(result["output"])
     assert output["error"]["Error"] == "PaymentGatewayTimeout"
     assert "gateway took too long" in output["error"]["Cause"]
-    failures = [e for e in _history(emulator, result["executionArn"]) if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]
-    assert len(failures) == 3
+    history = _history(emulator, result["executionArn"])
+    assert len([e for e in history if e["type"] in ("TaskFailed", "LambdaFunctionFailed")]) == 3
+    # The retry intervals (2 s, then 4 s) run at the time scale 0.01: each failure is followed by the next attempt
+    # within a second, not after 2 or 4 (timed from the execution's own events, so a slow invoke does not count).
+    assert all(0 <= wait < 1 for wait in _retry_waits(history)), _retry_waits(history)
 
 
 def test_executions_without_name_get_uuid_names(emulator):
@@ -148,14 +170,18 @@ def test_retry_backoff_and_timestamp_wait_follow_the_time_scale(emulator):
                     "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 30, "MaxAttempts": 3,
                                "BackoffRate": 10, "MaxDelaySeconds": 100}], "End": True}}}
     at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=100)
-    started = time.monotonic()
     result = _run(emulator, _machine(emulator, "backoff", definition), {"at": at.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    elapsed = time.monotonic() - started
-    # 100 s wait + retries after 30, min(300, 100) and min(3000, 100) s, all times 0.01.
-    assert 2.5 < elapsed < 6
     assert result["status"] == "FAILED" and result["error"] == "Lambda.ResourceNotFoundException"
-    attempts = [e for e in _history(emulator, result["executionArn"]) if e["type"] == "TaskFailed"]
+    history = _history(emulator, result["executionArn"])
+    attempts = [e for e in history if e["type"] == "TaskFailed"]
     assert len(attempts) == 4
+    # ~100 s wait + retries after 30, min(300, 100) and min(3000, 100) s, all times 0.01, timed from the execution's
+    # own events (a loaded machine adds to each step, never takes away).
+    waited = _between(history, "WaitStateEntered", "WaitStateExited")
+    assert 0.9 < waited[0] < 1.1 + SLACK, waited
+    retries = _retry_waits(history)
+    assert len(retries) == 3 and all(
+        expected - 0.05 < w < expected + SLACK for w, expected in zip(retries, (0.3, 1.0, 1.0))), retries
 
 
 def test_choice_parallel_and_map(emulator):
@@ -186,11 +212,10 @@ def test_wait_states_follow_the_time_scale(emulator):
     definition = {"StartAt": "Long", "States": {
         "Long": {"Type": "Wait", "Seconds": 100, "Next": "FromInput"},
         "FromInput": {"Type": "Wait", "SecondsPath": "$.delay", "End": True}}}
-    started = time.monotonic()
     result = _run(emulator, _machine(emulator, "waits", definition), {"delay": 60})
-    elapsed = time.monotonic() - started
     assert result["status"] == "SUCCEEDED"
-    assert 1.4 < elapsed < 5
+    waited = _between(_history(emulator, result["executionArn"]), "WaitStateEntered", "WaitStateExited")
+    assert len(waited) == 2 and 0.95 < waited[0] < 1 + SLACK and 0.55 < waited[1] < 0.6 + SLACK, waited
 
 
 def test_wait_for_task_token_success_and_failure(emulator):

@@ -38,6 +38,6 @@ def test_every_setting_the_code_reads_is_documented():
 
 def test_readme_gives_the_two_start_commands():
     assert "pip install . && securecart-lab start 1" in README
-    test_command = "pip install '.[test]' && python -m pytest -q"
+    test_command = "pip install '.[test]' && python -m pytest -q -n auto --maxprocesses 4 --dist loadfile"
     assert test_command in README
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith(test_command)
