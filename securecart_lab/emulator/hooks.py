@@ -75,7 +75,7 @@ HOOKS: dict[str, Hook] = {
         # Step Functions as AWS answers it (stepfunctions.py, stepfunctions_api.py).
         Hook("sfn.response", "moto.stepfunctions.responses", "StepFunctionResponse",
              "actions moto lacks are added to it (hooks.add): StartSyncExecution, TestState, RedriveExecution, "
-             "ValidateStateMachineDefinition"),
+             "ValidateStateMachineDefinition, Publish/List/DeleteStateMachineVersion"),
         *(Hook(f"sfn.response.{action}", "moto.stepfunctions.responses", f"StepFunctionResponse.{action}", why)
           for action, why in (
               ("describe_execution", "output is always JSON (moto returns a string output raw); redrive fields"),
@@ -96,6 +96,9 @@ HOOKS: dict[str, Hook] = {
         Hook("sfn.result_writer_s3", f"{_SFN}.asl.component.state.exec.state_map.result_writer.resource_eval."
              "resource_eval_s3", "ResourceEvalS3._handle_put_object",
              "a Distributed Map's ResultWriter writes the child results (SUCCEEDED_0.json) the manifest lists"),
+        Hook("sfn.aws_sdk_error_names",
+             f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_aws_sdk", "_SERVICE_ERROR_NAMES",
+             "aws-sdk task errors are named as AWS names them (S3.NoSuchBucketException, not s3.NoSuchBucketException)"),
         Hook("sfn.dynamodb_from_error",
              f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
              "StateTaskServiceDynamoDB._from_error",

@@ -421,6 +421,17 @@ def _install_result_writer() -> None:
     hooks.replace("sfn.result_writer_s3", staticmethod(put_results))
 
 
+# aws-sdk integrations name errors <Service>.<Exception>, the service as the AWS SDK for Java v2 names its client.
+AWS_SDK_SERVICE_NAMES = {
+    "s3": "S3", "sqs": "Sqs", "sns": "Sns", "lambda": "Lambda", "dynamodb": "DynamoDb", "sfn": "Sfn",
+    "secretsmanager": "SecretsManager", "ssm": "Ssm", "ec2": "Ec2", "iam": "Iam", "kms": "Kms", "sts": "Sts",
+    "eventbridge": "EventBridge", "cloudwatch": "CloudWatch", "cloudwatchlogs": "CloudWatchLogs", "rds": "Rds",
+    "athena": "Athena", "glue": "Glue", "kinesis": "Kinesis", "firehose": "Firehose", "ecs": "Ecs", "ses": "Ses",
+    "sesv2": "SesV2", "apigateway": "ApiGateway", "cloudformation": "CloudFormation", "xray": "XRay",
+    "elasticloadbalancingv2": "ElasticLoadBalancingV2", "autoscaling": "AutoScaling", "ecr": "Ecr",
+}
+
+
 def _install_aws_answers() -> None:
     from securecart_lab.emulator import stepfunctions_api
 
@@ -433,4 +444,5 @@ def _install_aws_answers() -> None:
     _install_abort_once()
     _install_log_records()
     _install_result_writer()
+    hooks.resolve("sfn.aws_sdk_error_names").update(AWS_SDK_SERVICE_NAMES)
     stepfunctions_api.install()

@@ -1,7 +1,7 @@
 """Step Functions API actions moto 5.2 lacks or answers unlike AWS.
 
 Added: StartSyncExecution (EXPRESS), TestState (INFO/DEBUG/TRACE), ValidateStateMachineDefinition (AWS's
-diagnostics), RedriveExecution. Answered as AWS does: DescribeExecution (output always JSON, redrive fields),
+diagnostics), RedriveExecution, Publish/List/DeleteStateMachineVersion. Answered as AWS does: DescribeExecution (output always JSON, redrive fields),
 DescribeStateMachineForExecution (the definition the execution ran), StopExecution (immediate, with error and
 cause), SendTaskFailure (keeps the cause). Definitions are checked by stepfunctions_definition.py.
 """
@@ -340,7 +340,56 @@ ACTIONS = {
     "sfn.response.stop_execution": stop_execution,
     "sfn.response.send_task_failure": send_task_failure,
 }
+def _versioned(response, arn: str):
+    machine = _state_machine(response, arn)
+    if not hasattr(machine, "versions"):
+        raise _error("ValidationException", f"Invalid Arn: '{arn}' is not a state machine ARN")
+    return machine
+
+
+def publish_state_machine_version(self):
+    from moto.core.responses import ActionResult
+
+    machine = _versioned(self, self._get_param("stateMachineArn"))
+    revision = self._get_param("revisionId")
+    latest = machine.latest_version
+    if latest is not None and latest.definition == machine.definition and latest.roleArn == machine.roleArn:
+        return ActionResult({"creationDate": latest.creation_date, "stateMachineVersionArn": latest.arn})
+    if revision is not None and latest is not None and revision != str(latest.version):
+        raise _error("ConflictException", f"Failed to publish the State Machine version for revision {revision}. "
+                                          "The current State Machine revision is different.")
+    machine.publish(self._get_param("description"))
+    version = machine.latest_version
+    return ActionResult({"creationDate": version.creation_date, "stateMachineVersionArn": version.arn})
+
+
+def list_state_machine_versions(self):
+    from moto.core.responses import ActionResult
+
+    machine = _versioned(self, self._get_param("stateMachineArn"))
+    versions = sorted(machine.versions.values(), key=lambda v: v.version, reverse=True)
+    return ActionResult({"stateMachineVersions": [
+        {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in versions]})
+
+
+def delete_state_machine_version(self):
+    from moto.core.responses import EmptyResult
+
+    arn = self._get_param("stateMachineVersionArn")
+    source, _, number = arn.rpartition(":")
+    if not number.isdigit():
+        raise _error("ValidationException", f"Invalid Arn: '{arn}' is not a state machine version ARN")
+    machine = _versioned(self, source)
+    machine.versions.pop(int(number), None)
+    if machine.latest_version is not None and machine.latest_version.version == int(number):
+        machine.latest_version = max(machine.versions.values(), key=lambda v: v.version, default=None)
+    return EmptyResult()
+
+
 NEW_ACTIONS = {
+    "publish_state_machine_version": publish_state_machine_version,
+    "list_state_machine_versions": list_state_machine_versions,
+    "delete_state_machine_version": delete_state_machine_version,
     "start_sync_execution": start_sync_execution,
     "test_state": test_state,
     "validate_state_machine_definition": validate_state_machine_definition,

@@ -269,6 +269,11 @@ scenario("errors", "dynamodb-missing-table-error-name", definition={"StartAt": "
              "End": True},
     "C": {"Type": "Pass", "OutputPath": "$.e.Error", "End": True}}},
     output="DynamoDB.ResourceNotFoundException")
+scenario("errors", "aws-sdk-error-name", definition={"StartAt": "Get", "States": {
+    "Get": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+            "Parameters": {"Bucket": "no-such-bucket-here", "Key": "k"},
+            "Catch": [{"ErrorEquals": ["S3.NoSuchBucketException"], "ResultPath": "$.e", "Next": "C"}], "End": True},
+    "C": {"Type": "Pass", "OutputPath": "$.e.Error", "End": True}}}, output="S3.NoSuchBucketException")
 scenario("errors", "lambda-trace-shows-var-task", definition={"StartAt": "Charge", "States": {
     "Charge": {"Type": "Task", "Resource": lambda_arn("reject"), "End": True}}},
     status="FAILED", error="OrderRejected",
@@ -715,3 +720,22 @@ scenario("test-state", "trace-lambda", run=_test_state_trace)
 scenario("test-state", "failure", run=_test_state_failure)
 scenario("callbacks", "send-task-failure-keeps-cause", run=_send_task_failure_cause)
 scenario("api", "unsupported-operation-is-a-json-error", run=_unsupported_is_json)
+
+
+def _versions(ctx):
+    machine = ctx.machine("versions", pass_state(Result=1))
+    first = ctx.sfn.publish_state_machine_version(stateMachineArn=machine, description="v1")
+    assert first["stateMachineVersionArn"] == f"{machine}:1"
+    ctx.sfn.update_state_machine(stateMachineArn=machine, definition=json.dumps(pass_state(Result=2)))
+    second = ctx.sfn.publish_state_machine_version(stateMachineArn=machine)
+    assert second["stateMachineVersionArn"] == f"{machine}:2"
+    listed = ctx.sfn.list_state_machine_versions(stateMachineArn=machine)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in listed] == [f"{machine}:2", f"{machine}:1"]
+    described = ctx.sfn.describe_state_machine(stateMachineArn=f"{machine}:1")
+    assert json.loads(described["definition"]) == pass_state(Result=1)
+    ctx.sfn.delete_state_machine_version(stateMachineVersionArn=f"{machine}:1")
+    listed = ctx.sfn.list_state_machine_versions(stateMachineArn=machine)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in listed] == [f"{machine}:2"]
+
+
+scenario("api", "publish-list-delete-versions", run=_versions)

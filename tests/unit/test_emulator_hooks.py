@@ -61,8 +61,27 @@ def test_extensions_install_cleanly_in_a_fresh_process():
         "for name in ('sfn.jsonata', 'sfn.jsonata.string_expression', 'sfn.jsonata.validations'):\n"
         "    assert hooks.resolve(name) is stepfunctions.eval_jsonata, name\n"
         "assert hooks.resolve('config')['stepfunctions']['execute_state_machine'] is True\n"
+        "from securecart_lab.emulator import stepfunctions_api\n"
+        "for name, action in stepfunctions_api.NEW_ACTIONS.items():\n"
+        "    assert getattr(hooks.resolve('sfn.response'), name) is action, name\n"
         "print('installed')\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "installed" in result.stdout
+
+
+def test_actions_the_kit_adds_are_still_missing_from_moto():
+    # hooks.add refuses to shadow an action moto implements; a moto upgrade that adds one must be re-checked.
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from securecart_lab.emulator import stepfunctions_api
+
+    assert stepfunctions_api.NEW_ACTIONS
+    for name in stepfunctions_api.NEW_ACTIONS:
+        assert not hasattr(StepFunctionResponse, name), f"moto now implements {name}: compare it with the kit's"
+
+
+def test_add_refuses_to_shadow_what_moto_has():
+    with pytest.raises(hooks.HookMissing, match="moto now has describe_execution"):
+        hooks.add("sfn.response", "describe_execution", lambda self: None)
