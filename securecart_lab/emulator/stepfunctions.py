@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -59,10 +60,23 @@ def _install_names() -> None:
     start_execution = hooks.original("sfn.start_execution")
 
     def start_execution_named(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
-        return start_execution(
+        from moto.core.exceptions import AWSError
+
+        if execution_input is not None:
+            try:
+                json.loads(execution_input)
+            except ValueError as exc:
+                raise AWSError(f"Invalid State Machine Execution Input: '{exc}'", "InvalidExecutionInput") from exc
+        execution = start_execution(
             self, state_machine_arn, name=name or str(uuid.uuid4()), execution_input=execution_input,
             trace_header=trace_header,
         )
+        if getattr(execution.state_machine, "type", None) == "EXPRESS" and ":express:" not in execution.exec_arn:
+            # Express executions are named arn:...:express:<machine>:<name>:<id> on AWS.
+            machine_arn = execution.state_machine.arn
+            execution.exec_arn = execution.execution_arn = (
+                f"{machine_arn.replace(':stateMachine:', ':express:')}:{execution.name}:{uuid.uuid4()}")
+        return execution
 
     hooks.replace("sfn.start_execution", start_execution_named)
 
@@ -432,6 +446,68 @@ AWS_SDK_SERVICE_NAMES = {
 }
 
 
+_INDEFINITE = re.compile(r"\*|\.\.|\[\?|\[[^\]]*[:,][^\]]*\]")
+
+
+def _install_create_conflicts() -> None:
+    create = hooks.original("sfn.create_state_machine")
+
+    def create_state_machine(self, name, definition, roleArn, *args, **kwargs):
+        from moto.core.exceptions import AWSError
+
+        existing = next((m for m in self.state_machines if m.name == name), None)
+        machine_type = kwargs.get("sm_type") or "STANDARD"
+        if existing is not None and (existing.definition, existing.roleArn, existing.type) != (
+                definition, roleArn, machine_type):
+            raise AWSError(f"State Machine Already Exists: '{existing.arn}'", "StateMachineAlreadyExists")
+        return create(self, name, definition, roleArn, *args, **kwargs)
+
+    hooks.replace("sfn.create_state_machine", create_state_machine)
+
+
+def _install_json_paths() -> None:
+    hooks.replace("sfn.json_path_definite", lambda path: not _INDEFINITE.search(path))
+
+
+def _install_choice_paths() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
+
+    compare = hooks.original("sfn.choice_comparison")
+
+    def comparison(self, env) -> None:
+        operator = str(getattr(self.comparison_function, "operator_type", ""))
+        if operator.rsplit(".", 1)[-1].startswith("Is"):
+            return compare(self, env)
+        self.variable.eval(env)
+        if isinstance(env.stack[-1], NoSuchVariable):
+            path = self.variable.string_sampler.literal_value
+            raise _failure(env, "States.Runtime",
+                           f"Invalid path '{path}': The choice state's condition path references an invalid value.",
+                           typ=StatesErrorNameType.StatesRuntime)
+        self.comparison_function.eval(env)
+
+    hooks.replace("sfn.choice_comparison", comparison)
+
+
+def _install_lambda_result() -> None:
+    evaluate = hooks.original("sfn.lambda_service_eval")
+
+    def lambda_task(self, env, *args, **kwargs):
+        evaluate(self, env, *args, **kwargs)
+        result = env.stack[-1] if env.stack else None
+        if isinstance(result, dict) and "StatusCode" in result and "SdkHttpMetadata" not in result:
+            request_id = str(uuid.uuid4())
+            headers = {"Connection": "keep-alive", "Content-Type": "application/json", "X-Amz-Executed-Version":
+                       result.get("ExecutedVersion", "$LATEST"), "x-amzn-Remapped-Content-Length": "0",
+                       "x-amzn-RequestId": request_id}
+            result["SdkHttpMetadata"] = {"AllHttpHeaders": {k: [v] for k, v in headers.items()}, "HttpHeaders": headers,
+                                         "HttpStatusCode": result["StatusCode"]}
+            result["SdkResponseMetadata"] = {"RequestId": request_id}
+
+    hooks.replace("sfn.lambda_service_eval", lambda_task)
+
+
 def _install_aws_answers() -> None:
     from securecart_lab.emulator import stepfunctions_api
 
@@ -444,5 +520,9 @@ def _install_aws_answers() -> None:
     _install_abort_once()
     _install_log_records()
     _install_result_writer()
+    _install_json_paths()
+    _install_create_conflicts()
+    _install_choice_paths()
+    _install_lambda_result()
     hooks.resolve("sfn.aws_sdk_error_names").update(AWS_SDK_SERVICE_NAMES)
     stepfunctions_api.install()

@@ -111,7 +111,7 @@ def stop_execution(self):
     error, cause = self._get_param("error"), self._get_param("cause")
     execution = _execution(self, arn)
     status = execution.exec_status.value if hasattr(execution.exec_status, "value") else str(execution.exec_status)
-    if execution.sm_type == "EXPRESS" or str(getattr(execution.sm_type, "value", "")) == "EXPRESS":
+    if getattr(execution.state_machine, "type", None) == "EXPRESS":
         raise _error("StateMachineTypeNotSupported", "This operation is not supported by this type of state machine")
     stop_date = _now()
     if status != "RUNNING":
@@ -156,6 +156,23 @@ def send_task_failure(self):
     return EmptyResult()
 
 
+def send_task_heartbeat(self):
+    """AWS accepts a heartbeat for any open task token; moto only for tasks that set HeartbeatSeconds."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.api import InvalidToken
+
+    token = self._get_param("taskToken")
+    try:
+        self.stepfunction_backend.send_task_heartbeat(token)
+    except InvalidToken:
+        for execution in self.stepfunction_backend._get_executions():
+            env = getattr(execution.exec_worker, "env", None)
+            if env is not None and token in getattr(env.callback_pool_manager, "_pool", {}):
+                return EmptyResult()
+        raise
+    return EmptyResult()
+
+
 def _state_machine(response, arn: str):
     from moto.stepfunctions.exceptions import StateMachineDoesNotExist
 
@@ -184,7 +201,7 @@ def start_sync_execution(self):
     snapshot = copy.deepcopy(machine, {id(machine.executions): [], id(machine.backend): machine.backend})
     backend = self.stepfunction_backend
     execution = SyncExecution(
-        name=name, sm_type=machine.sm_type, role_arn=machine.roleArn,
+        name=name, sm_type=machine.type, role_arn=machine.roleArn,
         exec_arn=f"{machine.arn.replace(':stateMachine:', ':express:')}:{name}:{uuid.uuid4()}",
         account_id=backend.account_id, region_name=backend.region_name, state_machine=snapshot,
         start_date=_now(), cloud_watch_logging_session=None, input_data=execution_input,
@@ -339,6 +356,7 @@ ACTIONS = {
     "sfn.response.describe_state_machine_for_execution": describe_state_machine_for_execution,
     "sfn.response.stop_execution": stop_execution,
     "sfn.response.send_task_failure": send_task_failure,
+    "sfn.response.send_task_heartbeat": send_task_heartbeat,
 }
 def _versioned(response, arn: str):
     machine = _state_machine(response, arn)

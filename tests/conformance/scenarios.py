@@ -90,6 +90,10 @@ scenario("jsonpath", "missing-outputpath-is-states-runtime",
          definition=pass_state(OutputPath="$.nope"), input={"a": 1}, status="FAILED", error="States.Runtime",
          cause="An error occurred while executing the state 'P' (entered at the event id #2). Invalid path "
                "'$.nope' : No results for path: $['nope']")
+scenario("jsonpath", "array-index-selects-one-value", definition=pass_state(Parameters={
+    "first.$": "$.items[0].id", "all.$": "$.items[*].id", "one.$": "$.single[*].id"}),
+    input={"items": [{"id": "a"}, {"id": "b"}], "single": [{"id": "s"}]},
+    output={"first": "a", "all": ["a", "b"], "one": ["s"]})
 scenario("jsonpath", "task-resultselector",
          definition={"StartAt": "T", "States": {"T": {
              "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
@@ -739,3 +743,185 @@ def _versions(ctx):
 
 
 scenario("api", "publish-list-delete-versions", run=_versions)
+
+
+# --- more of what learners write ---------------------------------------------------------------------------------------
+
+scenario("choice", "is-type-operators", definition=choice([
+    {"And": [{"Variable": "$.n", "IsNumeric": True}, {"Variable": "$.s", "IsString": True},
+             {"Variable": "$.b", "IsBoolean": True}, {"Variable": "$.z", "IsNull": True},
+             {"Variable": "$.t", "IsTimestamp": True}]}]),
+    input={"n": 1, "s": "x", "b": False, "z": None, "t": "2026-01-01T00:00:00Z"}, output="rule 0")
+scenario("choice", "string-comparisons", definition=choice([
+    {"And": [{"Variable": "$.a", "StringLessThan": "b"}, {"Variable": "$.a", "StringEqualsPath": "$.same"},
+             {"Variable": "$.n", "NumericLessThanEqualsPath": "$.max"}]}]),
+    input={"a": "a", "same": "a", "n": 3, "max": 3}, output="rule 0")
+scenario("choice", "missing-variable-is-states-runtime", definition=choice(
+    [{"Variable": "$.missing", "StringEquals": "x"}]), input={"a": 1}, status="FAILED", error="States.Runtime",
+    cause="An error occurred while executing the state 'C' (entered at the event id #2). Invalid path '$.missing': "
+          "The choice state's condition path references an invalid value.")
+
+
+def _choice_history(ctx, described, history):
+    assert types(history) == ["ExecutionStarted", "ChoiceStateEntered", "ChoiceStateExited", "PassStateEntered",
+                              "PassStateExited", "ExecutionSucceeded"], types(history)
+
+
+scenario("history", "choice", definition=choice([{"Variable": "$.n", "NumericEquals": 1}]), input={"n": 1},
+         check=_choice_history)
+
+
+def _map_history(ctx, described, history):
+    kinds = types(history)
+    assert kinds[:3] == ["ExecutionStarted", "MapStateEntered", "MapStateStarted"], kinds
+    assert kinds.count("MapIterationStarted") == 2 and kinds.count("MapIterationSucceeded") == 2, kinds
+    assert kinds[-3:] == ["MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"], kinds
+    assert history[2]["mapStateStartedEventDetails"] == {"length": 2}
+
+
+scenario("history", "map", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}},
+    "End": True}}}, input=[1, 2], check=_map_history)
+
+
+def _catch_history(ctx, described, history):
+    kinds = types(history)
+    assert kinds == ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskFailed",
+                     "TaskStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"], kinds
+    failed = history[4]["taskFailedEventDetails"]
+    assert (failed["error"], failed["resourceType"], failed["resource"]) == ("OrderRejected", "lambda", "invoke")
+
+
+scenario("history", "caught-task-failure", definition=REJECT_CATCH, check=_catch_history)
+
+
+def _runtime_history(ctx, described, history):
+    assert history[-1]["type"] == "ExecutionFailed"
+    assert history[-1]["executionFailedEventDetails"]["error"] == "States.Runtime"
+
+
+scenario("history", "runtime-error", definition=pass_state(Parameters={"x.$": "$.missing"}), status="FAILED",
+         error="States.Runtime", check=_runtime_history)
+
+
+def _wait_history(ctx, described, history):
+    assert types(history) == ["ExecutionStarted", "WaitStateEntered", "WaitStateExited", "ExecutionSucceeded"]
+
+
+scenario("history", "wait", definition={"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}},
+         input={"k": 1}, output={"k": 1}, check=_wait_history)
+
+scenario("errors", "first-matching-catcher-wins", definition={"StartAt": "Charge", "States": {
+    "Charge": {**REJECT_CATCH["States"]["Charge"], "Catch": [
+        {"ErrorEquals": ["Other", "OrderRejected"], "Next": "First"},
+        {"ErrorEquals": ["States.ALL"], "Next": "Second"}]},
+    "First": {"Type": "Pass", "Result": "first", "End": True},
+    "Second": {"Type": "Pass", "Result": "second", "End": True}}}, output="first")
+scenario("errors", "retry-max-attempts-zero", definition={"StartAt": "Charge", "States": {"Charge": {
+    **REJECT_CATCH["States"]["Charge"], "Catch": [],
+    "Retry": [{"ErrorEquals": ["OrderRejected"], "MaxAttempts": 0}]}}}, status="FAILED", error="OrderRejected",
+    check=lambda ctx, d, h: None if types(h).count("TaskFailed") == 1 else (_ for _ in ()).throw(
+        AssertionError(types(h))))
+scenario("errors", "unknown-lambda-function", definition={"StartAt": "T", "States": {"T": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+    "Parameters": {"FunctionName": "no-such-function", "Payload": {}},
+    "Catch": [{"ErrorEquals": ["Lambda.ResourceNotFoundException"], "ResultPath": "$.e", "Next": "C"}],
+    "End": True}, "C": {"Type": "Pass", "OutputPath": "$.e.Error", "End": True}}},
+    output="Lambda.ResourceNotFoundException")
+
+
+def _lambda_output_shape(ctx, described, history):
+    output = json.loads(described["output"])
+    assert set(output) == {"ExecutedVersion", "Payload", "SdkHttpMetadata", "SdkResponseMetadata", "StatusCode"}, output
+    assert output["Payload"] == {"a": 1} and output["StatusCode"] == 200 and output["ExecutedVersion"] == "$LATEST"
+    assert output["SdkHttpMetadata"]["HttpStatusCode"] == 200 and output["SdkResponseMetadata"]["RequestId"]
+
+
+scenario("errors", "lambda-invoke-output-shape", definition={"StartAt": "T", "States": {"T": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "echo", "Payload.$": "$"},
+    "End": True}}}, input={"a": 1}, check=_lambda_output_shape)
+
+scenario("map", "max-concurrency-one-keeps-order", definition={"StartAt": "M", "States": {"M": {
+    "Type": "Map", "MaxConcurrency": 1, "ItemProcessor": {"StartAt": "I", "States": {
+        "I": {"Type": "Pass", "Parameters": {"v.$": "$", "i.$": "$$.Map.Item.Index"}, "End": True}}},
+    "ResultSelector": {"count.$": "States.ArrayLength($)", "items.$": "$"}, "End": True}}},
+    input=["a", "b", "c"], output={"count": 3, "items": [{"v": "a", "i": 0}, {"v": "b", "i": 1}, {"v": "c", "i": 2}]})
+scenario("parallel", "catch-and-result-selector", definition={"StartAt": "P", "States": {"P": {
+    "Type": "Parallel", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"x": 1}, "End": True}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": {"y": 2}, "End": True}}}],
+    "ResultSelector": {"x.$": "$[0].x", "y.$": "$[1].y"}, "End": True}}}, output={"x": 1, "y": 2})
+
+scenario("jsonata", "assign-and-output-see-the-same-input", definition={"QueryLanguage": "JSONata", "StartAt": "A",
+                                                                        "States": {
+    "A": {"Type": "Pass", "Assign": {"before": "{% $states.input.n %}"}, "Output": {"n": "{% $states.input.n + 1 %}"},
+          "Next": "B"},
+    "B": {"Type": "Pass", "Output": "{% [$before, $states.input.n] %}", "End": True}}}, input={"n": 1}, output=[1, 2])
+scenario("jsonata", "map-item-selector", definition={"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {
+    "Type": "Map", "Items": "{% $states.input.orders %}",
+    "ItemSelector": {"id": "{% $states.context.Map.Item.Value.id %}", "at": "{% $states.context.Map.Item.Index %}"},
+    "ItemProcessor": {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "End": True}}},
+    input={"orders": [{"id": "a"}, {"id": "b"}]}, output=[{"id": "a", "at": 0}, {"id": "b", "at": 1}])
+scenario("jsonata", "wait-seconds-expression", definition={"QueryLanguage": "JSONata", "StartAt": "W", "States": {
+    "W": {"Type": "Wait", "Seconds": "{% $states.input.delay %}", "Next": "P"},
+    "P": {"Type": "Pass", "Output": "{% $states.input.delay %}", "End": True}}}, input={"delay": 1}, output=1)
+
+scenario("timeouts", "timeout-seconds-path", definition=_callback_task(TimeoutSecondsPath="$.timeout", End=True),
+         input={"timeout": 1}, status="FAILED", error="States.Timeout")
+scenario("timeouts", "wait-timestamp-in-the-past", definition={"StartAt": "W", "States": {
+    "W": {"Type": "Wait", "TimestampPath": "$.at", "End": True}}}, input={"at": "2020-01-01T00:00:00Z"},
+    output={"at": "2020-01-01T00:00:00Z"})
+
+
+def _send_task_success(ctx):
+    definition = _callback_task(CALLBACK_QUEUE, ResultPath="$.approval", End=True)
+    arn = ctx.start(ctx.machine("task-success", definition), {"order": 1})
+    token = ctx.next_token()
+    ctx.sfn.send_task_heartbeat(taskToken=token)
+    ctx.sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
+    described = ctx.wait(arn)
+    assert json.loads(described["output"]) == {"order": 1, "approval": {"approved": True}}, described
+    _expect_client_error(lambda: ctx.sfn.send_task_success(taskToken="not-a-token", output="{}"), "InvalidToken")
+
+
+scenario("callbacks", "send-task-success-and-heartbeat", run=_send_task_success)
+
+
+def _api_errors(ctx):
+    missing = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:conformance-none"
+    _expect_client_error(lambda: ctx.sfn.start_execution(stateMachineArn=missing), "StateMachineDoesNotExist",
+                         f"State Machine Does Not Exist: '{missing}'")
+    _expect_client_error(lambda: ctx.sfn.describe_execution(
+        executionArn=f"arn:aws:states:{REGION}:{ACCOUNT}:execution:conformance-none:x"), "ExecutionDoesNotExist")
+    machine = ctx.machine("api-errors", pass_state())
+    _expect_client_error(lambda: ctx.sfn.start_execution(stateMachineArn=machine, input="{bad"),
+                         "InvalidExecutionInput")
+    ctx.sfn.start_execution(stateMachineArn=machine, name="once", input="{}")
+    _expect_client_error(lambda: ctx.sfn.start_execution(stateMachineArn=machine, name="once", input='{"a":1}'),
+                         "ExecutionAlreadyExists")
+    _expect_client_error(lambda: ctx.sfn.create_state_machine(
+        name="conformance-api-errors", definition=json.dumps(pass_state(Result=9)), roleArn=ROLE_ARN),
+        "StateMachineAlreadyExists")
+
+
+scenario("api", "errors-learners-meet", run=_api_errors)
+
+
+def _express_arn(ctx):
+    arn = ctx.machine("express-async", pass_state(), express=True)
+    execution = ctx.sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    assert execution.startswith(f"arn:aws:states:{REGION}:{ACCOUNT}:express:conformance-express-async:"), execution
+
+
+scenario("express", "async-execution-arn", run=_express_arn)
+
+
+def _redrive_not_failed(ctx):
+    arn = ctx.start(ctx.machine("redrive-ok", pass_state()))
+    assert ctx.wait(arn)["status"] == "SUCCEEDED"
+    _expect_client_error(lambda: ctx.sfn.redrive_execution(executionArn=arn), "ExecutionNotRedrivable")
+    described = ctx.sfn.describe_execution(executionArn=arn)
+    assert (described["redriveCount"], described["redriveStatus"]) == (0, "NOT_REDRIVABLE"), described
+
+
+scenario("redrive", "succeeded-is-not-redrivable", run=_redrive_not_failed)
