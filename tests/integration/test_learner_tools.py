@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -57,13 +58,40 @@ def test_aws_cli_v1_reaches_every_service_the_labs_use(lab2, settings):
         "s3api list-buckets": "Buckets",
         "sts get-caller-identity": "Account",
     }
+    outputs = aws_cli_v1(list(commands), settings)
     for command, key in commands.items():
-        result = shell(f'"$PY" -m awscli {command} --output json', settings)
-        assert result.returncode == 0, (command, result.stderr)
+        code, stdout = outputs[command]
+        assert code == 0, (command, stdout[:300], outputs["stderr"])
         if key:
-            assert key in json.loads(result.stdout), (command, result.stdout[:300])
-    rds = json.loads(shell('"$PY" -m awscli rds describe-db-instances', settings).stdout)
+            assert key in json.loads(stdout), (command, stdout[:300])
+    rds = json.loads(outputs["rds describe-db-instances"][1])
     assert "securecart-db" in [i["DBInstanceIdentifier"] for i in rds["DBInstances"]]
+
+
+def aws_cli_v1(commands: list[str], settings) -> dict:
+    """Run AWS CLI v1 commands after eval "$(securecart-lab env)", each as `aws COMMAND --output json` does (a new
+    driver reading the config file and loading the plugin), in one interpreter: {command: (exit code, stdout)}."""
+    marker = "--- securecart-test "
+    script = "\n".join([
+        "import shlex, sys",
+        "from awscli.clidriver import create_clidriver",
+        f"for command in {commands!r}:",
+        f"    print({marker!r} + command, flush=True)",
+        "    code = create_clidriver().main(shlex.split(command) + ['--output', 'json'])",
+        "    sys.stdout.flush()",
+        f"    print({marker!r} + 'exit ' + str(code), flush=True)",
+    ])
+    result = shell(f'"$PY" -c {shlex.quote(script)}', settings)
+    assert result.returncode == 0, result.stderr
+    outputs, lines = {"stderr": result.stderr}, result.stdout.split("\n")
+    while lines:
+        line = lines.pop(0)
+        if line.startswith(marker):
+            command, body = line[len(marker):], []
+            while not lines[0].startswith(marker):
+                body.append(lines.pop(0))
+            outputs[command] = (int(lines.pop(0)[len(marker) + len("exit "):]), "\n".join(body))
+    return outputs
 
 
 @needs_awscli
