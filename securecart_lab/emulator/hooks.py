@@ -102,6 +102,11 @@ HOOKS: dict[str, Hook] = {
              "aws-sdk task errors are named as AWS names them (S3.NoSuchBucketException, not s3.NoSuchBucketException)"),
         Hook("sfn.create_state_machine", f"{_SFN}.models", "StepFunctionsParserBackend.create_state_machine",
              "the same name with another definition, role or type is StateMachineAlreadyExists, as on AWS"),
+        Hook("sfn.evaluation_entrypoint", f"{_SFN}.backend.execution_worker",
+             "ExecutionWorker._get_evaluation_entrypoint",
+             "moto's grammar lacks ItemBatcher: the kit parses the definition without it and batches the items itself"),
+        Hook("sfn.item_reader_eval", f"{_SFN}.asl.component.state.exec.state_map.item_reader.item_reader_decl",
+             "ItemReader._eval_body", "a Distributed Map's ItemBatcher groups what its ItemReader read"),
         Hook("sfn.json_path_definite", f"{_SFN}.asl.utils.json_path", "_is_singleton_array_access",
              "a definite path ($.items[0].id, $[1].x) selects one value, an indefinite one ($.a[*].b) a list; moto "
              "returns a list for any path through an array index"),

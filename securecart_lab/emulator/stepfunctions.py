@@ -465,6 +465,71 @@ def _install_create_conflicts() -> None:
     hooks.replace("sfn.create_state_machine", create_state_machine)
 
 
+def parse_program(definition: str):
+    """moto's program for a definition, with each Map state's ItemBatcher attached to its ItemReader."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from securecart_lab.emulator.stepfunctions_definition import without_batchers
+
+    stripped, batchers = without_batchers(definition)
+    program = AmazonStateLanguageParser.parse(stripped)[0]
+    if batchers:
+        seen: set[int] = set()
+
+        def attach(component) -> None:
+            if id(component) in seen or not hasattr(component, "__dict__"):
+                return
+            seen.add(id(component))
+            reader = getattr(component, "item_reader", None)
+            if reader is not None and getattr(component, "name", None) in batchers:
+                reader.securecart_batcher = batchers[component.name]
+            for value in vars(component).values():
+                for item in (value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]):
+                    if hasattr(item, "__dict__") and type(item).__module__.startswith("moto.stepfunctions"):
+                        attach(item)
+
+        attach(program)
+    return program
+
+
+def _batches(batcher: dict, items: list, state_input) -> list:
+    from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+    size = batcher.get("MaxItemsPerBatch")
+    if size is None and "MaxItemsPerBatchPath" in batcher:
+        size = extract_json(batcher["MaxItemsPerBatchPath"], state_input)
+    size = int(size or len(items) or 1)
+    batch_input = None
+    if "BatchInput" in batcher:
+        batch_input = {
+            (key[:-2] if key.endswith(".$") else key): (extract_json(value, state_input) if key.endswith(".$")
+                                                         else value)
+            for key, value in batcher["BatchInput"].items()}
+    batches = []
+    for start in range(0, len(items), size):
+        batch = {"Items": items[start:start + size]}
+        if batch_input is not None:
+            batch["BatchInput"] = batch_input
+        batches.append(batch)
+    return batches
+
+
+def _install_item_batcher() -> None:
+    def entrypoint(self):
+        return parse_program(self._evaluation_details.state_machine_details.definition)
+
+    hooks.replace("sfn.evaluation_entrypoint", entrypoint)
+    read = hooks.original("sfn.item_reader_eval")
+
+    def read_then_batch(self, env) -> None:
+        read(self, env)
+        batcher = getattr(self, "securecart_batcher", None)
+        if batcher is not None and isinstance(env.stack[-1], list):
+            env.stack.append(_batches(batcher, env.stack.pop(), env.states.get_input()))
+
+    hooks.replace("sfn.item_reader_eval", read_then_batch)
+
+
 def _install_json_paths() -> None:
     hooks.replace("sfn.json_path_definite", lambda path: not _INDEFINITE.search(path))
 
@@ -521,6 +586,7 @@ def _install_aws_answers() -> None:
     _install_log_records()
     _install_result_writer()
     _install_json_paths()
+    _install_item_batcher()
     _install_create_conflicts()
     _install_choice_paths()
     _install_lambda_result()

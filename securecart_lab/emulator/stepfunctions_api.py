@@ -317,8 +317,6 @@ def redrive(execution, date: datetime.datetime) -> None:
     from moto.stepfunctions.parser.api import ExecutionRedrivenEventDetails, ExecutionStatus, HistoryEventType
     from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
-    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
     old_env = execution.exec_worker.env
     state_name, state_input = _failed_state(execution)
     definition = json.loads(execution.state_machine.definition)
@@ -327,7 +325,9 @@ def redrive(execution, date: datetime.datetime) -> None:
     worker = execution._get_start_execution_worker()
 
     def logic():
-        program = AmazonStateLanguageParser.parse(json.dumps(definition))[0]
+        from securecart_lab.emulator.stepfunctions import parse_program
+
+        program = parse_program(json.dumps(definition))
         env = worker._get_evaluation_environment()
         env.event_manager = old_env.event_manager
         history = old_env.event_manager.get_event_history()
