@@ -55,9 +55,15 @@ def install(app, service: str) -> None:
     from werkzeug.exceptions import HTTPException
 
     def handle(exc: Exception):
-        if isinstance(exc, HTTPException):
-            return exc
         action = _action(request)
+        if isinstance(exc, HTTPException):
+            if exc is getattr(request, "routing_exception", None) and exc.code in (404, 405):
+                # No moto route for this REST path: an operation moto lacks (Flask would answer an HTML 404).
+                return error_response(
+                    service, request, "UnsupportedOperation",
+                    f"{request.method} {request.path} is not supported by the securecart-lab emulator ({service}): "
+                    "no such operation", 400)
+            return exc
         if isinstance(exc, NotImplementedError):
             LOG.info("%s %s is not supported by the emulator: %s", service, action, exc)
             return error_response(

@@ -44,6 +44,7 @@ def _code(call) -> tuple[str, str, int]:
     ("sqs", lambda c: c.list_message_move_tasks(SourceArn="arn:aws:sqs:us-east-1:123456789012:q")),
     ("iam", lambda c: c.change_password(OldPassword="a", NewPassword="b")),  # query protocol: XML error
     ("dynamodb", lambda c: c.describe_global_table(GlobalTableName="orders")),
+    ("lambda", lambda c: c.get_runtime_management_config(FunctionName="f")),  # REST path moto has no route for
 ])
 def test_unimplemented_actions_answer_unsupported_operation(emulator, service, call):
     code, message, status = _code(lambda: call(client(emulator, service)))
