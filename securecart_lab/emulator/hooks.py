@@ -107,6 +107,18 @@ HOOKS: dict[str, Hook] = {
              "moto's grammar lacks ItemBatcher: the kit parses the definition without it and batches the items itself"),
         Hook("sfn.item_reader_eval", f"{_SFN}.asl.component.state.exec.state_map.item_reader.item_reader_decl",
              "ItemReader._eval_body", "a Distributed Map's ItemBatcher groups what its ItemReader read"),
+        # The field a JSONata expression was written in, for AWS's "specified for the field 'Arguments/Payload/id'".
+        *(Hook(f"sfn.jsonata_field.{name}", module, attribute, "pushes its name on the JSONata field path")
+          for name, module, attribute in (
+              ("output", f"{_SFN}.asl.component.common.outputdecl", "Output._eval_body"),
+              ("parargs", f"{_SFN}.asl.component.common.parargs", "Parargs._eval_body"),
+              ("assign", f"{_SFN}.asl.component.common.assign.assign_decl", "AssignDecl._eval_body"),
+              ("assign_binding", f"{_SFN}.asl.component.common.assign.assign_decl_binding",
+               "AssignDeclBinding._eval_body"),
+              ("binding", f"{_SFN}.asl.component.common.jsonata.jsonata_template_binding",
+               "JSONataTemplateBinding._eval_body"))),
+        Hook("sfn.jsonata_undefined", f"{_SFN}.asl.jsonata.validations", "_validate_null_output",
+             "the QueryEvaluationError for an undefined result names the field, as AWS's does"),
         Hook("sfn.json_path_definite", f"{_SFN}.asl.utils.json_path", "_is_singleton_array_access",
              "a definite path ($.items[0].id, $[1].x) selects one value, an indefinite one ($.a[*].b) a list; moto "
              "returns a list for any path through an array index"),

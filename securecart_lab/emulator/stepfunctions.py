@@ -530,6 +530,53 @@ def _install_item_batcher() -> None:
     hooks.replace("sfn.item_reader_eval", read_then_batch)
 
 
+_fields = threading.local()
+
+
+def _install_jsonata_fields() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.api import HistoryEventType
+
+    def naming(hook: str, name_of) -> None:
+        evaluate = hooks.original(hook)
+
+        def evaluate_named(self, env):
+            path = getattr(_fields, "path", None)
+            if path is None:
+                path = _fields.path = []
+            name = name_of(self)
+            if name is not None:
+                path.append(name)
+            try:
+                return evaluate(self, env)
+            finally:
+                if name is not None:
+                    path.pop()
+
+        hooks.replace(hook, evaluate_named)
+
+    naming("sfn.jsonata_field.output", lambda self: "Output")
+    naming("sfn.jsonata_field.parargs",
+           lambda self: "Arguments" if type(self).__name__.startswith("Arguments") else "Parameters")
+    naming("sfn.jsonata_field.assign", lambda self: "Assign")
+    naming("sfn.jsonata_field.assign_binding", lambda self: getattr(self.binding, "identifier", None))
+    naming("sfn.jsonata_field.binding", lambda self: self.identifier)
+    validate = hooks.original("sfn.jsonata_undefined")
+
+    def undefined(env, expression: str, rich_jsonata_expression: str) -> None:
+        path = getattr(_fields, "path", None)
+        if not path:
+            return validate(env, expression, rich_jsonata_expression)
+        if eval_jsonata(f"$exists({rich_jsonata_expression})"):
+            return None
+        raise _failure(env, "States.QueryEvaluationError",
+                       f"The JSONata expression '{expression}' specified for the field '{'/'.join(path)}' returned "
+                       "nothing (undefined).", typ=StatesErrorNameType.StatesQueryEvaluationError,
+                       event_type=HistoryEventType.EvaluationFailed, details_key="evaluationFailedEventDetails")
+
+    hooks.replace("sfn.jsonata_undefined", undefined)
+
+
 def _install_json_paths() -> None:
     hooks.replace("sfn.json_path_definite", lambda path: not _INDEFINITE.search(path))
 
@@ -586,6 +633,7 @@ def _install_aws_answers() -> None:
     _install_log_records()
     _install_result_writer()
     _install_json_paths()
+    _install_jsonata_fields()
     _install_item_batcher()
     _install_create_conflicts()
     _install_choice_paths()

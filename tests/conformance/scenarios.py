@@ -425,8 +425,14 @@ scenario("jsonata", "catch-error-output", definition={"QueryLanguage": "JSONata"
 scenario("jsonata", "undefined-output-is-query-evaluation-error", definition={"QueryLanguage": "JSONata", **pass_state(
     Output="{% $states.input.nope %}")}, input={"a": 1}, status="FAILED", error="States.QueryEvaluationError",
     cause="An error occurred while executing the state 'P' (entered at the event id #2). The JSONata expression "
-          "'$states.input.nope' specified for the field 'Output' returned nothing (undefined).",
-    gap="the cause does not name the field the expression was written in")
+          "'$states.input.nope' specified for the field 'Output' returned nothing (undefined).")
+scenario("jsonata", "undefined-argument-names-the-field", definition={"QueryLanguage": "JSONata", "StartAt": "T",
+                                                                      "States": {"T": {
+    "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+    "Arguments": {"FunctionName": "echo", "Payload": {"orderId": "{% $states.input.order.id %}"}}, "End": True}}},
+    input={"order": {}}, status="FAILED", error="States.QueryEvaluationError",
+    cause="An error occurred while executing the state 'T' (entered at the event id #2). The JSONata expression "
+          "'$states.input.order.id' specified for the field 'Arguments/Payload/orderId' returned nothing (undefined).")
 scenario("jsonata", "functions", definition={"QueryLanguage": "JSONata", **pass_state(
     Output="{% {'sum': $sum($states.input.xs), 'upper': $uppercase('abc'), 'joined': $join(['a','b'], '-')} %}")},
     input={"xs": [1, 2, 3]}, output={"sum": 6, "upper": "ABC", "joined": "a-b"})
