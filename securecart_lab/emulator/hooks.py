@@ -232,7 +232,7 @@ HOOKS: dict[str, Hook] = {
         Hook("cfn.resource_map", f"{_CFN}.parsing", "ResourceMap", "creates a template's resources lazily"),
         Hook("cfn.resource_map.delete", f"{_CFN}.parsing", "ResourceMap.delete",
              "a resource deleted by hand counts as deleted when its stack is (it failed DeleteStack)"),
-        Hook("cfn.stack", f"{_CFN}.models", "Stack", "a stack created by a CREATE change set"),
+        Hook("cfn.stack", f"{_CFN}.models", "Stack", "a stack created by a CREATE change set; its DriftInformation"),
         Hook("cfn.stack.stack_resources", f"{_CFN}.models", "Stack.stack_resources",
              "moto's resource map creates a resource when read: describing a stack while it is created must not"),
         Hook("cfn.stack.outputs", f"{_CFN}.models", "Stack.outputs", "the same for outputs"),

@@ -79,6 +79,7 @@ def test_an_unchanged_template_right_after_create_is_no_update(aws, stack):
 
 def test_drift_detection_reports_what_was_changed_by_hand(aws, stack):
     cf, ids = aws("cloudformation"), physical(aws, stack)
+    assert cf.describe_stacks(StackName=stack)["Stacks"][0]["DriftInformation"] == {"StackDriftStatus": "NOT_CHECKED"}
     detection = cf.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
     status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
     assert (status["DetectionStatus"], status["StackDriftStatus"], status["DriftedStackResourceCount"]) == (
@@ -91,6 +92,8 @@ def test_drift_detection_reports_what_was_changed_by_hand(aws, stack):
     detection = cf.detect_stack_drift(StackName=stack)["StackDriftDetectionId"]
     status = cf.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
     assert (status["StackDriftStatus"], status["DriftedStackResourceCount"]) == ("DRIFTED", 3)
+    information = cf.describe_stacks(StackName=stack)["Stacks"][0]["DriftInformation"]
+    assert information["StackDriftStatus"] == "DRIFTED" and information["LastCheckTimestamp"] == status["Timestamp"]
 
     drifts = {d["LogicalResourceId"]: d for d in cf.describe_stack_resource_drifts(StackName=stack)["StackResourceDrifts"]}
     assert {k: d["StackResourceDriftStatus"] for k, d in drifts.items()} == {

@@ -25,3 +25,5 @@ def install() -> None:
             hooks.replace(f"cfn.response.{action}", handler)
         else:
             setattr(hooks.resolve("cfn.response"), action, handler)
+    # DescribeStacks' DriftInformation (moto serialises a stack's attributes by name).
+    hooks.resolve("cfn.stack").drift_information = property(api.drift_information)

@@ -424,6 +424,15 @@ def _require_stable(stack) -> None:
                      "being changed and holds resources.")
 
 
+def drift_information(stack) -> dict:
+    """A stack's DriftInformation: the last detection's outcome (NOT_CHECKED before any)."""
+    detection = getattr(stack, "kit_drift", None)
+    if detection is None:
+        return {"StackDriftStatus": "NOT_CHECKED"}
+    status = detection.status()
+    return {"StackDriftStatus": status["StackDriftStatus"], "LastCheckTimestamp": status["Timestamp"]}
+
+
 def detect_stack_drift(self):
     backend = self.cloudformation_backend
     stack = backend.get_stack(self._get_param("StackName"))
