@@ -216,6 +216,11 @@ def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network
     assert causes[f"Terminating EC2 instance: {replaced[0]}"].endswith(
         "in response to an EC2 health check indicating it has been terminated or stopped.")
     wait_for(lambda: set(target_states(aws, tg_arn)) == set(again), what="only the group's instances registered")
+    # An instance that has left its group: AWS's ValidationError (was: StopIteration, an HTTP 500).
+    with pytest.raises(ClientError) as raised:
+        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=replaced[0], ShouldDecrementDesiredCapacity=False)
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert raised.value.response["Error"]["Message"] == f"Instance Id not found - No managed instance found for instance ID: {replaced[0]}"
 
     autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
     wait_for(lambda: all(app_pid(i) is None for i in again), what="the group's app processes to stop")

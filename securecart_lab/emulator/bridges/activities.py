@@ -22,6 +22,15 @@ _by_id: dict[str, dict] = {}
 
 def install() -> None:
     hooks.replace("autoscaling.describe_scaling_activities", _describe_scaling_activities)
+    hooks.replace("autoscaling.terminate_instance", _terminate_instance)
+
+
+def _terminate_instance(self, instance_id: str, should_decrement: bool):
+    if not any(state.instance.id == instance_id for group in self.autoscaling_groups.values()
+               for state in group.instance_states):
+        raise hooks.resolve("autoscaling.validation_error")(
+            f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+    return hooks.original("autoscaling.terminate_instance")(self, instance_id, should_decrement)
 
 
 def _now() -> datetime:

@@ -178,15 +178,16 @@ def _refresh(name: str, desired: int) -> None:
         if reasons:
             for instance in _group_instances(name):  # the new ones go; the instances the group had keep serving
                 if instance["InstanceId"] not in old:
-                    autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance["InstanceId"],
-                                                                         ShouldDecrementDesiredCapacity=True)
+                    _terminate(instance["InstanceId"])
             found = "; ".join(f"{i}: {r}" if i else r for i, r in sorted(reasons.items()))
             logs = " ".join(f"securecart-lab logs instance {i}" for i in sorted(reasons) if i)
             raise RuntimeError(f"The instances of the new launch template did not pass the target group's health checks "
                                f"({found}); the previous instances keep serving."
                                + (f" Their logs: {logs} (or aws ec2 get-console-output)." if logs else ""))
+        still = {i["InstanceId"] for i in _group_instances(name)}
         for instance_id in old:
-            autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+            if instance_id in still:  # one its health checks replaced meanwhile has left the group already
+                _terminate(instance_id)
         elbv2 = client("elbv2")
         for arn in target_groups:  # out of the group first, or the reconciler registers them again
             registered = {d["Target"]["Id"] for d in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
@@ -197,6 +198,15 @@ def _refresh(name: str, desired: int) -> None:
 
 
 _NO_APP = "no running app process"
+
+
+def _terminate(instance_id: str) -> None:
+    try:
+        client("autoscaling").terminate_instance_in_auto_scaling_group(InstanceId=instance_id,
+                                                                       ShouldDecrementDesiredCapacity=True)
+    except Exception as exc:
+        if "No managed instance found" not in str(exc):  # it left the group meanwhile: nothing to do
+            raise
 
 
 def _unhealthy(target_groups: list[str], instance_ids: set[str]) -> dict[str, str]:
