@@ -62,6 +62,12 @@ def _sqs() -> None:
     sqs.install()
 
 
+def _dynamodb() -> None:
+    from securecart_lab.emulator import dynamodb
+
+    dynamodb.install()
+
+
 def _s3website() -> None:
     from securecart_lab.emulator import s3website
 
@@ -79,6 +85,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
     "lambda": _lambda,
     "events": _events,
     "sqs": _sqs,
+    "dynamodb": _dynamodb,
     "s3website": _s3website,
     **{f"bridges.{name}": _bridge(name) for name in BRIDGES},
 }
@@ -90,6 +97,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "awslambda": ("lambda",),
     "events": ("events",),
     "sqs": ("sqs",),
+    "dynamodb": ("dynamodb",),
     "s3": ("s3website",),
     "rds": ("bridges.rds", "bridges.replicas"),
     "ec2": ("bridges.ec2",),

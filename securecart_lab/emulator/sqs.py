@@ -1,17 +1,23 @@
 """SQS that stays fast as a queue fills.
 
 moto 5.2 recomputes every queue attribute, including three counts that walk the whole queue reading the clock
-per message, on each SendMessage (one lookup of ContentBasedDeduplication) and three times per received message
-(the retention check reads MessageRetentionPeriod); ReceiveMessage lists every visible message to return one;
-DeleteMessage walks the queue twice. So a queue of 5,000 messages answered several times slower than an empty
-one; and each receipt handle took 185 calls to random.choice. The kit reads the one attribute it needs, walks the queue lazily with one clock reading, and deletes by
-position. FIFO sends keep moto's path (group and deduplication rules).
+per message, to read one of them: on each SendMessage (ContentBasedDeduplication, twice more for a FIFO queue's
+validation and once more when it adds the message) and three times per received message (the retention check reads
+MessageRetentionPeriod); a FIFO queue also compares each new message's deduplication id with every message in the
+queue; ReceiveMessage lists every visible message to return one; DeleteMessage walks the queue twice. So a queue of
+5,000 messages answered several times slower than an empty one; and each receipt handle took 185 calls to
+random.choice, and every clock reading built two datetimes. The kit reads the one attribute it needs, remembers when each deduplication id was last accepted (the
+queue is walked only when a message repeats a recent id), walks the queue lazily with one clock reading, and deletes
+by position.
 """
 
 from __future__ import annotations
 
+import hashlib
 import string
+import time
 from collections.abc import Iterator
+from typing import Any
 from types import SimpleNamespace
 
 from securecart_lab.emulator import hooks
@@ -65,30 +71,103 @@ def _retention_ok(self, queue_name: str, message) -> bool:
     return queue.message_retention_period + message.sent_timestamp / 1000 > _moto.clock() / 1000
 
 
-def _send_message(original):
-    def send_message(self, queue_name: str, message_body: str, message_attributes=None, delay_seconds=None,
-                     deduplication_id=None, group_id=None, system_attributes=None, validate_group_id: bool = True):
-        queue = self.get_queue(queue_name)
-        if queue.fifo_queue or queue.content_based_deduplication or deduplication_id is not None:
-            return original(self, queue_name, message_body, message_attributes, delay_seconds, deduplication_id,
-                            group_id, system_attributes, validate_group_id)
-        # moto's send_message for a standard queue, without building the queue's attributes.
-        self._validate_message(queue, message_body=message_body, delay_seconds=int(delay_seconds or 0),
-                               group_id=group_id, validate_group_id=validate_group_id)
-        delay = int(delay_seconds) if delay_seconds is not None else queue.delay_seconds
-        message = _moto.Message(str(_moto.random.uuid4()), message_body, system_attributes)
-        if group_id is not None:
-            message.group_id = group_id
-        if message_attributes:
-            message.message_attributes = message_attributes
-        if delay > _moto.MAXIMUM_MESSAGE_DELAY:
-            raise _moto.InvalidParameterValue(
-                f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900.")
-        message.mark_sent(delay_seconds=delay)
-        queue.add_message(message)
-        return message
+class _QueueView:
+    """A queue as moto's code that only reads its settings sees it, without the attribute walk (see the module doc)."""
 
-    return send_message
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue) -> None:
+        self._queue = queue
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        # _validate_message reads only this attribute.
+        return {"ContentBasedDeduplication": "true" if self._queue.content_based_deduplication else "false"}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+
+class _UncheckedQueue(_QueueView):
+    """A FIFO queue for moto's add_message once the kit has checked deduplication: appends, notifies, feeds Lambda."""
+
+    __slots__ = ()
+    fifo_queue = False
+
+
+def _validate_message(original):
+    def validate_message(self, queue, message_body, delay_seconds, deduplication_id=None, group_id=None,
+                         validate_group_id=True):
+        return original(self, _QueueView(queue), message_body, delay_seconds, deduplication_id, group_id,
+                        validate_group_id)
+
+    return validate_message
+
+
+def _latest_by_deduplication_id(queue) -> dict[str, int]:
+    """When each deduplication id was last accepted in this queue (sent_timestamp, ms)."""
+    latest = queue.__dict__.get("_securecart_deduplication")
+    if latest is None:
+        latest = queue.__dict__["_securecart_deduplication"] = {}
+    return latest
+
+
+def _is_duplicate(queue, message) -> bool:
+    """moto's rule: a FIFO message is dropped when a message still in the queue has its deduplication id and was
+    sent less than the deduplication interval before. Only an id accepted within the interval can match."""
+    window_ms = _moto.DEDUPLICATION_TIME_IN_SECONDS * 1000
+    dedup_id, sent = message.deduplication_id, message.sent_timestamp
+    latest = _latest_by_deduplication_id(queue)
+    last = latest.get(dedup_id)
+    if last is not None and sent - last < window_ms:
+        if any(m.deduplication_id == dedup_id and sent - m.sent_timestamp < window_ms for m in queue._messages):
+            return True
+    if len(latest) > 1024 and dedup_id not in latest:
+        for key in [key for key, when in latest.items() if sent - when >= window_ms]:
+            del latest[key]
+    latest[dedup_id] = sent
+    return False
+
+
+def _add_message(original):
+    def add_message(self, message) -> None:
+        if self.fifo_queue and (self.content_based_deduplication or message.deduplication_id):
+            if _is_duplicate(self, message):
+                return
+            return original(_UncheckedQueue(self), message)
+        return original(self, message)
+
+    return add_message
+
+
+def _send_message(self, queue_name: str, message_body: str, message_attributes=None, delay_seconds=None,
+                  deduplication_id=None, group_id=None, system_attributes=None, validate_group_id: bool = True):
+    """moto's send_message, reading ContentBasedDeduplication without building the queue's attributes."""
+    queue = self.get_queue(queue_name)
+    self._validate_message(queue, message_body=message_body, delay_seconds=int(delay_seconds or 0),
+                           deduplication_id=deduplication_id, group_id=group_id, validate_group_id=validate_group_id)
+    delay = int(delay_seconds) if delay_seconds is not None else queue.delay_seconds
+    message = _moto.Message(str(_moto.random.uuid4()), message_body, system_attributes)
+    if queue.fifo_queue and queue.content_based_deduplication:
+        message.deduplication_id = hashlib.sha256(message_body.encode("utf-8")).hexdigest()
+    if deduplication_id is not None:
+        message.deduplication_id = deduplication_id
+        message.sequence_number = "".join(_moto.random.choices(string.digits, k=20))
+    if group_id is not None:
+        message.group_id = group_id
+    if message_attributes:
+        message.message_attributes = message_attributes
+    if delay > _moto.MAXIMUM_MESSAGE_DELAY:
+        raise _moto.InvalidParameterValue(
+            f"Value {delay} for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900.")
+    message.mark_sent(delay_seconds=delay)
+    queue.add_message(message)
+    return message
+
+
+def _clock_ms() -> float:
+    """moto's unix_time_millis (builds two datetimes per call; read per message in ReceiveMessage's walk)."""
+    return time.time() * 1000.0
 
 
 def _receipt_handle() -> str:
@@ -96,14 +175,18 @@ def _receipt_handle() -> str:
 
 
 def install() -> None:
-    _moto.clock = hooks.resolve("sqs.clock")
+    _moto.clock = _clock_ms
     _moto.Message = hooks.resolve("sqs.message")
     _moto.random = hooks.resolve("sqs.random")
     _moto.MAXIMUM_MESSAGE_DELAY = hooks.resolve("sqs.max_delay")
     _moto.InvalidParameterValue = hooks.resolve("sqs.invalid_parameter")
     _moto.ReceiptHandleIsInvalid = hooks.resolve("sqs.receipt_handle_invalid")
+    _moto.DEDUPLICATION_TIME_IN_SECONDS = hooks.resolve("sqs.deduplication_interval")
+    hooks.replace("sqs.clock", _clock_ms)
     hooks.replace("sqs.queue.messages", property(_messages))
     hooks.replace("sqs.queue.delete_message", _delete_message)
     hooks.replace("sqs.retention_check", _retention_ok)
     hooks.replace("sqs.receipt_handle", _receipt_handle)
-    hooks.replace("sqs.send_message", _send_message(hooks.original("sqs.send_message")))
+    hooks.replace("sqs.send_message", _send_message)
+    hooks.replace("sqs.validate_message", _validate_message(hooks.original("sqs.validate_message")))
+    hooks.replace("sqs.queue.add_message", _add_message(hooks.original("sqs.queue.add_message")))

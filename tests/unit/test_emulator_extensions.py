@@ -1,4 +1,5 @@
-"""The lazy extension table is complete, and the SQS hot path no longer walks the queue (sqs.py)."""
+"""The lazy extension table is complete, and the SQS and DynamoDB hot paths no longer walk the whole queue or table
+(sqs.py, dynamodb.py)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,55 @@ def test_sqs_send_receive_delete_build_no_queue_attributes():
         "print(len(built), [m.body for m in received[:3]], len(backend.get_queue('q').messages))\n"
     )
     assert out.split() == ["0", "['m0',", "'m1',", "'m2']", "200"]
+
+
+def test_fifo_sends_neither_build_attributes_nor_walk_the_queue():
+    """moto built every attribute four times per FIFO send and compared its deduplication id with every message."""
+    out = _run(
+        "from securecart_lab.emulator import extensions\n"
+        "extensions.install('sqs')\n"
+        "from moto.sqs import models\n"
+        "built, walks = [], []\n"
+        "attributes = models.Queue.attributes\n"
+        "models.Queue.attributes = property(lambda q: built.append(1) or attributes.fget(q))\n"
+        "class Walked(list):\n"
+        "    def __iter__(self):\n"
+        "        walks.append(1)\n"
+        "        return super().__iter__()\n"
+        "backend = models.sqs_backends['123456789012']['us-east-1']\n"
+        "queue = backend.create_queue('q.fifo', FifoQueue='true', ContentBasedDeduplication='true')\n"
+        "queue._messages = Walked()\n"
+        "for i in range(300):\n"
+        "    backend.send_message('q.fifo', f'm{i}', group_id=f'g{i % 3}')\n"
+        "sends = (len(built), len(walks))\n"
+        "backend.send_message('q.fifo', 'm299', group_id='g2')  # a duplicate: the queue is walked to find it\n"
+        "backend.send_message('q.fifo', 'explicit', group_id='g0', deduplication_id='d1')\n"
+        "backend.send_message('q.fifo', 'explicit again', group_id='g0', deduplication_id='d1')\n"
+        "received = [m.body for m in backend.receive_message('q.fifo', 10, 0, 30)]\n"
+        "print(sends, len(queue._messages), received)\n"
+    )
+    assert out.strip() == "(0, 0) 301 " + str([f'm{i}' for i in range(10)])
+
+
+def test_a_table_query_reads_only_its_partition():
+    """moto sorted every item of the table (all_items) on each Query of the table."""
+    out = _run(
+        "from securecart_lab.emulator import extensions\n"
+        "extensions.install('dynamodb')\n"
+        "from moto.dynamodb.models import dynamodb_backends\n"
+        "from moto.dynamodb.models.table import Table\n"
+        "walked = []\n"
+        "all_items = Table.all_items\n"
+        "Table.all_items = lambda self: walked.append(1) or all_items(self)\n"
+        "backend = dynamodb_backends['123456789012']['us-east-1']\n"
+        "backend.create_table('t', schema=[{'AttributeName': 'pk', 'KeyType': 'HASH'},\n"
+        "                                  {'AttributeName': 'sk', 'KeyType': 'RANGE'}],\n"
+        "    attr=[{'AttributeName': 'pk', 'AttributeType': 'S'}, {'AttributeName': 'sk', 'AttributeType': 'N'}],\n"
+        "    throughput=None, billing_mode='PAY_PER_REQUEST', indexes=None, global_indexes=None, streams=None,\n"
+        "    sse_specification=None, tags=None, deletion_protection_enabled=False, warm_throughput=None)\n"
+        "for i in range(500):\n"
+        "    backend.put_item('t', {'pk': {'S': f'p{i % 50}'}, 'sk': {'N': str(500 - i)}})\n"
+        "items, scanned, last = backend.query('t', {'S': 'p7'}, None, [], None, None, True, None)\n"
+        "print(len(walked), [int(item.range_key.value) for item in items][:3], scanned, last)\n"
+    )
+    assert out.strip() == "0 [43, 93, 143] 10 None"

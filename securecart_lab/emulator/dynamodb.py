@@ -1,0 +1,52 @@
+"""DynamoDB Query that stays fast as a table fills.
+
+moto 5.2's Table.query (on the table, not an index) sorts every item of the table by key, comparing DynamoType
+values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
+The kit hands moto's own query the one partition it reads (a dict lookup), so key conditions, filters, Limit,
+ExclusiveStartKey, ScanIndexForward and projections stay moto's. Index queries keep moto's path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from securecart_lab.emulator import hooks
+
+
+class _Partition:
+    """The table as moto's query sees it, except that all_items() is one partition's items."""
+
+    __slots__ = ("_table", "_items")
+
+    def __init__(self, table, items: list) -> None:
+        self._table = table
+        self._items = items
+
+    def all_items(self) -> list:
+        return self._items
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def _partition_items(table, hash_key) -> list:
+    partition = table.items.get(hash_key)  # items is a defaultdict: get() does not add the key
+    if partition is None:
+        return []
+    return list(partition.values()) if table.range_key_attr else [partition]
+
+
+def _query(original):
+    def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+              projection_expressions, index_name=None, *args, **kwargs):
+        target = self
+        if index_name is None and hash_key is not None:
+            target = _Partition(self, _partition_items(self, hash_key))
+        return original(target, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                        scan_index_forward, projection_expressions, index_name, *args, **kwargs)
+
+    return query
+
+
+def install() -> None:
+    hooks.replace("dynamodb.table.query", _query(hooks.original("dynamodb.table.query")))
