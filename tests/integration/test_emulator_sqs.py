@@ -168,3 +168,25 @@ def test_batches_go_through_the_same_path(sqs):
         {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)])
     assert len(deleted["Successful"]) == 10
     assert _counts(sqs, url) == (0, 0, 0)
+
+
+def test_fifo_group_order_holds_through_a_deep_queue(sqs):
+    url = _queue(sqs, "deep.fifo", FifoQueue="true", VisibilityTimeout="60")
+    for i in range(300):
+        sqs.send_message(QueueUrl=url, MessageBody=f"{'ab'[i % 2]}{i // 2}", MessageGroupId="ab"[i % 2],
+                         MessageDeduplicationId=f"id-{i}")
+    # A repeated id is dropped while its message is still in the queue, even in flight.
+    first = _receive(sqs, url, 1)
+    assert [m["Body"] for m in first] == ["a0"]
+    sqs.send_message(QueueUrl=url, MessageBody="repeat", MessageGroupId="a", MessageDeduplicationId="id-0")
+    assert _counts(sqs, url) == (299, 1, 0)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    bodies = {"a": ["a0"], "b": []}
+    while True:
+        batch = _receive(sqs, url, 10)
+        if not batch:
+            break
+        for message in batch:
+            bodies[message["Body"][0]].append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert bodies == {"a": [f"a{i}" for i in range(150)], "b": [f"b{i}" for i in range(150)]}
