@@ -154,7 +154,7 @@ def _sql(ctx):
     db = _database(ctx)
     endpoint = db.get("Endpoint") or {}
     return psycopg.connect(host=endpoint.get("Address"), port=endpoint.get("Port"), dbname=db.get("DBName") or db["DBInstanceIdentifier"],
-                           user=config.PG_SUPERUSER, password=Settings.from_env().superpassword, connect_timeout=5, autocommit=True)
+                           user=config.RDS_SUPERUSER, password=Settings.from_env().superpassword, connect_timeout=5, autocommit=True)
 
 
 # --- structure ------------------------------------------------------------------------------------------------

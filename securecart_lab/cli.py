@@ -380,8 +380,9 @@ def bench(
 
 
 @app.command()
-def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-down or primary-up."), wait: bool = WaitOpt):
-    """Failure drills: stop the lab database's primary server (primary-down) or bring it back (primary-up).
+def chaos(ctx: typer.Context, action: str = typer.Argument(..., help="primary-down, primary-up or az-down."), wait: bool = WaitOpt):
+    """Failure drills: lose the lab database's writer instance (primary-down) or bring it back (primary-up); crash
+    only its primary server, as when its AZ fails, for a Multi-AZ failover (az-down).
 
     Example: securecart-lab chaos primary-down
     """

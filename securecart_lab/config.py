@@ -20,6 +20,9 @@ DB_PASSWORD = "securecart"
 # The server's superuser (used by the kit for administration only). Its password is the installation's
 # secret: securecart_lab.credentials.
 PG_SUPERUSER = "postgres"
+# The superuser of every RDS DB instance's server (as on RDS, where rdsadmin is the engine's own superuser and the
+# master user is an ordinary role): the learner's MasterUsername may then be postgres.
+RDS_SUPERUSER = "rdsadmin"
 
 
 def default_home() -> Path:

@@ -81,7 +81,7 @@ class _App:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "PORT": str(self.port), "HOST": "127.0.0.1", "INSTANCE_ID": name,
             "DB_HOST": writer.host, "DB_PORT": str(writer.port), "DB_NAME": writer.dbname,
-            "DB_USER": config.PG_SUPERUSER, "DB_PASSWORD": settings.superpassword,
+            "DB_USER": config.RDS_SUPERUSER, "DB_PASSWORD": settings.superpassword,
             **({"DB_READER_HOST": reader.host, "DB_READER_PORT": str(reader.port)} if reader else {}),
         }
         log_path = settings.logs_dir / f"bench-{name}.log"

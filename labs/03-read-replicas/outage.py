@@ -1,7 +1,12 @@
 """Lab 3's primary-failure drill on the real servers, and undoing lab 3 to do it again.
 
 `chaos primary-down` crashes (immediate stop) the PostgreSQL server behind the app's writer, after noting every
-confirmed order; `chaos primary-up` starts it again. What was stopped is an environment record (securecart_lab.envstate)
+confirmed order, and, when the writer is Multi-AZ, its standby first: the whole instance is lost (as when a Region
+or both AZs go down), which Multi-AZ does not cover, so the replica must be promoted. A `<data dir>.halted` file
+tells the emulator not to repair it (bridges/rds_status.py). `chaos primary-up` starts it again.
+
+`chaos az-down` crashes only the primary server of a Multi-AZ writer, as when its AZ fails: RDS fails over to the
+standby behind the same endpoint by itself, and nothing is recorded or to undo. What was stopped is an environment record (securecart_lab.envstate)
 of the emulator that ran the drill: after `down`/`up` or a crash it is stale, and no drill happened here.
 
 `teardown` (used by `securecart-lab reset 3 --environment`) removes what lab 3 made: the replicas, the promoted writer
@@ -18,12 +23,12 @@ from pathlib import Path
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
-from securecart_lab import envstate, postgres
+from securecart_lab import envstate, paths, postgres
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
 from securecart_lab.labs import stacks
-from securecart_lab.postgres import topology as db
+from securecart_lab.postgres import instances, topology as db
 from securecart_lab.postgres.server import PostgresServer
 
 RECORD = "lab03-drill"
@@ -65,13 +70,35 @@ def _server_of(settings: Settings, instance: db.DbInstance) -> PostgresServer:
     return server
 
 
-def primary_down(settings: Settings) -> Outage:
-    """Crash (immediate stop) the PostgreSQL server behind the writer, after noting every confirmed order."""
+def _writer(settings: Settings) -> db.DbInstance:
     try:
         topo = db.topology(settings.endpoint_url)
     except (ClientError, BotoCoreError) as exc:
         raise LabError(f"Cannot read the DB instances from the emulator: {exc}", 'Run "securecart-lab up".') from None
-    writer = topo.require_writer()
+    return topo.require_writer()
+
+
+def _halted(server: PostgresServer) -> Path:
+    return server.datadir.with_name(server.datadir.name + ".halted")
+
+
+def az_down(settings: Settings) -> db.DbInstance:
+    """Crash the primary server of the Multi-AZ writer (its AZ fails); RDS fails over to the standby by itself."""
+    writer = _writer(settings)
+    if not writer.multi_az:
+        raise LabError(f"The writer {writer.id} is not Multi-AZ: with its AZ gone nothing would take over.",
+                       "Lab 2 asks for MultiAZ: true. For the read replica drill, use chaos primary-down.")
+    server = _server_of(settings, writer)
+    if not server.is_running():
+        raise LabError(f"The writer {writer.id} ({writer.endpoint}) is already down.", 'Bring it back with "securecart-lab chaos primary-up".')
+    server.stop(mode="immediate")
+    return writer
+
+
+def primary_down(settings: Settings) -> Outage:
+    """Crash (immediate stop) the PostgreSQL server behind the writer, and its Multi-AZ standby, after noting every
+    confirmed order."""
+    writer = _writer(settings)
     server = _server_of(settings, writer)
     if not server.is_running():
         raise LabError(f"The writer {writer.id} ({writer.endpoint}) is already down.",
@@ -84,6 +111,10 @@ def primary_down(settings: Settings) -> Outage:
     outage = Outage(writer.id, writer.host, writer.port, str(server.datadir), writer.dbname,
                     time.strftime("%Y-%m-%dT%H:%M:%S"), orders, shared)
     environment = envstate.current_id(settings)
+    paths.write_private(_halted(server), outage.at)
+    standby = instances.standby_server(settings, writer.id)
+    if standby is not None and standby.pid() is not None:
+        standby.stop(mode="immediate")
     server.stop(mode="immediate")
     outage.save(settings, environment)
     return outage
@@ -98,16 +129,21 @@ def primary_up(settings: Settings) -> Outage:
     return outage
 
 
+def _server_at(settings: Settings, outage: Outage) -> PostgresServer:
+    if outage.port == settings.pg_port:
+        return postgres.primary(settings)
+    server = postgres.server_for(settings, Path(outage.datadir))
+    server.port = outage.port
+    return server
+
+
 def _start(settings: Settings, outage: Outage) -> None:
     datadir = Path(outage.datadir)
-    if outage.port == settings.pg_port:
-        server = postgres.primary(settings)
-    else:
-        server = postgres.server_for(settings, datadir)
-        server.port = outage.port
+    server = _server_at(settings, outage)
     if not (datadir / "PG_VERSION").exists():
         raise LabError(f"The stopped server's data ({datadir}) is gone.", "Its DB instance was deleted; nothing to bring back.")
     server.start()
+    _halted(server).unlink(missing_ok=True)  # the emulator starts its standby again
     _drop_slots_of_promoted_replicas(settings, server)
 
 
@@ -140,7 +176,7 @@ def teardown(ctx) -> list[str]:
     rds, ssm, cf = ctx.aws("rds"), ctx.aws("ssm"), ctx.aws("cloudformation")
     lines: list[str] = []
     outage = Outage.load(settings)
-    if outage is not None and outage.port == settings.pg_port and not postgres.primary(settings).is_running():
+    if outage is not None and Path(outage.datadir).exists() and not _server_at(settings, outage).is_running():
         _start(settings, outage)
         lines.append(f"Started {outage.instance}'s server again (the drill had stopped it)")
     topo = db.topology(ctx.endpoint_url)

@@ -9,7 +9,7 @@ from securecart_lab.engines import get_engine
 from securecart_lab.errors import LabError
 from securecart_lab.labs.registry import get_lab
 
-ACTIONS = ("primary-down", "primary-up")
+ACTIONS = ("primary-down", "primary-up", "az-down")
 
 
 def chaos(settings: Settings, action: str) -> None:
@@ -24,12 +24,21 @@ def chaos(settings: Settings, action: str) -> None:
         with spinner("Stopping the writer's PostgreSQL server..."):
             outage = drill.primary_down(settings)
         console.print(f"[bold red]{outage.instance}[/] is down: its PostgreSQL server on {outage.host}:{outage.port} "
-                      f"was stopped (immediate shutdown, as in a crash) at {outage.at}.")
+                      f"(and its Multi-AZ standby, if any) was stopped (immediate shutdown, as in a crash) at {outage.at}: "
+                      "the instance is lost, as when its Region fails.")
         if outage.shared_with:
             console.print("[yellow]Warning:[/] " + down_with_it(outage))
         console.print(confirmed_before(outage))
         console.print("Next: aws rds promote-read-replica --db-instance-identifier <your replica>, then point "
                       "/securecart/db/writer-endpoint at it (README, step 3).")
+    elif action == "az-down":
+        with spinner("Crashing the writer's primary server..."):
+            writer = drill.az_down(settings)
+        console.print(f"[bold red]{writer.id}[/]'s primary server on {writer.endpoint} crashed, as when its Availability "
+                      "Zone fails. It is Multi-AZ: RDS promotes its synchronous standby behind the same endpoint.")
+        console.print(f"Watch: aws rds describe-db-instances --db-instance-identifier {writer.id} --query "
+                      "'DBInstances[0].[DBInstanceStatus,Endpoint.Port]', then aws rds describe-events --source-type "
+                      f"db-instance --source-identifier {writer.id}")
     else:
         with spinner("Starting the server again..."):
             outage = drill.primary_up(settings)
@@ -41,7 +50,7 @@ def down_with_it(outage) -> str:
     """Every database the stopped server held: the lab's own first, then the others (on AWS, each would be alone)."""
     others = [f"{name} (the kit's own)" if name == config.DB_NAME else name for name in outage.shared_with]
     return (f"the whole server stopped, so every database on it is down: {outage.dbname} ({outage.instance}, the lab's "
-            f"database), {', '.join(others)}. On the local engine lab 2's database shares the kit's PostgreSQL server.")
+            f"database), {', '.join(others)}.")
 
 
 def confirmed_before(outage: replicas.Outage) -> str:

@@ -303,8 +303,12 @@ HOOKS: dict[str, Hook] = {
              "a real streaming standby of the source's PostgreSQL server"),
         Hook("rds.promote_read_replica", _RDS, "RDSBackend.promote_read_replica",
              "promote the real standby; moto keeps the source link, the kit clears it"),
-        Hook("rds.reboot_db_instance", _RDS, "RDSBackend.reboot_db_instance", "restart the replica's server"),
+        Hook("rds.reboot_db_instance", _RDS, "RDSBackend.reboot_db_instance", "restart the instance's (or replica's) server"),
         Hook("rds.backends", _RDS, "rds_backends", "DB instances the lag monitor reports on"),
+        # RDS status and Multi-AZ failover (bridges/rds_status.py).
+        Hook("rds.event", _RDS, "Event", "the kit records availability and failover events (its EVENT_MAP)"),
+        Hook("rds.response.reboot_db_instance", "moto.rds.responses", "RDSResponse.reboot_db_instance",
+             "moto ignores ForceFailover; the kit fails a Multi-AZ instance over"),
         Hook("cloudwatch.backends", "moto.cloudwatch.models", "cloudwatch_backends", "publish ReplicaLag"),
         # S3 static website hosting (s3website.py).
         Hook("cfn.model", "moto.core.common_models", "CloudFormationModel",

@@ -118,6 +118,7 @@ class LocalEngine(Engine):
 
     # -- lifecycle ------------------------------------------------------------
     def up(self) -> bool:
+        (self.settings.pg_dir / STOPPING).unlink(missing_ok=True)
         emulator_ok = self._emulator_healthy()
         pg = self.postgres()
         pg_ok = pg.is_running()
@@ -159,6 +160,9 @@ class LocalEngine(Engine):
 
     def down(self, purge: bool = False) -> bool:
         servers = []
+        if self.settings.pg_dir.is_dir():
+            # The emulator must not take servers stopping with it for failures (bridges/rds_status.py: no failover).
+            (self.settings.pg_dir / STOPPING).touch()
         if pid_files := self._postgres_pid_files():
             from securecart_lab import postgres
 
@@ -209,6 +213,9 @@ class LocalEngine(Engine):
             info={"time_scale": (health or {}).get("time_scale", self.settings.time_scale), "version": self.version()},
             footprint=[part.as_dict() for part in usage],
         )
+
+
+STOPPING = ".stopping"  # in the PostgreSQL folder while `down` stops the servers
 
 
 def _alive(pid: int) -> bool:

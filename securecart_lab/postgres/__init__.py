@@ -47,7 +47,7 @@ def log_path_for(settings: Settings, name: str) -> Path:
 
 
 def server_for(settings: Settings, datadir: Path, port: int | None = None) -> PostgresServer:
-    """The server of an existing data dir (the primary or a replica under settings.pg_dir). Its port is
+    """The server of an existing data dir (the primary, an RDS instance's, a replica's under settings.pg_dir). Its port is
     `port`, else the one in its pid file when it runs, else settings.pg_port for the primary."""
     datadir = Path(datadir)
     if port is None:
@@ -55,8 +55,10 @@ def server_for(settings: Settings, datadir: Path, port: int | None = None) -> Po
             port = int((datadir / "postmaster.pid").read_text().splitlines()[3])
         except (OSError, IndexError, ValueError):
             port = settings.pg_port
+    from securecart_lab.postgres.instances import superuser_of
+
     return PostgresServer(datadir, port, bindir_for(settings), log_path_for(settings, datadir.name), settings.pg_os_user, settings.host,
-                          superpassword=settings.superpassword)
+                          superpassword=settings.superpassword, superuser=superuser_of(datadir))
 
 
 def ensure_primary(settings: Settings) -> PostgresServer:

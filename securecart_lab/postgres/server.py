@@ -65,9 +65,11 @@ class PostgresServer:
         host: str = "127.0.0.1",
         *,
         superpassword: str,
+        superuser: str = config.PG_SUPERUSER,
     ):
         self.datadir = Path(datadir)
         self.superpassword = superpassword
+        self.superuser = superuser
         self.port = port
         self.bindir = Path(bindir)
         self.log_path = Path(log_path)
@@ -152,7 +154,7 @@ class PostgresServer:
                 os.chown(pwfile, self.user.uid, self.user.gid)
             self._run(
                 [
-                    "initdb", "-D", str(self.datadir), "-U", config.PG_SUPERUSER, "-E", "UTF8", "--locale=C",
+                    "initdb", "-D", str(self.datadir), "-U", self.superuser, "-E", "UTF8", "--locale=C",
                     "--auth=scram-sha-256", f"--pwfile={pwfile}", "--no-sync", "--no-instructions", "--wal-segsize=1",
                 ]
             )  # fmt: skip
@@ -343,14 +345,16 @@ class PostgresServer:
 
     # ---- SQL ---------------------------------------------------------------------------------------
 
-    def conninfo(self, dbname: str = "postgres", user: str = config.PG_SUPERUSER, password: str | None = None) -> str:
-        """libpq connection string for this server."""
+    def conninfo(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> str:
+        """libpq connection string for this server (default: its superuser)."""
+        user = user or self.superuser
         if password is None:
-            password = self.superpassword if user == config.PG_SUPERUSER else config.DB_PASSWORD
+            password = self.superpassword if user == self.superuser else config.DB_PASSWORD
         return make_conninfo(host=self.host, port=self.port, dbname=dbname, user=user, password=password, connect_timeout=5)
 
-    def connect(self, dbname: str = "postgres", user: str = config.PG_SUPERUSER, password: str | None = None) -> psycopg.Connection:
+    def connect(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> psycopg.Connection:
         """An autocommit connection (default: the superuser on the postgres database)."""
+        user = user or self.superuser
         try:
             return psycopg.connect(self.conninfo(dbname, user, password), autocommit=True)
         except psycopg.OperationalError as exc:
@@ -383,7 +387,7 @@ class PostgresServer:
                 paths.private_dir(dump_to.parent)
                 paths.open_private(dump_to, "ab").close()  # customer data: 0600 before pg_dump writes it
                 self._run(
-                    ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER, "-d", name, "-f", str(dump_to)],
+                    ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", self.superuser, "-d", name, "-f", str(dump_to)],
                     as_user=False,
                     password=self.superpassword,
                 )
@@ -393,7 +397,7 @@ class PostgresServer:
     def dump(self, name: str, out) -> None:
         """pg_dump database `name` as plain SQL into `out`, an open binary file."""
         self._run(
-            ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER, "-d", name],
+            ["pg_dump", "-h", self.host, "-p", str(self.port), "-U", self.superuser, "-d", name],
             as_user=False,
             password=self.superpassword,
             stdout=out,
@@ -402,7 +406,7 @@ class PostgresServer:
     def restore(self, name: str, dump: Path) -> None:
         """Load a plain SQL dump into database `name` (created empty beforehand); stops at the first error."""
         self._run(
-            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", str(self.port), "-U", config.PG_SUPERUSER,
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host, "-p", str(self.port), "-U", self.superuser,
              "-d", name, "-f", str(dump)],
             as_user=False,
             password=self.superpassword,
@@ -418,13 +422,14 @@ class PostgresServer:
     def create_replica(self, datadir: Path, port: int, log_path: Path) -> "PostgresServer":
         """A streaming standby of this server in datadir on port (pg_basebackup -R -X stream, with a
         replication slot named after the replica's directory), started. Reuses an existing replica dir."""
-        replica = PostgresServer(datadir, port, self.bindir, log_path, self.os_user, self.host, superpassword=self.superpassword)
+        replica = PostgresServer(datadir, port, self.bindir, log_path, self.os_user, self.host, superpassword=self.superpassword,
+                                 superuser=self.superuser)
         replica._user = self._user
         if not (replica.datadir / "PG_VERSION").exists():
             slot = replica.slot_name
             self.drop_replication_slot(slot)
             replica._prepare_dir(replica.datadir)
-            source = make_conninfo(host=self.host, port=self.port, user=config.PG_SUPERUSER, application_name=slot)
+            source = make_conninfo(host=self.host, port=self.port, user=self.superuser, application_name=slot)
             self._run(
                 ["pg_basebackup", "-d", source, "-D", str(replica.datadir), "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast", "--no-sync", "--no-manifest"],
                 password=self.superpassword,

@@ -34,6 +34,7 @@ class DbInstance:
     dbname: str
     source: str | None = None
     replicas: tuple[str, ...] = ()
+    multi_az: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -45,7 +46,7 @@ class DbInstance:
 
 
 def connect(host: str, port: int, dbname: str) -> psycopg.Connection:
-    info = make_conninfo(host=host, port=port, dbname=dbname, user=config.PG_SUPERUSER,
+    info = make_conninfo(host=host, port=port, dbname=dbname, user=config.RDS_SUPERUSER,
                          password=Settings.from_env().superpassword, connect_timeout=3, application_name="securecart-lab check")
     try:
         return psycopg.connect(info, autocommit=True)
@@ -65,7 +66,7 @@ class Topology:
     replicas: list[DbInstance] = field(default_factory=list)
 
     def instance_at(self, endpoint: str | None) -> DbInstance | None:
-        """The DB instance serving host:port (lab 2's when several databases share that server)."""
+        """The DB instance serving host:port."""
         if not endpoint:
             return None
         found = [i for i in self.instances.values() if i.endpoint == endpoint.strip()]
@@ -92,6 +93,7 @@ def _instance(raw: dict) -> DbInstance:
         dbname=raw.get("DBName") or config.DB_NAME,
         source=raw.get("ReadReplicaSourceDBInstanceIdentifier"),
         replicas=tuple(raw.get("ReadReplicaDBInstanceIdentifiers") or ()),
+        multi_az=bool(raw.get("MultiAZ")),
     )
 
 

@@ -104,7 +104,7 @@ def test_search_add_to_cart_checkout_and_see_the_confirmation(site, page, browse
     database = deployed_database(aws)
     db = aws("rds").describe_db_instances(DBInstanceIdentifier=database)["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
-                         user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
+                         user=config.RDS_SUPERUSER, password=Settings.from_env().superpassword) as conn:
         assert conn.execute("SELECT customer_email FROM orders WHERE id = %s", (order_id,)).fetchone() == ("browser-test@example.com",)
 
 
@@ -139,5 +139,5 @@ def test_a_checkout_retried_after_a_502_places_one_order(site, browser, aws):
     assert len(keys) == 2 and keys[0] == keys[1] and len(keys[0]) >= 16
     db = aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname=db["DBName"],
-                         user=config.PG_SUPERUSER, password=Settings.from_env().superpassword) as conn:
+                         user=config.RDS_SUPERUSER, password=Settings.from_env().superpassword) as conn:
         assert conn.execute("SELECT id FROM orders WHERE customer_email = %s", (email,)).fetchall() == [(order_id,)]

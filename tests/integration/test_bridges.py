@@ -76,7 +76,9 @@ def target_states(aws, tg_arn: str) -> dict[str, dict]:
     return {d["Target"]["Id"]: d["TargetHealth"] for d in aws("elbv2").describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]}
 
 
-def test_rds_instance_is_a_real_postgresql_database(aws, settings):
+def test_rds_instance_is_a_real_postgresql_server_of_its_own(aws, settings):
+    """Each DB instance is its own server (own port, as AWS gives each its own endpoint); deleting it stops the server
+    and keeps a dump. Was: every instance was a database on the kit's shared server (its port)."""
     rds = aws("rds")
     suffix = uuid.uuid4().hex[:8]
     ident, dbname = f"bridge-db-{suffix}", f"bridge_{suffix}"
@@ -84,29 +86,45 @@ def test_rds_instance_is_a_real_postgresql_database(aws, settings):
                                      AllocatedStorage=20, DBName=dbname, MasterUsername="bridge_admin",
                                      MasterUserPassword="bridge-secret")["DBInstance"]
     described = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
-    assert created["Endpoint"] == described["Endpoint"] == {"Address": "127.0.0.1", "Port": settings.pg_port, **{k: v for k, v in described["Endpoint"].items() if k not in ("Address", "Port")}}
-    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname=dbname, user="bridge_admin", password="bridge-secret") as conn:
+    port = described["Endpoint"]["Port"]
+    assert created["Endpoint"] == described["Endpoint"] and described["Endpoint"]["Address"] == "127.0.0.1"
+    assert port != settings.pg_port and described["DBInstanceStatus"] == "available"
+    with psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user="bridge_admin", password="bridge-secret") as conn:
         assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-bridge', 'a@example.com', 100)")
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is False
+        assert conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY 1").fetchall() == [(dbname,), ("postgres",)]
     rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
-    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname="postgres", user=config.PG_SUPERUSER,
-                         password=settings.superpassword) as conn:
-        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user="bridge_admin", password="bridge-secret", connect_timeout=2)
+    assert not (settings.pg_dir / ident).exists()
     dumps = list((settings.home / "rds-final-dumps").glob(f"{ident}-*.sql"))
     assert len(dumps) == 1 and "ord-bridge" in dumps[0].read_text()
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("DBName", config.DB_NAME, "the kit's own database"),
-    ("MasterUsername", config.PG_SUPERUSER, "reserved by the kit"),
-])
-def test_rds_refuses_the_kits_own_names(aws, field, value, message):
+def test_master_username_postgres_works_as_on_rds(aws):
+    """Was refused ("reserved by the kit"): on RDS `postgres` is an ordinary master user name."""
+    rds = aws("rds")
+    ident = f"bridge-pg-{uuid.uuid4().hex[:6]}"
+    db = rds.create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                                DBName="shop", MasterUsername="postgres", MasterUserPassword="learner-secret")["DBInstance"]
+    try:
+        with psycopg.connect(host="127.0.0.1", port=db["Endpoint"]["Port"], dbname="shop", user="postgres",
+                             password="learner-secret") as conn:
+            assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+
+
+@pytest.mark.parametrize("field, value", [("DBName", "template1"), ("MasterUsername", config.RDS_SUPERUSER)])
+def test_rds_refuses_the_engines_reserved_names(aws, field, value):
     params = dict(DBInstanceIdentifier=f"bridge-bad-{uuid.uuid4().hex[:6]}", Engine="postgres", DBInstanceClass="db.t3.micro",
                   AllocatedStorage=20, DBName="whatever", MasterUsername="someone", MasterUserPassword="long-enough")
     params[field] = value
     with pytest.raises(ClientError) as error:
         aws("rds").create_db_instance(**params)
-    assert error.value.response["Error"]["Code"] == "InvalidParameterValue" and message in str(error.value)
+    assert error.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert f"{field} {value} cannot be used as it is a reserved word used by the engine" in str(error.value)
     assert not [d for d in aws("rds").describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == params["DBInstanceIdentifier"]]
 
 
@@ -303,8 +321,9 @@ def test_app_processes_end_when_the_emulator_is_killed(settings):
         remove_home(home)
 
 
-def test_a_database_kept_from_an_earlier_instance_is_reused_and_handed_to_the_new_master(aws, settings):
-    """After an emulator restart the instance is gone but its database is not: creating it again reuses the data."""
+def test_a_database_left_on_the_shared_server_moves_to_the_instance_and_to_the_new_master(aws, settings):
+    """Installations before one server per instance kept instance databases on the kit's shared server: creating
+    the instance again moves that data to its own server (a dump stays in rds-final-dumps)."""
     from securecart_lab.postgres import primary, seed
 
     suffix = uuid.uuid4().hex[:8]
@@ -315,9 +334,12 @@ def test_a_database_kept_from_an_earlier_instance_is_reused_and_handed_to_the_ne
         seed.load(conn)
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-kept', 'k@example.com', 1)")
     ident = f"kept-{suffix}"
-    aws("rds").create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
-                                  DBName=dbname, MasterUsername=f"now_{suffix}", MasterUserPassword="now-secret")
-    with psycopg.connect(host="127.0.0.1", port=settings.pg_port, dbname=dbname, user=f"now_{suffix}", password="now-secret") as conn:
+    db = aws("rds").create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                                       DBName=dbname, MasterUsername=f"now_{suffix}", MasterUserPassword="now-secret")["DBInstance"]
+    with psycopg.connect(host="127.0.0.1", port=db["Endpoint"]["Port"], dbname=dbname, user=f"now_{suffix}", password="now-secret") as conn:
         assert conn.execute("SELECT count(*) FROM orders WHERE id = 'ord-kept'").fetchone()[0] == 1
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-new', 'n@example.com', 1)")
+    with server.connect() as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None
+    assert any("ord-kept" in path.read_text() for path in (settings.home / "rds-final-dumps").glob(f"{dbname}-*.sql"))
     aws("rds").delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)

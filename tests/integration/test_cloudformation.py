@@ -102,7 +102,7 @@ def place_order(ctx) -> str:
 def order_in_database(ctx, order_id: str) -> bool:
     db = ctx.aws("rds").describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
     with psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], dbname="storefront",
-                         user=config.PG_SUPERUSER, password=ctx.settings.superpassword, connect_timeout=5) as conn:
+                         user=config.RDS_SUPERUSER, password=ctx.settings.superpassword, connect_timeout=5) as conn:
         return conn.execute("SELECT 1 FROM orders WHERE id = %s", (order_id,)).fetchone() is not None
 
 

@@ -118,6 +118,30 @@ def test_the_solution_template_passes_all_but_the_drill(lab3, settings, folder):
     assert statuses(settings) == {**{i: PASS for i in CHECKS}, "failover": FAIL}
 
 
+def test_az_down_fails_the_multi_az_writer_over_behind_the_same_endpoint(lab3, settings, cli, folder):
+    """Issue 13 item 5: lab 2's Multi-AZ database survives its primary server's crash by itself (was: nothing took
+    over, and the instance said `available` with its server down); the lab 3 replica follows the new primary."""
+    deploy_template(settings, folder, solution_text(lab3))
+    rds = lab3.aws("rds")
+    before = rds.describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
+    result = cli("chaos", "az-down")
+    assert result.exit_code == 0, result.output
+    assert "RDS promotes its synchronous standby behind the same endpoint" in result.output
+    deadline = time.monotonic() + 30
+    while not any(e["Message"] == "Multi-AZ instance failover completed"
+                  for e in rds.describe_events(SourceType="db-instance", SourceIdentifier="securecart-db")["Events"]):
+        assert time.monotonic() < deadline, "no failover"
+        time.sleep(0.1)
+    after = rds.describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
+    assert after["Endpoint"] == before["Endpoint"] and after["DBInstanceStatus"] == "available"
+    wait_for_route(lab3, "reader", timeout=30)
+    deadline = time.monotonic() + 30
+    while (outcome := {o.id: o for o in service.check(settings, 3, only={"replica-streaming", "writes-on-primary"}).outcomes}) \
+            and any(o.status != PASS for o in outcome.values()):
+        assert time.monotonic() < deadline, {i: o.message for i, o in outcome.items()}
+        time.sleep(0.5)
+
+
 def test_writes_sent_to_the_replica_fail_writes_on_primary(lab3, settings):
     """The writer pointed at the replica: orders are refused. Without the reader parameter this is also the app
     with no fallback (every query on the replica, nothing to fall back to)."""
@@ -167,12 +191,14 @@ def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cl
     assert {i: o.status for i, o in lab2.items()} == {"orders-stored": PASS, "site-serves-products": PASS}, \
         {i: o.message for i, o in lab2.items()}
 
+    result = cli("chaos", "az-down")  # the writer now is the promoted replica, a single-AZ instance
+    assert result.exit_code == 1 and "is not Multi-AZ" in result.output, result.output
     # The failed primary comes back as a separate server; the promoted instance stays the writer.
     result = cli("chaos", "primary-up")
     assert result.exit_code == 0, result.output
     assert statuses(settings)["failover"] == PASS
     # The replica promoted while it was down left a slot there; coming back drops it (it would hold WAL forever).
-    with postgres.primary(settings).connect() as conn:
+    with postgres.server_for(settings, settings.pg_dir / "securecart-db").connect() as conn:
         slots = [r[0] for r in conn.execute("select slot_name from pg_replication_slots where not active")]
     assert "securecart_db_replica" not in slots
 

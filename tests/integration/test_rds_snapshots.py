@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from securecart_lab.labs import stacks
-from securecart_lab.postgres import dumps
+from securecart_lab.postgres import dumps, topology
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +29,12 @@ def connect(rds, ident: str) -> psycopg.Connection:
     found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
     return psycopg.connect(host=found["Endpoint"]["Address"], port=found["Endpoint"]["Port"], dbname=found["DBName"],
                            user="snap_admin", password=PASSWORD, autocommit=True, connect_timeout=5)
+
+
+def admin(rds, ident: str) -> psycopg.Connection:
+    """The kit's administrator on the instance's own server (the checks' instrument)."""
+    found = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]
+    return topology.connect(found["Endpoint"]["Address"], found["Endpoint"]["Port"], found["DBName"])
 
 
 def place_order(rds, ident: str, order_id: str) -> None:
@@ -92,11 +98,12 @@ def test_a_snapshot_is_a_real_dump_and_a_restore_brings_the_data_back(aws, setti
         assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-restored', 'b@example.com', 1)")
 
-    # Two instances cannot share a database name on the kit's server: said as an AWS error, nothing created.
-    with pytest.raises(ClientError) as error:
-        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=f"{ident}-twice", DBSnapshotIdentifier=f"{ident}-manual")
-    assert error.value.response["Error"]["Code"] == "InvalidParameterValue" and dbname in str(error.value)
+    # Each instance is a server of its own: a second restore of the same DBName is a second, separate database.
+    twice = rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=f"{ident}-twice", DBSnapshotIdentifier=f"{ident}-manual")
+    assert twice["DBInstance"]["DBName"] == dbname
+    assert has_order(rds, f"{ident}-twice", "ord-before-snapshot") and not has_order(rds, f"{ident}-twice", "ord-restored")
 
+    rds.delete_db_instance(DBInstanceIdentifier=f"{ident}-twice", SkipFinalSnapshot=True)
     rds.delete_db_instance(DBInstanceIdentifier=restored, SkipFinalSnapshot=True)
     rds.delete_db_snapshot(DBSnapshotIdentifier=f"{ident}-manual")
     assert not dump.exists()
@@ -163,6 +170,42 @@ def test_an_update_that_removes_a_db_instance_snapshots_it_first(aws):
     cf.delete_stack(StackName=stack)
 
 
+@pytest.mark.parametrize("replace_policy", [None, "Retain"])
+def test_an_update_that_replaces_a_db_instance_keeping_its_dbname_succeeds(aws, replace_policy):
+    """Issue 9: a create-only change (here DBInstanceIdentifier) with the same DBName replaces the instance. Was:
+    UPDATE_ROLLBACK_COMPLETE, as both instances wanted database DBName on the one shared server. As on AWS the new
+    instance is a new, empty server (only the seed); the old one is snapshotted (the default UpdateReplacePolicy
+    for a DB instance) or, with Retain, kept as it is."""
+    rds, cf = aws("rds"), aws("cloudformation")
+    ident, dbname = names()
+    stack = f"replaced-{ident[-8:]}"
+    create_stack(cf, stack, template(ident, dbname, None))
+    place_order(rds, ident, "ord-old-instance")
+    old_port = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]["Endpoint"]["Port"]
+    body = json.loads(template(f"{ident}-new", dbname, None))
+    if replace_policy:
+        body["Resources"]["Database"]["UpdateReplacePolicy"] = replace_policy
+    cf.update_stack(StackName=stack, TemplateBody=json.dumps(body))
+    assert stacks.wait(cf, stack)["StackStatus"] == "UPDATE_COMPLETE", cf.describe_stack_events(StackName=stack)["StackEvents"][:3]
+    new = rds.describe_db_instances(DBInstanceIdentifier=f"{ident}-new")["DBInstances"][0]
+    assert new["DBName"] == dbname and new["DBInstanceStatus"] == "available" and new["Endpoint"]["Port"] != old_port
+    assert not has_order(rds, f"{ident}-new", "ord-old-instance")
+    with connect(rds, f"{ident}-new") as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+    if replace_policy == "Retain":
+        assert has_order(rds, ident, "ord-old-instance")
+        rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+    else:
+        assert ident not in {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}
+        snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=ident, SnapshotType="manual")["DBSnapshots"]
+        assert len(snapshots) == 1, snapshots
+        rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=f"{ident}-back", DBSnapshotIdentifier=snapshots[0]["DBSnapshotIdentifier"])
+        assert has_order(rds, f"{ident}-back", "ord-old-instance")
+        rds.delete_db_instance(DBInstanceIdentifier=f"{ident}-back", SkipFinalSnapshot=True)
+    cf.delete_stack(StackName=stack)
+    stacks.wait(cf, stack)
+
+
 def test_deletion_policy_retain_keeps_the_instance_on_stack_delete_and_on_update(aws):
     rds, cf = aws("rds"), aws("cloudformation")
     ident, dbname = names()
@@ -197,7 +240,6 @@ BROKEN_AFTER_DATABASE = """Resources:
 def test_a_bad_deploy_2_keeps_the_learners_orders_and_says_where(settings, engine, tmp_path):
     """Issue 8 item 7, the learner's path: orders in lab 2's database, then a deploy whose new stack fails after its
     database was created. The orders are either still in the running database or in a dump the deploy names."""
-    from securecart_lab import postgres
     from securecart_lab.errors import DeployError
     from securecart_lab.labs import service
     from securecart_lab.labs.registry import get_lab
@@ -209,7 +251,7 @@ def test_a_bad_deploy_2_keeps_the_learners_orders_and_says_where(settings, engin
     ident = stacks.resources(ctx.aws("cloudformation"), "securecart-lab02", "AWS::RDS::DBInstance")[0]
     dbname = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]["DBName"]
     order = f"ord-{uuid.uuid4().hex[:8]}"
-    with postgres.primary(settings).connect(dbname) as conn:
+    with admin(rds, ident) as conn:
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES (%s, 'learner@example.com', 100)", (order,))
 
     text = (lab.solution_dir / "template.yaml").read_text()
@@ -219,7 +261,7 @@ def test_a_bad_deploy_2_keeps_the_learners_orders_and_says_where(settings, engin
             service.deploy(settings, 2, source=tmp_path)
         live = [d["DBName"] for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"] == ident]
         if live:
-            with postgres.primary(settings).connect(dbname) as conn:
+            with admin(rds, ident) as conn:
                 assert conn.execute("SELECT 1 FROM orders WHERE id = %s", (order,)).fetchone()
         else:
             named = [p for p in dumps.listing(settings) if str(p) in (error.value.hint or "")]

@@ -99,7 +99,7 @@ def test_promote_makes_it_writable_and_standalone(rds, settings):
         assert conn.execute("select pg_is_in_recovery()").fetchone()[0] is False
         conn.execute("create table promoted_probe (id int)")
     # It left replication: its slot no longer holds WAL on the source's server.
-    with postgres.primary(settings).connect() as conn:
+    with postgres.server_for(settings, settings.pg_dir / SOURCE).connect() as conn:
         slots = [r[0] for r in conn.execute("select slot_name from pg_replication_slots")]
     assert "bridge_replica" not in slots
 

@@ -1,5 +1,12 @@
-"""RDS -> real PostgreSQL. A postgres DB instance is a real database and master user on the kit's primary
-server; describe_db_instances reports the real endpoint (127.0.0.1 and the server's port).
+"""RDS -> real PostgreSQL. A postgres DB instance is a PostgreSQL server of its own (securecart_lab.postgres.instances:
+its own data dir and port, superuser rdsadmin) holding database DBName owned by the master user;
+describe_db_instances reports the real endpoint (127.0.0.1 and the server's port). `MultiAZ: true` adds a real
+synchronous standby server (bridges/rds_status.py fails over to it behind the same endpoint).
+
+An instance created after an emulator restart finds its data again: its own data dir when it has the same
+identifier, else the data dir an earlier instance with the same DBName left (CloudFormation generates a new
+identifier per stack creation), else, from installations where instances were databases on the kit's shared
+server, that database (moved to the new server; its dump stays in SECURECART_HOME/rds-final-dumps/).
 
 Snapshots are real too: CreateDBSnapshot (and DeleteDBInstance with FinalDBSnapshotIdentifier, and a stack that
 deletes a DB instance whose DeletionPolicy is Snapshot, AWS's default for DB instances) dumps the database into
@@ -16,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
+import subprocess
 import threading
 import uuid
 from dataclasses import dataclass
@@ -29,7 +38,7 @@ from securecart_lab import config, postgres, shellenv
 from securecart_lab.config import Settings
 from securecart_lab.emulator import hooks
 from securecart_lab.errors import LabError
-from securecart_lab.postgres import dumps, seed
+from securecart_lab.postgres import dumps, instances, seed
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +53,7 @@ class DatabaseHandle:
     master_user: str
     on_delete: Callable[["DatabaseHandle", Path], None] | None = None
     fresh: bool = False  # the database was created new with the instance (not reused, not restored)
+    multi_az: bool = False  # a synchronous standby server follows `server` (instances.standby_server)
 
     @property
     def host(self) -> str:
@@ -106,6 +116,9 @@ def install() -> None:
     hooks.replace("rds.restore_db_instance_from_db_snapshot", _restore_db_instance_from_db_snapshot)
     hooks.replace("cfn.delete_resource", _delete_stack_resource)
     hooks.replace("rds.modify_db_subnet_group", _modify_db_subnet_group)
+    from securecart_lab.emulator.bridges import rds_status
+
+    rds_status.install()
     try:
         _reload_snapshots()
     except Exception:  # never keep the emulator from starting: the dumps stay on disk either way
@@ -130,20 +143,56 @@ def _create_db_instance(self, db_kwargs: dict[str, Any]):
     master = db_kwargs.get("master_username") or ""
     password = db_kwargs.get("master_user_password") or ""
     dbname = db_kwargs.get("db_name") or db_kwargs["db_instance_identifier"]
-    _validate(db_kwargs["db_instance_identifier"], dbname, master, password)
+    _validate(dbname, master, password)
     database = hooks.original("rds.create_db_instance")(self, db_kwargs)
     instance_id = database.db_instance_identifier
+    multi_az = bool(database.multi_az)
+    settings = Settings.from_env()
     try:
-        server, fresh = create_real_database(dbname, master, password, restore=getattr(_restoring, "snapshot", None))
-    except (LabError, psycopg.Error) as exc:
+        server, fresh = create_real_database(instance_id, dbname, master, password, restore=getattr(_restoring, "snapshot", None))
+    except (LabError, psycopg.Error, OSError, subprocess.CalledProcessError) as exc:
         self.databases.pop(instance_id, None)
-        message = exc.message if isinstance(exc, LabError) else str(exc).strip()
-        raise _rds_error("InvalidParameterValue", f"The kit could not create the database on PostgreSQL: {message}") from None
+        raise _rds_error("InvalidParameterValue", f"The kit could not create the instance's PostgreSQL server: {_reason(exc)}") from None
+    if multi_az:
+        try:
+            instances.start_standby(settings, instance_id, server)
+        except (LabError, psycopg.Error, OSError) as exc:
+            self.databases.pop(instance_id, None)
+            _discard(settings, instance_id, server, fresh)
+            raise _rds_error("InvalidParameterValue", f"The kit could not start the Multi-AZ standby server: {_reason(exc)}") from None
+        database.secondary_availability_zone = secondary_zone(database.availability_zone)
     database.port = server.port
-    register(DatabaseHandle(instance_id, server, dbname, master, fresh=fresh))
+    register(DatabaseHandle(instance_id, server, dbname, master, fresh=fresh, multi_az=multi_az))
     _remember_login(dbname, master, password)
-    LOG.info("RDS %s -> PostgreSQL database %s on %s:%s", instance_id, dbname, server.host, server.port)
+    LOG.info("RDS %s -> PostgreSQL server %s:%s, database %s%s", instance_id, server.host, server.port, dbname,
+             " (Multi-AZ: with a synchronous standby)" if multi_az else "")
     return database
+
+
+def secondary_zone(zone: str) -> str:
+    """The standby's Availability Zone: another one of the Region."""
+    zone = zone or f"{config.REGION}a"
+    return zone[:-1] + ("b" if zone[-1] != "b" else "a")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, LabError):
+        return exc.message
+    if isinstance(exc, subprocess.CalledProcessError):
+        return (exc.stderr or b"").decode(errors="replace").strip() or str(exc)
+    return str(exc).strip()
+
+
+def _discard(settings: Settings, instance_id: str, server, fresh: bool) -> None:
+    """Undo a create that failed half way: a new server goes; one holding earlier data only stops."""
+    try:
+        if fresh:
+            instances.remove(settings, instance_id)
+        else:
+            instances.remove_standby(settings, instance_id)
+            server.stop(mode="fast")
+    except (LabError, OSError):
+        LOG.exception("RDS %s: could not clean up after a failed create", instance_id)
 
 
 def _remember_login(dbname: str, master: str, password: str) -> None:
@@ -155,64 +204,98 @@ def _remember_login(dbname: str, master: str, password: str) -> None:
         LOG.warning("could not record the login of %s in the password file: %s", dbname, exc)
 
 
-# The kit's own roles and databases live on the same server: an RDS instance must not take them over.
-RESERVED_USERS = {config.PG_SUPERUSER, config.DB_USER}
-RESERVED_DATABASES = {config.DB_NAME, "postgres", "template0", "template1"}
+# As on RDS: rdsadmin is the engine's own superuser; template databases cannot be an instance's database.
+RESERVED_USERS = {config.RDS_SUPERUSER}
+RESERVED_DATABASES = {"template0", "template1", config.RDS_SUPERUSER}
 
 
-def _validate(instance_id: str, dbname: str, master: str, password: str) -> None:
+def _validate(dbname: str, master: str, password: str) -> None:
     if master.lower() in RESERVED_USERS:
         raise _rds_error("InvalidParameterValue",
-                         f"MasterUsername {master} is reserved by the kit's PostgreSQL server; choose another, e.g. securecart_admin.")
+                         f"MasterUsername {master} cannot be used as it is a reserved word used by the engine")
     if not master or len(password) < 8:
         raise _rds_error("InvalidParameterValue",
                          "A postgres DB instance needs a MasterUsername and a MasterUserPassword of 8 or more characters.")
     if dbname.lower() in RESERVED_DATABASES:
-        raise _rds_error("InvalidParameterValue",
-                         f"DBName {dbname} is the kit's own database on this PostgreSQL server; choose another, e.g. storefront.")
-    with _lock:
-        for other in registry.values():
-            if other.dbname == dbname and other.instance_id != instance_id and other.server.port == Settings.from_env().pg_port:
-                raise _rds_error("InvalidParameterValue",
-                                 f"DBName {dbname} is already used by DB instance {other.instance_id} on this server; choose another.")
+        raise _rds_error("InvalidParameterValue", f"DBName {dbname} cannot be used as it is a reserved word used by the engine")
 
 
-def create_real_database(dbname: str, master: str, password: str, restore: SnapshotData | None = None):
-    """Create (or reuse) database `dbname` owned by `master` on the primary, loaded with the SecureCart seed, or,
-    when restoring, a new database holding the snapshot's dump (a database left there is dumped and dropped first).
-    Returns the server and whether the database is a new one holding only the seed."""
+def create_real_database(instance_id: str, dbname: str, master: str, password: str, restore: SnapshotData | None = None):
+    """The instance's PostgreSQL server, started, with database `dbname` owned by `master`: a new server holding the
+    SecureCart seed, or the snapshot's dump when restoring, or the data an earlier instance left (see the module
+    docstring). Returns the server and whether it is a new one holding only the seed."""
     settings = Settings.from_env()
-    server = postgres.primary(settings)
-    if not server.is_running():
-        raise LabError(f"the primary PostgreSQL server on port {server.port} is not running.", 'Run "securecart-lab up".')
-    with server.connect() as conn:
-        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone():
-            conn.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(master), sql.Literal(password)))
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is not None
     if restore is not None:
-        if exists:
-            kept = dump_database(server, dbname, dump_dir(settings), dbname)
-            server.drop_database(dbname)
-            LOG.warning("database %s was left on the server by an earlier instance: dumped to %s before the restore", dbname, kept)
-        with server.connect() as conn:
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone():
-                conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(master), sql.Literal(password)))
-        server.create_empty_database(dbname, master)
-        server.restore(dbname, restore.path)
-        with server.connect(dbname) as conn:  # the snapshot's owner may be another role than the new master user
-            if restore.master_user != master:
-                conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(restore.master_user), sql.Identifier(master)))
+        server = instances.create(settings, instance_id, dbname, master)
+        instances.add_master(server, master, password)
+        _load_dump(server, dbname, master, restore.path, restore.master_user)
+        return server, False
+    with _lock:
+        taken = set(registry)
+    earlier = instances.datadir_of(settings, instance_id)
+    found = [earlier] if (instances.read_meta(earlier) or {}).get("instance") == instance_id and instance_id not in taken else []
+    found = found or instances.orphans(settings, dbname, taken)
+    if found:
+        server = instances.reuse(settings, found[0], instance_id, dbname, master)
+        instances.add_master(server, master, password)
+        server.create_database(dbname, master, password)
+        _hand_over(server, dbname, master)
+        with server.connect(dbname, master, password) as conn:
+            seed.load(conn)
+        LOG.info("RDS %s: the data %s kept (database %s) is the instance's again", instance_id, found[0], dbname)
+        return server, False
+    server = instances.create(settings, instance_id, dbname, master)
+    instances.add_master(server, master, password)
+    legacy = _legacy_database(settings, dbname)
+    if legacy is not None:
+        path, owner = legacy
+        _load_dump(server, dbname, master, path, owner)
+        postgres.primary(settings).drop_database(dbname)
+        LOG.warning("RDS %s: database %s moved from the kit's shared server to the instance's own (dump kept in %s)",
+                    instance_id, dbname, path)
         return server, False
     server.create_database(dbname, master, password)
-    with server.connect(dbname) as conn:  # kept from an earlier instance with another master user: hand it over
-        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()[0]
-        if owner != master:
-            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(master)))
-            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
-                conn.execute(sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(table), sql.Identifier(master)))
     with server.connect(dbname, master, password) as conn:
         seed.load(conn)
-    return server, not exists
+    return server, True
+
+
+def _hand_over(server, dbname: str, master: str) -> None:
+    """A database kept from an earlier instance with another master user: the new master owns it."""
+    with server.connect(dbname) as conn:
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()[0]
+        if owner != master:
+            conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(owner), sql.Identifier(master)))
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(master)))
+
+
+def _load_dump(server, dbname: str, master: str, path: Path, owner: str) -> None:
+    """A new database `dbname` holding a plain pg_dump whose objects `owner` owned, handed to `master`."""
+    with server.connect() as conn:
+        if owner != master and not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(owner)))
+    server.create_empty_database(dbname, master)
+    server.restore(dbname, path)
+    if owner != master:
+        with server.connect(dbname) as conn:
+            conn.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(sql.Identifier(owner), sql.Identifier(master)))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(owner)))
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(owner)))
+
+
+def _legacy_database(settings: Settings, dbname: str) -> tuple[Path, str] | None:
+    """Before instances had servers of their own, their databases lived on the kit's shared server: a database
+    `dbname` left there is dumped (the dump is kept). Returns the dump and its owner, None when there is none."""
+    if dbname in (config.DB_NAME, "postgres"):
+        return None
+    primary = postgres.primary(settings)
+    if not primary.is_running():
+        return None
+    with primary.connect() as conn:
+        row = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+    if row is None:
+        return None
+    return dump_database(primary, dbname, dump_dir(settings), dbname), row[0]
 
 
 def dump_database(server, dbname: str, folder: Path, stem: str) -> Path:
@@ -238,19 +321,33 @@ def _delete_db_instance(self, db_instance_identifier: str, *args, **kwargs):
         try:
             if handle.on_delete is not None:
                 handle.on_delete(handle, target)
-            elif snapshot is not None:
-                handle.server.drop_database(handle.dbname)
-                LOG.info("RDS %s deleted: final snapshot %s in %s", handle.instance_id, final_snapshot, snapshot.path)
-            elif handle.fresh and getattr(_discarding, "instance", None) == handle.instance_id:
-                handle.server.drop_database(handle.dbname)
-                LOG.info("RDS %s deleted by a rollback: its new database %s held only the seed", handle.instance_id, handle.dbname)
             else:
-                dump = dump_database(handle.server, handle.dbname, target, handle.instance_id)
-                handle.server.drop_database(handle.dbname)
-                LOG.info("RDS %s deleted: database %s dumped to %s and dropped", handle.instance_id, handle.dbname, dump)
+                _remove_instance(handle, target, snapshot is not None)
         except (LabError, psycopg.Error, OSError):
-            LOG.exception("RDS %s: could not drop database %s", handle.instance_id, handle.dbname)
+            LOG.exception("RDS %s: could not remove its PostgreSQL server", handle.instance_id)
     return database
+
+
+def _remove_instance(handle: DatabaseHandle, target: Path, snapshotted: bool) -> None:
+    """Stop the instance's servers and delete their data, dumped first into `target` unless a final snapshot
+    holds it or it is the seed-only database of a create being rolled back. Data that cannot be dumped (a server
+    that will not start) is moved to `target` as it is."""
+    settings = Settings.from_env()
+    discarded = handle.fresh and getattr(_discarding, "instance", None) == handle.instance_id
+    if not snapshotted and not discarded:
+        try:
+            handle.server.start()
+            dump = dump_database(handle.server, handle.dbname, target, handle.instance_id)
+            LOG.info("RDS %s deleted: database %s dumped to %s", handle.instance_id, handle.dbname, dump)
+        except (LabError, psycopg.Error, OSError):
+            LOG.exception("RDS %s: could not dump database %s; keeping its data dir", handle.instance_id, handle.dbname)
+            instances.remove_standby(settings, handle.instance_id)
+            if handle.server.pid() is not None:
+                handle.server.stop(mode="fast")
+            kept = dumps.new_folder(target, handle.instance_id) / "data"
+            shutil.move(str(handle.server.datadir), kept)
+            return
+    instances.remove(settings, handle.instance_id)
 
 
 # --- snapshots ---------------------------------------------------------------------------------------------------

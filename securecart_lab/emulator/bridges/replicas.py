@@ -7,8 +7,7 @@ on its own port. The replica is `creating` until the source's pg_stat_replicatio
 `delete_db_instance` stops it and removes its data. A monitor thread publishes the real replay lag as the
 CloudWatch metric AWS/RDS ReplicaLag every MONITOR_SECONDS.
 
-A lab 2 DB instance is a database on the kit's shared primary server, so its replica is a replica of that whole
-server (every database on it).
+Each DB instance is a server of its own (bridges/rds.py), so a replica copies exactly its source instance.
 """
 
 from __future__ import annotations
@@ -96,6 +95,8 @@ def _drop_slot_everywhere(slot: str, instance_id: str) -> None:
     forever. Sources that are down now are cleaned when they come back (lab 3's chaos primary-up)."""
     with _lock:
         servers = [postgres.primary(Settings.from_env()), *_servers.values()]
+    with rds._lock:
+        servers += [handle.server for handle in rds.registry.values()]
     for other in {id(s): s for s in servers}.values():
         try:
             if other.is_running() and not other.is_in_recovery():
@@ -203,6 +204,9 @@ def _reboot_db_instance(self, db_instance_identifier: str):
     database = hooks.original("rds.reboot_db_instance")(self, db_instance_identifier)
     with _lock:
         server = _servers.get(db_instance_identifier)
+    handle = rds.lookup(db_instance_identifier)
+    if server is None and handle is not None:
+        server = handle.server  # a DB instance's own server (a forced failover has already happened)
     if server is not None:
         try:
             server.restart()

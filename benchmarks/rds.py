@@ -1,0 +1,62 @@
+"""RDS footprint benchmark: `up` on a fresh home, then lab 2's reference solution deployed (`deploy 2`: its
+database is a Multi-AZ RDS instance), with the time of each and the memory of the environment afterwards.
+
+Runs the real local engine in a temporary SECURECART_HOME on free ports.
+Usage: python benchmarks/rds.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from securecart_lab.config import Settings
+from securecart_lab.engines.local import LocalEngine
+from securecart_lab.labs.context import LabContext
+from securecart_lab.labs.registry import get_lab
+from securecart_lab.ports import free_port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
+    home.chmod(0o755)
+    settings = Settings(home=home / "home", workspace=home / "ws", emulator_port=free_port(), pg_port=free_port())
+    engine = LocalEngine(settings)
+    result: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        engine.up()
+        result["up_s"] = time.perf_counter() - started
+        result["after_up_mib"] = sum(part["mib"] for part in engine.status().footprint)
+        lab = get_lab(2)
+        folder = home / "template"
+        folder.mkdir()
+        shutil.copy(lab.solution_dir / "template.yaml", folder / "template.yaml")
+        started = time.perf_counter()
+        lab.provisioner().deploy(LabContext(settings, engine, lab), folder)
+        result["deploy2_s"] = time.perf_counter() - started
+        time.sleep(2)  # let the app instances settle
+        footprint = engine.status().footprint
+        result["after_deploy2_mib"] = sum(part["mib"] for part in footprint)
+        for part in footprint:
+            result[f"after_deploy2_{part['part'].replace(' ', '_')}_mib"] = part["mib"]
+            result[f"after_deploy2_{part['part'].replace(' ', '_')}_processes"] = part["processes"]
+    finally:
+        engine.down(purge=True)
+        shutil.rmtree(home, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            print(f"{key:40} {value:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
