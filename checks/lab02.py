@@ -254,7 +254,8 @@ def database_resilient(ctx):
     if problems:
         return failed("The database is not resilient: " + ", ".join(problems) + ".",
                       expected="encrypted, Multi-AZ, backups >= 7 days, subnets in 2+ AZs", actual=", ".join(problems))
-    return passed(f"encrypted, Multi-AZ, backups {db['BackupRetentionPeriod']} days")
+    standby = f" (standby in {db['SecondaryAvailabilityZone']})" if db.get("SecondaryAvailabilityZone") else ""
+    return passed(f"encrypted, Multi-AZ{standby}, backups {db['BackupRetentionPeriod']} days")
 
 
 @check("app-tier-scaling", "An Auto Scaling group of 2+ app instances over private subnets, behind a target group", points=15,

@@ -179,13 +179,16 @@ def test_an_update_that_replaces_a_db_instance_keeping_its_dbname_succeeds(aws, 
     rds, cf = aws("rds"), aws("cloudformation")
     ident, dbname = names()
     stack = f"replaced-{ident[-8:]}"
-    create_stack(cf, stack, template(ident, dbname, None))
+    def body(name: str) -> str:
+        document = json.loads(template(name, dbname, None))
+        if replace_policy:
+            document["Resources"]["Database"]["UpdateReplacePolicy"] = replace_policy
+        return json.dumps(document)
+
+    create_stack(cf, stack, body(ident))
     place_order(rds, ident, "ord-old-instance")
     old_port = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]["Endpoint"]["Port"]
-    body = json.loads(template(f"{ident}-new", dbname, None))
-    if replace_policy:
-        body["Resources"]["Database"]["UpdateReplacePolicy"] = replace_policy
-    cf.update_stack(StackName=stack, TemplateBody=json.dumps(body))
+    cf.update_stack(StackName=stack, TemplateBody=body(f"{ident}-new"))
     assert stacks.wait(cf, stack)["StackStatus"] == "UPDATE_COMPLETE", cf.describe_stack_events(StackName=stack)["StackEvents"][:3]
     new = rds.describe_db_instances(DBInstanceIdentifier=f"{ident}-new")["DBInstances"][0]
     assert new["DBName"] == dbname and new["DBInstanceStatus"] == "available" and new["Endpoint"]["Port"] != old_port
@@ -231,7 +234,7 @@ BROKEN_AFTER_DATABASE = """Resources:
       Engine: postgres
       DBInstanceClass: db.t3.micro
       AllocatedStorage: "20"
-      DBName: securecart
+      DBName: template1
       MasterUsername: someone
       MasterUserPassword: long-enough-1
 """

@@ -36,13 +36,13 @@ MONITOR_SECONDS = 0.5
 MANAGED = {"available", "failed", "rebooting"}
 
 EVENTS = {
-    "SECURECART_SHUTDOWN": {"Categories": ["availability"], "Message": "DB instance shutdown"},
-    "SECURECART_RESTARTED": {"Categories": ["availability"], "Message": "DB instance restarted"},
-    "SECURECART_FAILOVER_STARTED": {"Categories": ["failover"], "Message": "Multi-AZ instance failover started."},
-    "SECURECART_FAILOVER_COMPLETED": {"Categories": ["failover"], "Message": "Multi-AZ instance failover completed"},
-    "SECURECART_STANDBY_STARTED": {"Categories": ["availability"],
+    "DB_INSTANCE_SHUTDOWN": {"Categories": ["availability"], "Message": "DB instance shutdown"},
+    "DB_INSTANCE_RESTARTED": {"Categories": ["availability"], "Message": "DB instance restarted"},
+    "DB_INSTANCE_FAILOVER_STARTED": {"Categories": ["failover"], "Message": "Multi-AZ instance failover started."},
+    "DB_INSTANCE_FAILOVER_COMPLETED": {"Categories": ["failover"], "Message": "Multi-AZ instance failover completed"},
+    "DB_INSTANCE_STANDBY_STARTED": {"Categories": ["availability"],
                                    "Message": "Multi-AZ activation has started after a successful instance recovery."},
-    "SECURECART_STANDBY_COMPLETED": {"Categories": ["availability"], "Message": "Multi-AZ reactivation completed."},
+    "DB_INSTANCE_STANDBY_COMPLETED": {"Categories": ["availability"], "Message": "Multi-AZ reactivation completed."},
 }
 
 _stop = threading.Event()
@@ -99,9 +99,9 @@ def _set(database, status: str) -> None:
     if database.status == status:
         return
     if status == "failed":
-        _event(database, "SECURECART_SHUTDOWN")
+        _event(database, "DB_INSTANCE_SHUTDOWN")
     elif database.status == "failed" and status == "available":
-        _event(database, "SECURECART_RESTARTED")
+        _event(database, "DB_INSTANCE_RESTARTED")
     LOG.info("RDS %s: %s -> %s", database.db_instance_identifier, database.status, status)
     database.status = status
 
@@ -125,10 +125,10 @@ def _check(handle: rds.DatabaseHandle, database) -> None:
 
 
 def _rebuild_standby(settings: Settings, handle: rds.DatabaseHandle, database) -> None:
-    _event(database, "SECURECART_STANDBY_STARTED")
+    _event(database, "DB_INSTANCE_STANDBY_STARTED")
     instances.set_synchronous(handle.server, None)
     instances.start_standby(settings, handle.instance_id, handle.server)
-    _event(database, "SECURECART_STANDBY_COMPLETED")
+    _event(database, "DB_INSTANCE_STANDBY_COMPLETED")
     LOG.info("RDS %s: a new synchronous standby follows the primary", handle.instance_id)
 
 
@@ -136,7 +136,7 @@ def failover(settings: Settings, handle: rds.DatabaseHandle, database) -> None:
     """Promote the standby behind the same endpoint, then give the instance a new standby."""
     LOG.warning("RDS %s: the primary server is down; failing over to the standby", handle.instance_id)
     database.status = "rebooting"
-    _event(database, "SECURECART_FAILOVER_STARTED")
+    _event(database, "DB_INSTANCE_FAILOVER_STARTED")
     backend = _backend()
     slots = []
     for replica_id in list(getattr(database, "replicas", []) or []):
@@ -144,7 +144,12 @@ def failover(settings: Settings, handle: rds.DatabaseHandle, database) -> None:
         if replica is not None:
             slots.append(replica.server.slot_name)
     handle.server = instances.failover(settings, handle.instance_id, handle.server.port, slots)
-    _event(database, "SECURECART_FAILOVER_COMPLETED")
+    from securecart_lab.emulator.bridges import replicas
+
+    for replica_id in list(getattr(database, "replicas", []) or []):
+        threading.Thread(target=replicas.follow, args=(replica_id, handle.server), daemon=True,
+                         name=f"follow-{replica_id}").start()
+    _event(database, "DB_INSTANCE_FAILOVER_COMPLETED")
     database.status = "available"
     LOG.warning("RDS %s: failover complete; the former standby serves %s:%s", handle.instance_id, handle.server.host, handle.server.port)
     if handle.instance_id in backend.databases:

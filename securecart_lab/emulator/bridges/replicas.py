@@ -123,6 +123,34 @@ def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
         LOG.info("RDS %s deleted: replica server stopped and %s removed", handle.instance_id, server.datadir)
 
 
+def follow(replica_id: str, source_server, timeout: float = 20.0) -> None:
+    """After its source failed over (bridges/rds_status.py), a replica streams from the new primary on the same port
+    once its WAL receiver retries. One that cannot follow the new timeline (it had received WAL the standby had not)
+    is rebuilt from the new primary, on its own port again, so its endpoint stays."""
+    handle = rds.lookup(replica_id)
+    if handle is None:
+        return
+    slot = handle.server.slot_name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not _stop.is_set():
+        try:
+            if any(r["application_name"] == slot and r["state"] == "streaming" for r in source_server.replication_status()):
+                return
+        except (LabError, psycopg.Error):
+            pass
+        time.sleep(0.2)
+    LOG.warning("RDS %s: the replica does not follow its source's new primary; rebuilding it", replica_id)
+    old = handle.server
+    if old.pid() is not None:
+        old.stop(mode="immediate")
+    shutil.rmtree(old.datadir, ignore_errors=True)
+    source_server.drop_replication_slot(slot)
+    new = source_server.create_replica(old.datadir, old.port, old.log_path)
+    handle.server = new
+    with _lock:
+        _servers[replica_id] = new
+
+
 def _await_streaming(database, replica, source_server) -> None:
     deadline = time.monotonic() + STREAMING_TIMEOUT
     while time.monotonic() < deadline and not _stop.is_set():
