@@ -309,6 +309,8 @@ HOOKS: dict[str, Hook] = {
         Hook("rds.event", _RDS, "Event", "the kit records availability and failover events (its EVENT_MAP)"),
         Hook("rds.response.reboot_db_instance", "moto.rds.responses", "RDSResponse.reboot_db_instance",
              "moto ignores ForceFailover; the kit fails a Multi-AZ instance over"),
+        Hook("rds.stop_db_instance", _RDS, "RDSBackend.stop_db_instance", "stop the instance's real servers"),
+        Hook("rds.start_db_instance", _RDS, "RDSBackend.start_db_instance", "start the instance's real server again"),
         Hook("cloudwatch.backends", "moto.cloudwatch.models", "cloudwatch_backends", "publish ReplicaLag"),
         # S3 static website hosting (s3website.py).
         Hook("cfn.model", "moto.core.common_models", "CloudFormationModel",

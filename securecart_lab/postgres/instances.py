@@ -113,9 +113,12 @@ def create(settings: Settings, instance_id: str, dbname: str, master: str) -> Po
     """A new, started server for the instance: a copy of the template on a free port."""
     template = _template(settings)
     datadir = datadir_of(settings, instance_id)
-    if datadir.exists():
-        aside = datadir.with_name(f"{instance_id}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-        datadir.rename(aside)
+    if datadir.exists():  # data an earlier instance of that name left (never deleted): kept aside
+        earlier = _server(settings, datadir, _port_of(datadir) or 0, instance_id)
+        if earlier.pid() is not None:
+            earlier.stop(mode="fast")
+        remove_standby(settings, instance_id)
+        datadir.rename(datadir.with_name(f"{instance_id}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))
     subprocess.run(["cp", "-a", str(template.datadir), str(datadir)], check=True, capture_output=True)
     new = _server(settings, datadir, free_port(), instance_id)
     write_meta(new, instance=instance_id, dbname=dbname, master_user=master, port=new.port)
@@ -242,6 +245,10 @@ def failover(settings: Settings, instance_id: str, port: int, slots: list[str]) 
         raise PostgresError(f"{instance_id} has no running standby to fail over to.")
     standby.promote()
     set_synchronous(standby, None)
+    with standby.connect() as conn:  # reserved now, so the restart below keeps the WAL the replicas still need
+        for slot in slots:
+            if not conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
+                conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (slot,))
     standby.stop(mode="fast")
     old = server(settings, instance_id, port)
     if old.pid() is not None:
@@ -253,8 +260,4 @@ def failover(settings: Settings, instance_id: str, port: int, slots: list[str]) 
     shutil.rmtree(failed, ignore_errors=True)
     new = server(settings, instance_id, port)
     new.start()
-    with new.connect() as conn:
-        for slot in slots:
-            if not conn.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
-                conn.execute("SELECT pg_create_physical_replication_slot(%s)", (slot,))
     return new

@@ -79,6 +79,16 @@ def test_status_follows_the_real_server(aws, settings, ident):
     wait_status(rds, ident, "available")
     messages = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier=ident)["Events"]]
     assert "DB instance shutdown" in messages and "DB instance restarted" in messages
+    # StopDBInstance stops the real server (was: `stopped` in the API while the server still served)
+    rds.stop_db_instance(DBInstanceIdentifier=ident)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=found["Endpoint"]["Port"], dbname="shop", user="postgres", password=PASSWORD,
+                        connect_timeout=2)
+    time.sleep(1)  # two monitor passes: a stopped instance stays `stopped`, not `failed`
+    assert describe(rds, ident)["DBInstanceStatus"] == "stopped"
+    rds.start_db_instance(DBInstanceIdentifier=ident)
+    with admin(wait_status(rds, ident, "available")) as conn:
+        assert conn.execute("SELECT count(*) FROM products").fetchone()[0] > 0
     with pytest.raises(ClientError) as error:  # nothing to fail over to
         rds.reboot_db_instance(DBInstanceIdentifier=ident, ForceFailover=True)
     assert error.value.response["Error"]["Code"] == "InvalidParameterCombination"

@@ -12,6 +12,7 @@ A monitor thread looks at every DB instance's server each MONITOR_SECONDS:
   instance is lost, both AZs) is neither failed over nor repaired; it stays `failed` while its server is down.
 
 RebootDBInstance with ForceFailover=true fails a Multi-AZ instance over on purpose (the primary is stopped).
+StopDBInstance and StartDBInstance stop and start the real servers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _busy = threading.Lock()  # one monitor pass (or forced failover) at a time
 def install() -> None:
     hooks.resolve("rds.event").EVENT_MAP.update(EVENTS)
     hooks.replace("rds.response.reboot_db_instance", _reboot_response)
+    hooks.replace("rds.stop_db_instance", _stop_db_instance)
+    hooks.replace("rds.start_db_instance", _start_db_instance)
     thread = threading.Thread(target=_monitor_forever, name="rds-status-monitor", daemon=True)
     thread.start()
 
@@ -60,6 +63,11 @@ def install() -> None:
         thread.join(timeout=5)
 
     bridges.on_shutdown(shutdown)
+
+
+def busy():
+    """Held while the kit itself stops or restarts a server: the monitor waits."""
+    return _busy
 
 
 def halted_marker(datadir: Path) -> Path:
@@ -174,6 +182,34 @@ def _reboot_response(self):
                 failover(Settings.from_env(), handle, database)
             return hooks.resolve("core.action_result")({"DBInstance": database})
     return hooks.original("rds.response.reboot_db_instance")(self)
+
+
+def _stop_db_instance(self, db_instance_identifier: str, *args, **kwargs):
+    """StopDBInstance stops the real servers (the standby too); `stopped` is left alone by the monitor."""
+    database = hooks.original("rds.stop_db_instance")(self, db_instance_identifier, *args, **kwargs)
+    handle = rds.lookup(db_instance_identifier)
+    if handle is not None:
+        with _busy:
+            standby = instances.standby_server(Settings.from_env(), db_instance_identifier)
+            if standby is not None and standby.pid() is not None:
+                standby.stop(mode="fast")
+            handle.server.stop(mode="fast")
+    return database
+
+
+def _start_db_instance(self, db_instance_identifier: str, *args, **kwargs):
+    """StartDBInstance starts the real server again (the monitor then starts a Multi-AZ instance's standby)."""
+    database = hooks.original("rds.start_db_instance")(self, db_instance_identifier, *args, **kwargs)
+    handle = rds.lookup(db_instance_identifier)
+    if handle is not None:
+        with _busy:
+            try:
+                handle.server.start()
+            except LabError as exc:
+                database.status = "failed"
+                raise hooks.resolve("rds.error")("InvalidDBInstanceState",
+                                                 f"The instance's PostgreSQL server did not start: {exc.message}") from None
+    return database
 
 
 def _monitor_forever() -> None:

@@ -236,8 +236,11 @@ def _reboot_db_instance(self, db_instance_identifier: str):
     if server is None and handle is not None:
         server = handle.server  # a DB instance's own server (a forced failover has already happened)
     if server is not None:
+        from securecart_lab.emulator.bridges import rds_status
+
         try:
-            server.restart()
+            with rds_status.busy():  # a restart is no failure: no failover while the server is down for it
+                server.restart()
         except LabError as exc:
             raise _rds_error("InvalidDBInstanceState", f"The instance's PostgreSQL server did not restart: {exc.message}") from None
     return database
