@@ -461,6 +461,11 @@ class PostgresServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.is_in_recovery():
+                # A copy of a server with a synchronous standby (RDS Multi-AZ) inherits synchronous_standby_names:
+                # promoted, its commits would wait for a standby it does not have.
+                with self.connect() as conn:
+                    conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+                    conn.execute("SELECT pg_reload_conf()")
                 return
             time.sleep(0.02)
         raise PostgresError(f"{self.datadir} was asked to promote but is still in recovery after {timeout:.0f} s.", f"See {self.log_path}.")

@@ -144,3 +144,22 @@ def test_force_failover_through_the_aws_cli(aws, settings, ident):
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
     messages = [e["Message"] for e in rds.describe_events(SourceType="db-instance", SourceIdentifier=ident)["Events"]]
     assert "Multi-AZ instance failover completed" in messages
+
+
+def test_a_promoted_replica_of_a_multi_az_instance_does_not_wait_for_its_sources_standby(aws, ident):
+    """A replica copies its source's settings, synchronous_standby_names included: promoted, its commits waited
+    forever for a standby it does not have (lab 3's drill hung on its first order)."""
+    rds = aws("rds")
+    create(rds, ident, multi_az=True)
+    replica = f"{ident}-r"
+    rds.create_db_instance_read_replica(DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=ident)
+    try:
+        wait_status(rds, replica, "available")
+        rds.promote_read_replica(DBInstanceIdentifier=replica)
+        found = wait_status(rds, replica, "available")
+        with psycopg.connect(host="127.0.0.1", port=found["Endpoint"]["Port"], dbname="shop", user="postgres",
+                             password=PASSWORD, options="-c statement_timeout=5000") as conn:
+            assert conn.execute("SHOW synchronous_standby_names").fetchone()[0] == ""
+            conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-promoted', 'm@example.com', 1)")
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
