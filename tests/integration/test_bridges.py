@@ -343,3 +343,32 @@ def test_a_database_left_on_the_shared_server_moves_to_the_instance_and_to_the_n
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone() is None
     assert any("ord-kept" in path.read_text() for path in (settings.home / "rds-final-dumps").glob(f"{dbname}-*.sql"))
     aws("rds").delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+
+
+def test_after_an_emulator_restart_a_new_instance_with_the_same_dbname_finds_its_data(settings, engine):
+    """CloudFormation names an instance anew at each stack creation: after `down`/`up` and `deploy`, the instance
+    with the same DBName takes over the server data the earlier one left (its orders), on its former port."""
+    from emulator_fixture import client, start_emulator
+
+    suffix = uuid.uuid4().hex[:8]
+    dbname, params = f"kept_{suffix}", dict(Engine="postgres", DBInstanceClass="db.t3.micro", AllocatedStorage=20,
+                                            MasterUsername="kept_admin", MasterUserPassword="kept-secret")
+    env = {"SECURECART_PG_PORT": str(settings.pg_port)}
+    first = start_emulator(settings.home, extra_env=env)
+    try:
+        db = client(first, "rds").create_db_instance(DBInstanceIdentifier=f"stack-database-{suffix}a", DBName=dbname, **params)["DBInstance"]
+        with psycopg.connect(host="127.0.0.1", port=db["Endpoint"]["Port"], dbname=dbname, user="kept_admin", password="kept-secret") as conn:
+            conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-kept', 'k@example.com', 1)")
+    finally:
+        first.stop()
+    second = start_emulator(settings.home, extra_env=env)
+    try:
+        rds = client(second, "rds")
+        again = rds.create_db_instance(DBInstanceIdentifier=f"stack-database-{suffix}b", DBName=dbname, **params)["DBInstance"]
+        assert again["Endpoint"]["Port"] == db["Endpoint"]["Port"]
+        with psycopg.connect(host="127.0.0.1", port=again["Endpoint"]["Port"], dbname=dbname, user="kept_admin", password="kept-secret") as conn:
+            assert conn.execute("SELECT count(*) FROM orders WHERE id = 'ord-kept'").fetchone()[0] == 1
+        assert not (settings.pg_dir / f"stack-database-{suffix}a").exists()
+        rds.delete_db_instance(DBInstanceIdentifier=f"stack-database-{suffix}b", SkipFinalSnapshot=True)
+    finally:
+        second.stop()
