@@ -179,6 +179,12 @@ class PostgresServer:
         pid = abs(int(lines[0]))
         return pid if _is_postgres_process(pid) else None
 
+    def is_up(self) -> bool:
+        """Ready by its pid file and alive, without connecting (a connection costs the server a process): for
+        polling often."""
+        lines = self._read_pidfile()
+        return len(lines) >= 8 and lines[7].strip() in ("ready", "standby") and self.pid() is not None
+
     def _accepts_tcp(self) -> bool:
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5):

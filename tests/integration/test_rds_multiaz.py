@@ -154,7 +154,8 @@ def test_a_promoted_replica_of_a_multi_az_instance_does_not_wait_for_its_sources
     replica = f"{ident}-r"
     rds.create_db_instance_read_replica(DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=ident)
     try:
-        wait_status(rds, replica, "available")
+        listed = wait_status(rds, replica, "available")
+        assert listed["MultiAZ"] is False and "SecondaryAvailabilityZone" not in listed  # AWS's default for a replica
         rds.promote_read_replica(DBInstanceIdentifier=replica)
         found = wait_status(rds, replica, "available")
         with psycopg.connect(host="127.0.0.1", port=found["Endpoint"]["Port"], dbname="shop", user="postgres",

@@ -115,13 +115,13 @@ def _set(database, status: str) -> None:
 
 
 def _check(handle: rds.DatabaseHandle, database) -> None:
-    running = handle.server.is_running()
+    running = handle.server.is_up()
     if not handle.multi_az or halted_marker(handle.server.datadir).exists():
         _set(database, "available" if running else "failed")
         return
     settings = Settings.from_env()
     standby = instances.standby_server(settings, handle.instance_id)
-    standby_running = standby is not None and standby.is_running()
+    standby_running = standby is not None and standby.is_up()
     if running:
         _set(database, "available")
         if not standby_running:

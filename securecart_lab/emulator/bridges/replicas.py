@@ -184,7 +184,12 @@ def _create_read_replica(self, db_kwargs: dict[str, Any]):
     if not source.server.is_running():
         raise _rds_error("InvalidDBInstanceState",
                          f"The source DB instance {source_id} is not available: its PostgreSQL server is down.")
+    if db_kwargs.get("multi_az"):
+        raise _rds_error("InvalidParameterCombination", "The kit's read replicas are single-AZ: leave MultiAZ out.")
     database = original(self, db_kwargs)
+    # moto copies the source, Multi-AZ included; a replica is single-AZ unless asked (AWS's default)
+    database.multi_az = False
+    vars(database).pop("secondary_availability_zone", None)
     try:
         server = start_replica(source.server, replica_id)
     except (LabError, psycopg.Error, OSError) as exc:
