@@ -134,6 +134,16 @@ def test_az_down_fails_the_multi_az_writer_over_behind_the_same_endpoint(lab3, s
         time.sleep(0.1)
     after = rds.describe_db_instances(DBInstanceIdentifier="securecart-db")["DBInstances"][0]
     assert after["Endpoint"] == before["Endpoint"] and after["DBInstanceStatus"] == "available"
+    # The app's /health asks the database: at this lab's time scale the failover window can make the group replace
+    # instances (HealthCheckType ELB), as a long failover would on AWS. Wait for the site, then for the routes.
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{site(lab3)}/api/products?limit=1", timeout=5):
+                break
+        except OSError:  # HTTPError (502/503) and connection errors while instances are replaced
+            assert time.monotonic() < deadline, "the site did not come back after the failover"
+            time.sleep(0.2)
     wait_for_route(lab3, "reader", timeout=30)
     deadline = time.monotonic() + 30
     while (outcome := {o.id: o for o in service.check(settings, 3, only={"replica-streaming", "writes-on-primary"}).outcomes}) \
