@@ -1,5 +1,6 @@
 """RDS footprint benchmark: `up` on a fresh home, then lab 2's reference solution deployed (`deploy 2`: its
-database is a Multi-AZ RDS instance), with the time of each and the memory of the environment afterwards.
+database is a Multi-AZ RDS instance), with the time of each and the memory of the environment afterwards; then the
+time of one CreateDBInstance, single-AZ and Multi-AZ.
 
 Runs the real local engine in a temporary SECURECART_HOME on free ports.
 Usage: python benchmarks/rds.py [--json]
@@ -14,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from securecart_lab import aws
 from securecart_lab.config import Settings
 from securecart_lab.engines.local import LocalEngine
 from securecart_lab.labs.context import LabContext
@@ -48,6 +50,15 @@ def main() -> None:
         for part in footprint:
             result[f"after_deploy2_{part['part'].replace(' ', '_')}_mib"] = part["mib"]
             result[f"after_deploy2_{part['part'].replace(' ', '_')}_processes"] = part["processes"]
+        rds = aws.client("rds", settings.endpoint_url)
+        for label, multi_az in (("create_db_instance_s", False), ("create_db_instance_multi_az_s", True)):
+            ident = f"bench-{label.replace('_', '-')[:20]}"
+            started = time.perf_counter()
+            rds.create_db_instance(DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t3.micro",
+                                   AllocatedStorage=20, DBName="bench", MasterUsername="bench_admin",
+                                   MasterUserPassword="bench-secret", MultiAZ=multi_az)
+            result[label] = time.perf_counter() - started
+            rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
     finally:
         engine.down(purge=True)
         shutil.rmtree(home, ignore_errors=True)
