@@ -7,6 +7,11 @@ Rows (kit and plain moto alternately, each run starting fresh processes on free 
     from one boto3 client, with 50 and with --depth (5,000) messages/items in the queue/table
 The kit alone: `up` (emulator + PostgreSQL, existing home), `down`, Lambda cold/warm invokes, a 10-state execution.
 
+Where the time of a throughput row goes: the CPU time per request of this process (the boto3 client: validating,
+serialising, signing, parsing) and of the emulator's process tree (the server), in a second table. With one client
+sending sequentially, requests/s is at most 1000 / (client ms + server ms): when the client's share alone is near
+2 ms, 500 req/s is out of reach whatever the server does.
+
 The JSON result (--out) holds every sample, so runs can be compared: --compare OLD.json prints OLD's medians beside.
 Timings on a shared machine are inflated by other load: compare kit and moto from the same run.
 
@@ -88,6 +93,36 @@ def _rate(fn: Callable[[int], object], indexes: range) -> float:
     return len(indexes) / (time.perf_counter() - started)
 
 
+CLIENT_CPU, SERVER_CPU = " client CPU (ms/req)", " server CPU (ms/req)"
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class Rows(dict):
+    """Throughput rows, each with the client's and the server's CPU time per request beside it."""
+
+    def __init__(self, server_pid: int):
+        super().__init__()
+        self.server_pid = server_pid
+
+    def rate(self, name: str, fn: Callable[[int], object], indexes: range) -> None:
+        client, server = time.process_time(), _tree_cpu(self.server_pid)
+        self[name] = _rate(fn, indexes)
+        self[name + CLIENT_CPU] = (time.process_time() - client) * 1000 / len(indexes)
+        self[name + SERVER_CPU] = (_tree_cpu(self.server_pid) - server) * 1000 / len(indexes)
+
+
 def _client(service: str, url: str, **config):
     return boto3.client(service, endpoint_url=url, region_name="us-east-1", aws_access_key_id="test",
                         aws_secret_access_key="test",
@@ -147,10 +182,10 @@ class Emulator:
 
 # --- workloads ------------------------------------------------------------------------------------------------
 
-def sqs_rates(url: str, depth: int, tag: str) -> dict[str, float]:
+def sqs_rates(url: str, depth: int, tag: str, server_pid: int) -> dict[str, float]:
     """SendMessage at 50 messages and at `depth`; ReceiveMessage and DeleteMessage on a queue holding 50 and `depth`."""
     sqs = _client("sqs", url)
-    rows: dict[str, float] = {}
+    rows = Rows(server_pid)
     for size in (WINDOW, depth):
         queue = sqs.create_queue(QueueName=f"bench-{tag}-{size}", Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
 
@@ -159,23 +194,23 @@ def sqs_rates(url: str, depth: int, tag: str) -> dict[str, float]:
 
         if size > WINDOW:
             _rate(send, range(size - WINDOW))
-        rows[f"SQS SendMessage @{size}"] = _rate(send, range(size - WINDOW, size))
+        rows.rate(f"SQS SendMessage @{size}", send, range(size - WINDOW, size))
         handles: list[str] = []
 
         def receive(_: int) -> None:
             handles.extend(m["ReceiptHandle"] for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"])
 
-        rows[f"SQS ReceiveMessage @{size}"] = _rate(receive, range(WINDOW))
-        rows[f"SQS DeleteMessage @{size}"] = _rate(lambda i: sqs.delete_message(QueueUrl=queue, ReceiptHandle=handles[i]),
-                                                   range(WINDOW))
+        rows.rate(f"SQS ReceiveMessage @{size}", receive, range(WINDOW))
+        rows.rate(f"SQS DeleteMessage @{size}", lambda i: sqs.delete_message(QueueUrl=queue, ReceiptHandle=handles[i]),
+                  range(WINDOW))
         sqs.delete_queue(QueueUrl=queue)
     return rows
 
 
-def dynamodb_rates(url: str, depth: int, tag: str) -> dict[str, float]:
+def dynamodb_rates(url: str, depth: int, tag: str, server_pid: int) -> dict[str, float]:
     """PutItem, GetItem and Query (one partition) with 50 and with `depth` items in the table."""
     ddb = _client("dynamodb", url)
-    rows: dict[str, float] = {}
+    rows = Rows(server_pid)
     for size in (WINDOW, depth):
         table = f"bench-{tag}-{size}"
         ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
@@ -189,11 +224,13 @@ def dynamodb_rates(url: str, depth: int, tag: str) -> dict[str, float]:
 
         if size > WINDOW:
             _rate(put, range(size - WINDOW))
-        rows[f"DynamoDB PutItem @{size}"] = _rate(put, range(size - WINDOW, size))
-        rows[f"DynamoDB GetItem @{size}"] = _rate(
+        rows.rate(f"DynamoDB PutItem @{size}", put, range(size - WINDOW, size))
+        rows.rate(
+            f"DynamoDB GetItem @{size}",
             lambda i: ddb.get_item(TableName=table, Key={"pk": {"S": f"customer-{i % 100}"}, "sk": {"S": f"order-{i:06d}"}}),
             range(size - WINDOW, size))
-        rows[f"DynamoDB Query @{size}"] = _rate(
+        rows.rate(
+            f"DynamoDB Query @{size}",
             lambda i: ddb.query(TableName=table, KeyConditionExpression="pk = :p AND sk = :s", ExpressionAttributeValues={
                 ":p": {"S": f"customer-{i % 100}"}, ":s": {"S": f"order-{i:06d}"}}),
             range(size - WINDOW, size))
@@ -207,8 +244,8 @@ def emulator_run(kind: str, scratch: Path, depth: int, settle: float, tag: str) 
     try:
         time.sleep(settle)
         rows["idle RSS of the process tree (MiB)"] = emulator.tree_rss_mib()
-        rows.update(sqs_rates(emulator.url, depth, tag))
-        rows.update(dynamodb_rates(emulator.url, depth, tag))
+        rows.update(sqs_rates(emulator.url, depth, tag, emulator.process.pid))
+        rows.update(dynamodb_rates(emulator.url, depth, tag, emulator.process.pid))
         rows["RSS after the queue/table rows (MiB)"] = emulator.tree_rss_mib()
     finally:
         rows["emulator stop (s)"] = emulator.stop()
@@ -280,6 +317,8 @@ def _fmt(name: str, value: float | None) -> str:
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
     if name.endswith("(MiB)"):
         return f"{value:.0f} MiB"
+    if name.endswith("(ms/req)"):
+        return f"{value:.2f} ms"
     return f"{value:.0f} req/s"
 
 
@@ -294,12 +333,26 @@ def report(result: dict, previous: dict | None) -> Table:
         columns += [f"{KIT} ({previous['when']})", f"{MOTO} ({previous['when']})"]
     table = Table(*columns, title=title)
     for name in result["samples"][KIT]:
+        if name.endswith(CLIENT_CPU) or name.endswith(SERVER_CPU):
+            continue
         kit = result["samples"][KIT][name]
         row = [name.replace(" (s)", "").replace(" (MiB)", ""), _fmt(name, _median(kit)),
                _fmt(name, _median(result["samples"][MOTO].get(name))), f"{_fmt(name, min(kit))} - {_fmt(name, max(kit))}"]
         if previous:
             row += [_fmt(name, _median(previous["samples"][who].get(name))) for who in (KIT, MOTO)]
         table.add_row(*row)
+    return table
+
+
+def cpu_report(result: dict) -> Table:
+    """Per throughput row: CPU ms per request of the boto3 client and of the emulator, kit and plain moto."""
+    table = Table("Throughput row", f"{KIT} client", f"{KIT} server", f"{MOTO} client", f"{MOTO} server",
+                  title="where a request's time goes: CPU ms per request (medians)")
+    for name in result["samples"][KIT]:
+        if name + CLIENT_CPU not in result["samples"][KIT]:
+            continue
+        table.add_row(name, *(_fmt(name + part, _median(result["samples"][who].get(name + part)))
+                              for who in (KIT, MOTO) for part in (CLIENT_CPU, SERVER_CPU)))
     return table
 
 
@@ -346,6 +399,7 @@ def main() -> None:
     previous = json.loads(args.compare.read_text()) if args.compare else None
     console = Console()
     console.print(report(result, previous))
+    console.print(cpu_report(result))
     console.print(f"Samples: {out}. Other load on the machine inflates every figure; compare columns of one run.")
 
 
