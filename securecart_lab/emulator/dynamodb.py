@@ -3,7 +3,8 @@
 moto 5.2's Table.query (on the table, not an index) sorts every item of the table by key, comparing DynamoType
 values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
 The kit hands moto's own query the one partition it reads (a dict lookup), so key conditions, filters, Limit,
-ExclusiveStartKey, ScanIndexForward and projections stay moto's. Index queries keep moto's path.
+ExclusiveStartKey, ScanIndexForward and projections stay moto's. An index query reads every item, as moto's does,
+but unsorted: moto sorts what it keeps by the index's keys and then the table's, a total order.
 """
 
 from __future__ import annotations
@@ -36,12 +37,19 @@ def _partition_items(table, hash_key) -> list:
     return list(partition.values()) if table.range_key_attr else [partition]
 
 
+def _every_item(table) -> list:
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for partition in table.items.values() for item in partition.values()]
+
+
 def _query(original):
     def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
               projection_expressions, index_name=None, *args, **kwargs):
-        target = self
         if index_name is None and hash_key is not None:
             target = _Partition(self, _partition_items(self, hash_key))
+        else:
+            target = _Partition(self, _every_item(self))
         return original(target, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
                         scan_index_forward, projection_expressions, index_name, *args, **kwargs)
 

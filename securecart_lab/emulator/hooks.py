@@ -221,7 +221,7 @@ HOOKS: dict[str, Hook] = {
         Hook("sqs.receipt_handle_invalid", "moto.sqs.exceptions", "ReceiptHandleIsInvalid", "DeleteMessage error"),
         # DynamoDB Query that stays fast as a table fills (dynamodb.py).
         Hook("dynamodb.table.query", "moto.dynamodb.models.table", "Table.query",
-             "sorts every item of the table to keep one partition's"),
+             "sorts every item of the table by key per Query, to keep one partition's (or, for an index, to sort again)"),
         # Lab 2 bridges (securecart_lab/emulator/bridges/): CloudFormation, RDS, EC2, Auto Scaling, ELBv2.
         Hook("cfn.clean_json", f"{_CFN}.parsing", "clean_json",
              "Fn::Sub splits ${Database.Endpoint.Address} at every dot; the kit resolves dotted attributes"),

@@ -101,6 +101,24 @@ def test_an_index_query_still_reads_every_partition(ddb):
         (customer, order) for customer in ("alice", "bob", "carol") for order in (2, 4)]
 
 
+@pytest.mark.parametrize("forward", [True, False])
+def test_index_pages_follow_the_index_keys_then_the_table_keys(ddb, forward):
+    pages, start = [], {}
+    while True:
+        response = ddb.query(TableName="orders", IndexName="by-status", KeyConditionExpression="#s = :s",
+                             ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":s": {"S": "PAID"}},
+                             Limit=7, ScanIndexForward=forward, **start)
+        pages.append([(int(item["order"]["N"]), item["customer"]["S"]) for item in response["Items"]])
+        if "LastEvaluatedKey" not in response:
+            break
+        start = {"ExclusiveStartKey": response["LastEvaluatedKey"]}
+    everything = sorted((order, customer) for order in (1, 3, 5, 7, 9, 11) for customer in ("alice", "bob", "carol"))
+    if not forward:
+        everything.reverse()
+    assert [len(page) for page in pages] == [7, 7, 4]
+    assert [entry for page in pages for entry in page] == everything
+
+
 def test_a_hash_only_table_and_a_begins_with_sort_key(ddb):
     ddb.create_table(TableName="carts", BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
