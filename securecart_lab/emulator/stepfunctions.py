@@ -632,6 +632,7 @@ def _install_aws_answers() -> None:
     _install_abort_once()
     _install_log_records()
     _install_result_writer()
+    hooks.replace("sfn.model_backends", hooks.resolve("sfn.parser_backends"))
     _install_json_paths()
     _install_jsonata_fields()
     _install_item_batcher()

@@ -374,3 +374,23 @@ def test_a_definition_over_1_mib_is_refused_as_aws_does(emulator):
     exactly = json.dumps({**small, "Comment": "x" * (1_048_576 - len(exactly))})
     assert len(exactly) == 1_048_576
     sfn.update_state_machine(stateMachineArn=arn, definition=exactly)  # at the limit is fine
+
+
+def test_a_state_machine_from_cloudformation_is_listed_and_runs(emulator):
+    template = {"Resources": {"Flow": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {
+        "StateMachineName": "from-stack", "RoleArn": ROLE_ARN,
+        "DefinitionString": json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "ran",
+                                                                         "End": True}}})}}}}
+    cfn = client(emulator, "cloudformation")
+    cfn.create_stack(StackName="sfn-stack", TemplateBody=json.dumps(template))
+    deadline = time.monotonic() + 60
+    while (status := cfn.describe_stacks(StackName="sfn-stack")["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status == "CREATE_COMPLETE"
+    arn = cfn.describe_stack_resource(StackName="sfn-stack", LogicalResourceId="Flow")["StackResourceDetail"][
+        "PhysicalResourceId"]
+    listed = [m["stateMachineArn"] for m in client(emulator, "stepfunctions").list_state_machines()["stateMachines"]]
+    assert arn in listed
+    result = _run(emulator, arn)
+    assert result["status"] == "SUCCEEDED" and json.loads(result["output"]) == "ran"
