@@ -449,12 +449,25 @@ AWS_SDK_SERVICE_NAMES = {
 _INDEFINITE = re.compile(r"\*|\.\.|\[\?|\[[^\]]*[:,][^\]]*\]")
 
 
+def _check_logging(config) -> None:
+    from moto.core.exceptions import AWSError
+
+    if not config:
+        return
+    level = config.get("level", "OFF")
+    destinations = config.get("destinations") or []
+    if level != "OFF" and len(destinations) != 1:
+        raise AWSError("Invalid Logging Configuration: Must specify exactly one Log Destination if logging level is "
+                       "not OFF.", "InvalidLoggingConfiguration")
+
+
 def _install_create_conflicts() -> None:
     create = hooks.original("sfn.create_state_machine")
 
     def create_state_machine(self, name, definition, roleArn, *args, **kwargs):
         from moto.core.exceptions import AWSError
 
+        _check_logging(kwargs.get("loggingConfiguration"))
         existing = next((m for m in self.state_machines if m.name == name), None)
         machine_type = kwargs.get("sm_type") or "STANDARD"
         if existing is not None and (existing.definition, existing.roleArn, existing.type) != (
@@ -463,6 +476,13 @@ def _install_create_conflicts() -> None:
         return create(self, name, definition, roleArn, *args, **kwargs)
 
     hooks.replace("sfn.create_state_machine", create_state_machine)
+    update = hooks.original("sfn.update_state_machine")
+
+    def update_state_machine(self, arn, *args, **kwargs):
+        _check_logging(kwargs.get("logging_configuration"))
+        return update(self, arn, *args, **kwargs)
+
+    hooks.replace("sfn.update_state_machine", update_state_machine)
 
 
 def parse_program(definition: str):

@@ -912,6 +912,16 @@ def _api_errors(ctx):
 scenario("api", "errors-learners-meet", run=_api_errors)
 
 
+def _logging_needs_a_destination(ctx):
+    _expect_client_error(lambda: ctx.sfn.create_state_machine(
+        name="conformance-logging", definition=json.dumps(pass_state()), roleArn=ROLE_ARN,
+        loggingConfiguration={"level": "ALL", "includeExecutionData": True}), "InvalidLoggingConfiguration",
+        "Invalid Logging Configuration: Must specify exactly one Log Destination if logging level is not OFF.")
+
+
+scenario("validation", "logging-needs-a-destination", run=_logging_needs_a_destination)
+
+
 def _express_arn(ctx):
     arn = ctx.machine("express-async", pass_state(), express=True)
     execution = ctx.sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
