@@ -293,6 +293,8 @@ HOOKS: dict[str, Hook] = {
         Hook("autoscaling.terminate_instance", _ASG, "AutoScalingBackend.terminate_instance",
              "an instance in no group is AWS's ValidationError (moto: StopIteration, an HTTP 500)"),
         Hook("autoscaling.validation_error", "moto.autoscaling.exceptions", "ValidationError", "Auto Scaling's error"),
+        Hook("autoscaling.set_desired_capacity", _ASG, "FakeAutoScalingGroup.set_desired_capacity",
+             "record the terminations of a scale-in as scaling activities"),
         Hook("autoscaling.describe_scaling_activities", "moto.autoscaling.responses",
              "AutoScalingResponse.describe_scaling_activities",
              "moto answers an empty list; the kit reports its launches, terminations and failed launches"),

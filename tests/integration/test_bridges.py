@@ -239,6 +239,22 @@ def test_auto_scaling_replaces_an_instance_whose_app_dies(aws, settings, network
         autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=replaced[0], ShouldDecrementDesiredCapacity=False)
     assert raised.value.response["Error"]["Code"] == "ValidationError"
     assert raised.value.response["Error"]["Message"] == f"Instance Id not found - No managed instance found for instance ID: {replaced[0]}"
+    # A scale-in's termination is an activity too.
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName="bridge-asg", MinSize=1, DesiredCapacity=1)
+    [left] = in_service()
+    [gone] = set(again) - {left}
+    causes = {a["Description"]: a["Cause"] for a in autoscaling.describe_scaling_activities(AutoScalingGroupName="bridge-asg")["Activities"]}
+    assert causes[f"Terminating EC2 instance: {gone}"].endswith(
+        "an instance was taken out of service in response to a difference between desired and actual capacity, "
+        "shrinking the capacity from 2 to 1.")
+    # So is TerminateInstanceInAutoScalingGroup, before the launch of its replacement.
+    autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=left, ShouldDecrementDesiredCapacity=False)
+    wait_for(lambda: (now := in_service()) and left not in now, what="a replacement")
+    activities = autoscaling.describe_scaling_activities(AutoScalingGroupName="bridge-asg")["Activities"]
+    assert activities[1]["Description"] == f"Terminating EC2 instance: {left}", activities[:2]
+    assert re.fullmatch(rf"At \S+Z instance {left} was taken out of service in response to a user request\.",
+                        activities[1]["Cause"]), activities[1]["Cause"]
+    assert activities[0]["Description"].startswith("Launching a new EC2 instance: ")
 
     autoscaling.delete_auto_scaling_group(AutoScalingGroupName="bridge-asg", ForceDelete=True)
     wait_for(lambda: all(app_pid(i) is None for i in again), what="the group's app processes to stop")

@@ -26,10 +26,15 @@ def install() -> None:
 
 
 def _terminate_instance(self, instance_id: str, should_decrement: bool):
-    if not any(state.instance.id == instance_id for group in self.autoscaling_groups.values()
-               for state in group.instance_states):
+    group = next((group for group in self.autoscaling_groups.values()
+                  if any(state.instance.id == instance_id for state in group.instance_states)), None)
+    if group is None:
         raise hooks.resolve("autoscaling.validation_error")(
             f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+    desired = group.desired_capacity or 0
+    shrinking = f", shrinking the capacity from {desired} to {desired - 1}" if should_decrement and desired else ""
+    record(group, f"Terminating EC2 instance: {instance_id}",
+           f"instance {instance_id} was taken out of service in response to a user request{shrinking}.")
     return hooks.original("autoscaling.terminate_instance")(self, instance_id, should_decrement)
 
 

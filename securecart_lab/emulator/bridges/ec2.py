@@ -107,6 +107,7 @@ def install() -> None:
     hooks.replace("ec2.instance.stop", _instance_stop)
     hooks.replace("ec2.instance.terminate", _instance_terminate)
     hooks.replace("autoscaling.replace_instances", _replace_group_instances)
+    hooks.replace("autoscaling.set_desired_capacity", _set_desired_capacity)
     hooks.replace("ec2.launch_template.create_version", _create_launch_template_version)
     hooks.replace("ec2.get_console_output", _get_console_output)
     thread = threading.Thread(target=_reconcile_forever, name="asg-reconciler", daemon=True)
@@ -288,6 +289,20 @@ def _replace_group_instances(self, count_needed: int, propagated_tags: dict) -> 
                         "an instance was started in response to a difference between desired and actual capacity, "
                         f"increasing the capacity from {capacity - 1} to {capacity}.",
                         details={"Subnet ID": instance.subnet_id, "Availability Zone": getattr(instance.placement, "zone", "")})
+
+
+def _set_desired_capacity(self, new_capacity) -> None:
+    """A lower desired capacity terminates instances: each is a scaling activity, as on AWS."""
+    with _lock:
+        before = [state.instance.id for state in self.instance_states]
+        capacity = len(self.active_instances())
+        hooks.original("autoscaling.set_desired_capacity")(self, new_capacity)
+        kept = {state.instance.id for state in self.instance_states}
+        for instance_id in (i for i in before if i not in kept):
+            capacity -= 1
+            activities.record(self, f"Terminating EC2 instance: {instance_id}",
+                              "an instance was taken out of service in response to a difference between desired and "
+                              f"actual capacity, shrinking the capacity from {capacity + 1} to {capacity}.")
 
 
 def _launch_balanced(group, count_needed: int, propagated_tags: dict) -> None:
