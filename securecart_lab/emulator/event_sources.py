@@ -18,9 +18,11 @@ visible again, at most 20 s: no busy polling. Each mapping runs `concurrency()` 
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from securecart_lab.emulator import hooks, lambda_runtime
@@ -99,8 +101,6 @@ class Poller:
             return self._backend().receive_message(queue.name, count, 0, int(visibility), ["All"])
 
     def _collect(self, queue) -> list:
-        import time
-
         size = int(self.mapping.batch_size or 10)
         window = float(self.mapping.max_batch_window or 0)
         deadline = time.monotonic() + window
@@ -194,7 +194,9 @@ def _batch_item_failures(payload: bytes, ids: set[str]) -> set[str] | None:
 
 def _attribute(value: dict[str, Any]) -> dict[str, Any]:
     """A message attribute as Lambda's SQS event spells it."""
-    get = lambda *names: next((value[n] for n in names if value.get(n) is not None), None)  # noqa: E731
+    def get(*names: str) -> Any:
+        return next((value[name] for name in names if value.get(name) is not None), None)
+
     record: dict[str, Any] = {
         "stringListValues": [], "binaryListValues": [], "dataType": get("DataType", "data_type")}
     string_value = get("StringValue", "string_value")
@@ -202,8 +204,6 @@ def _attribute(value: dict[str, Any]) -> dict[str, Any]:
     if string_value is not None:
         record["stringValue"] = string_value
     if binary_value is not None:
-        import base64
-
         record["binaryValue"] = binary_value if isinstance(binary_value, str) else base64.b64encode(
             binary_value).decode()
     return record

@@ -18,6 +18,7 @@ PutEvents never fails because a target did; retries run on one scheduler thread 
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
@@ -247,8 +248,6 @@ def _invoke_api_destination(rule, target: dict[str, Any], resource_id: str, payl
     if "ApiKeyAuthParameters" in auth:
         headers[auth["ApiKeyAuthParameters"]["ApiKeyName"]] = auth["ApiKeyAuthParameters"]["ApiKeyValue"]
     if "BasicAuthParameters" in auth:
-        import base64
-
         basic = auth["BasicAuthParameters"]
         token = base64.b64encode(f"{basic['Username']}:{basic['Password']}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
