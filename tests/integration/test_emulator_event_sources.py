@@ -203,3 +203,18 @@ def test_a_visibility_timeout_shorter_than_the_function_delivers_the_message_aga
     sqs.send_message(QueueUrl=source, MessageBody="charge-once")
     deliveries = _drain(emulator, out, 2, timeout=30)
     assert sorted((d["body"], d["count"]) for d in deliveries[:2]) == [("charge-once", "1"), ("charge-once", "2")]
+
+
+def test_a_mapping_created_by_cloudformation_polls_too(emulator):
+    sqs = client(emulator, "sqs")
+    source, source_arn = _queue(emulator, "from-stack")
+    out, _ = _queue(emulator, "from-stack-done")
+    function = _consumer(emulator, "from-stack", out)
+    template = {"Resources": {"Mapping": {"Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+        "FunctionName": function, "EventSourceArn": source_arn, "BatchSize": 5}}}}
+    cfn = client(emulator, "cloudformation")
+    cfn.create_stack(StackName="esm-stack", TemplateBody=json.dumps(template))
+    wait_for(lambda: cfn.describe_stacks(StackName="esm-stack")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE",
+             timeout=60, what="the stack")
+    sqs.send_message(QueueUrl=source, MessageBody="via-stack")
+    assert [p["body"] for p in _drain(emulator, out, 1)] == ["via-stack"]
