@@ -671,12 +671,14 @@ def _validate_policy(path: Path, text: str, policy) -> None:
     for i, statement in enumerate(statements):
         if not isinstance(statement, dict):
             _fail(path, text, ("Statement",), f"Statement[{i}] must be an object")
-        for key in ("Effect", "Action", "Resource"):
-            if key not in statement:
-                _fail(path, text, ("Statement",), f"Statement[{i}] needs {key}")
+        for key, alternative in (("Effect", None), ("Action", "NotAction"), ("Resource", "NotResource")):
+            if key not in statement and alternative not in statement:
+                _fail(path, text, ("Statement",), f"Statement[{i}] needs {key}" + (f" (or {alternative})" if alternative else ""))
         if statement["Effect"] not in ("Allow", "Deny"):
             _fail(path, text, ("Effect",), f"Statement[{i}].Effect must be Allow or Deny")
-        for key in ("Action", "Resource"):
+        for key in ("Action", "NotAction", "Resource", "NotResource"):
+            if key not in statement:
+                continue
             value = statement[key]
             values = value if isinstance(value, list) else [value]
             if not values or not all(isinstance(v, str) and v for v in values):

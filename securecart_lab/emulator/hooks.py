@@ -188,6 +188,8 @@ HOOKS: dict[str, Hook] = {
         Hook("core.authorize_request", "moto.core.authorization",
              "ActionAuthenticatorMixin._authenticate_and_authorize_normal_action",
              "every request moto dispatches passes here; requests signed with a role session are evaluated"),
+        Hook("core.authorize_s3_request", "moto.core.authorization",
+             "ActionAuthenticatorMixin._authenticate_and_authorize_s3_action", "the same for S3, per bucket and key"),
         *(Hook(f"sfn.boto_client.{short}", f"{_SFN}.asl.{module}", "boto_client_for",
                "Task integrations call AWS with the execution's role (imported by name)")
           for short, module in (

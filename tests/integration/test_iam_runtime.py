@@ -249,6 +249,39 @@ def test_eventbridge_targets_need_their_role_or_the_function_policy(aws, names):
     assert not invoked(denied)
 
 
+def test_a_role_assumed_with_sts_is_enforced_for_s3_and_other_services(aws, names, engine):
+    import boto3
+
+    bucket = names("bucket")
+    aws("s3").create_bucket(Bucket=bucket)
+    aws("s3").put_object(Bucket=bucket, Key="orders/1.json", Body=b"{}")
+    role_arn = _role(aws, names("reader"), _allow("s3:GetObject", f"arn:aws:s3:::{bucket}/orders/*"))
+    creds = aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="ada")["Credentials"]
+
+    def as_role(service):
+        return boto3.client(service, endpoint_url=engine.endpoint_url, region_name="us-east-1",
+                            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"])
+
+    s3 = as_role("s3")
+    assert s3.get_object(Bucket=bucket, Key="orders/1.json")["Body"].read() == b"{}"
+    with pytest.raises(s3.exceptions.ClientError) as denied:
+        s3.put_object(Bucket=bucket, Key="orders/2.json", Body=b"{}")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert denied.value.response["Error"] == {"Code": "AccessDenied", "Message": (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/{names('reader')}/ada is not authorized to perform: s3:PutObject "
+        f'on resource: "arn:aws:s3:::{bucket}/orders/2.json" because no identity-based policy allows the s3:PutObject '
+        "action")}
+    sns = as_role("sns")
+    with pytest.raises(sns.exceptions.AuthorizationErrorException):
+        sns.create_topic(Name=names("topic"))
+    dynamodb = as_role("dynamodb")
+    with pytest.raises(dynamodb.exceptions.ClientError) as denied:
+        dynamodb.list_tables()
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert as_role("sts").get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{names('reader')}/ada"
+
+
 def test_policy_simulator_answers_with_the_enforced_logic(aws, names):
     role_arn = _role(aws, names("sim-role"), _allow("sqs:*"), {"Effect": "Deny", "Action": "sqs:DeleteQueue", "Resource": "*"})
     results = aws("iam").simulate_principal_policy(

@@ -114,3 +114,14 @@ def test_a_misspelt_retrier_or_catcher_field_is_named_with_the_field_meant():
             "(field names are case-sensitive)") in problems
     assert any("Catch[0] of state 'AuthorizePayment' has an unknown field 'ResultsPath': did you mean 'ResultPath'?" in p
                for p in problems)
+
+
+def test_role_policy_statements_may_use_not_action_and_not_resource(tmp_path):
+    """IAM's NotAction/NotResource are valid (the emulator evaluates them); a statement with neither form is not."""
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "NotAction": ["sqs:SendMessage"], "NotResource": "arn:aws:sqs:*:*:securecart-support"}]}
+    PROV._validate_policy(tmp_path / "role_policy.json", json.dumps(policy), policy)
+    del policy["Statement"][0]["NotResource"]
+    with pytest.raises(WorkspaceFileError) as error:
+        PROV._validate_policy(tmp_path / "role_policy.json", json.dumps(policy), policy)
+    assert "Statement[0] needs Resource (or NotResource)" in error.value.message
