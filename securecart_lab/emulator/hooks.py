@@ -193,6 +193,7 @@ HOOKS: dict[str, Hook] = {
         *(Hook(f"sfn.boto_client.{short}", f"{_SFN}.asl.{module}", "boto_client_for",
                "Task integrations call AWS with the execution's role (imported by name)")
           for short, module in (
+              ("utils", "utils.boto_client"),  # for code that imports it when it runs (stepfunctions.py)
               ("lambda", "component.state.exec.state_task.lambda_eval_utils"),
               *((name, f"component.state.exec.state_task.service.state_task_service_{name}")
                 for name in ("sqs", "sns", "dynamodb", "events", "sfn", "aws_sdk", "unsupported", "glue", "ecs",
