@@ -16,7 +16,7 @@ def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
     table.add_column("", no_wrap=True)
     table.add_column("Check")
     table.add_column("Points", justify="right")
-    table.add_column("Result")
+    table.add_column("Result", overflow="fold")  # an ARN longer than the column is wrapped, never cut
     for o in report.outcomes:
         mark, colour = MARKS[o.status]
         detail = Text(o.message or "")

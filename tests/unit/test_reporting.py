@@ -76,3 +76,15 @@ def test_iam_setting_is_on_or_off(monkeypatch):
     monkeypatch.setenv("SECURECART_IAM", "sometimes")
     with pytest.raises(LabError, match="SECURECART_IAM must be on or off"):
         Settings.from_env()
+
+
+def test_the_table_shows_a_long_arn_whole(capsys):
+    """A found value longer than the column (an ARN) is wrapped, not cut with an ellipsis: the learner needs its end."""
+    from securecart_lab.reporting import table
+
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:" + "x" * 120 + "-its-end"
+    outcome = Outcome("role", "Role", 10, "fail", "Too much", "only what it uses", f"lambda:InvokeFunction on {arn}",
+                      "hint", "", 0.1)
+    table.render(LabReport(1, "Demo", [outcome]), INFO)
+    printed = "".join(line.strip(" │┃") for line in capsys.readouterr().out.splitlines())
+    assert "…" not in printed and "x" * 120 + "-its-end" in printed.replace(" ", "")
