@@ -10,6 +10,7 @@ Workspace files (all JSON, with ${...} placeholders so nobody types account ids)
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import importlib.util
 import io
@@ -552,10 +553,40 @@ class Resolver:
             if value is None:
                 line = text.count("\n", 0, text.find(match.group(0))) + 1
                 what = f"{key[0]}:{key[1]}" if key[1] else key[0]
-                raise WorkspaceFileError(path, f"placeholder {match.group(0)} does not name anything that exists "
-                                               f"({what})", line=line, hint=f"Placeholders: {self.HELP}.")
+                message, hint = f"placeholder {match.group(0)} does not name anything that exists ({what})", ""
+                names = self._names(key[0]) if key[1] else None
+                if names:  # a near miss: the name meant, and what there is
+                    close = difflib.get_close_matches(key[1], names, n=1)
+                    message += f": did you mean ${{{key[0]}:{close[0]}}}?" if close else ""
+                    hint = f"{self.LABELS[key[0]]}: {', '.join(sorted(names))}. "
+                elif key[0] not in self.KINDS:
+                    close = difflib.get_close_matches(key[0], self.KINDS, n=1)
+                    message += f": did you mean ${{{close[0]}{':' + key[1] if key[1] else ''}}}?" if close else ""
+                raise WorkspaceFileError(path, message, line=line, hint=f"{hint}Placeholders: {self.HELP}.")
             self.cache[key] = value
         return self.cache[key]
+
+    KINDS = ("AccountId", "Region", "StateMachineArn", "EventsRoleArn", "LogGroupArn", "EventBusArn", "FunctionArn",
+             "QueueUrl", "QueueArn", "TableArn")
+    LABELS = {"FunctionArn": "Functions", "QueueUrl": "Queues", "QueueArn": "Queues", "TableArn": "Tables",
+              "LogGroupArn": "Log groups"}
+
+    def _names(self, kind: str) -> list[str]:
+        """What a placeholder of `kind` may name in the running engine (empty when it takes no name)."""
+        aws = self.ctx.aws
+        try:
+            if kind == "FunctionArn":
+                return [f["FunctionName"] for page in aws("lambda").get_paginator("list_functions").paginate()
+                        for f in page["Functions"]]
+            if kind in ("QueueUrl", "QueueArn"):
+                return [url.rsplit("/", 1)[-1] for url in aws("sqs").list_queues().get("QueueUrls", [])]
+            if kind == "TableArn":
+                return aws("dynamodb").list_tables()["TableNames"]
+            if kind == "LogGroupArn":
+                return [g["logGroupName"] for g in aws("logs").describe_log_groups()["logGroups"]]
+        except ClientError:
+            pass
+        return []
 
     def _lookup(self, kind: str, name: str | None) -> str | None:
         ctx = self.ctx

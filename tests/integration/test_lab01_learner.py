@@ -178,6 +178,24 @@ def test_an_unknown_log_group_placeholder_is_rejected_like_every_other(lab1, tmp
     assert error.value.path.name == "logging.json"
 
 
+def test_a_misspelt_placeholder_names_the_one_meant(lab1, tmp_path):
+    def misspelt(name, kind="FunctionArn"):
+        def mutate(docs):
+            docs["rules.json"][-1]["Targets"][0]["Arn"] = f"${{{kind}:{name}}}"
+        return mutate
+
+    with pytest.raises(WorkspaceFileError) as error:
+        service.deploy(lab1, 1, source=files(tmp_path, misspelt("restok")))
+    assert error.value.message.endswith("(FunctionArn:restok): did you mean ${FunctionArn:restock}?")
+    assert {"restock", "authorize-payment"} <= set(error.value.hint.split("Functions: ")[1].split(". ")[0].split(", "))
+    with pytest.raises(WorkspaceFileError) as error:
+        service.deploy(lab1, 1, source=files(tmp_path, misspelt("restock", kind="FunctionARN")))
+    assert error.value.message.endswith("did you mean ${FunctionArn:restock}?")
+    with pytest.raises(WorkspaceFileError) as error:
+        service.deploy(lab1, 1, source=files(tmp_path, misspelt("zzz-unlike-anything")))
+    assert error.value.message.endswith("(FunctionArn:zzz-unlike-anything)") and "Functions: " in error.value.hint
+
+
 def test_a_trailing_comma_is_reported_on_its_own_line(lab1, tmp_path):
     broken = '{\n  "level": "ALL",\n  "includeExecutionData": true,\n}\n'
     with pytest.raises(WorkspaceFileError) as error:
