@@ -100,7 +100,10 @@ def _ended(described: dict) -> str:
             cause = json.loads(cause).get("errorMessage", cause)
         except (ValueError, AttributeError):
             pass
-        text += f" ({described['error']}: {cause[:160]})"
+        cause = re.sub(r"\s*\(Service: [^)]*\)\s*$", "", str(cause))  # AWS's request details say nothing here
+        if len(cause) > 300:  # cut on a word, never inside the action or resource a denial names
+            cause = cause[:300].rsplit(" ", 1)[0] + " …"
+        text += f" ({described['error']}: {cause})"
     return text
 
 

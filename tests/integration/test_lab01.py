@@ -124,6 +124,9 @@ def test_a_role_without_sqs_send_message_stops_send_to_support_with_aws_error(la
     declined, role = outcomes["payment-declined-to-support"], outcomes["least-privilege-role"]
     assert outcomes["happy-path"].status == PASS  # the path that sends nothing to support still runs
     assert declined.status == FAIL and "SQS.AmazonSQSException" in declined.actual
+    # The denial's action and resource are shown whole (a cut at 160 characters left "sqs:sendmessage on )").
+    assert "sqs:sendmessage on resource: arn:aws:sqs:us-east-1:123456789012:securecart-support" in declined.actual
+    assert "Request ID" not in declined.actual
     assert role.status == FAIL
     assert "sqs:sendmessage on arn:aws:sqs:us-east-1:123456789012:securecart-support (SQS.AmazonSQSException)" \
         in role.actual
