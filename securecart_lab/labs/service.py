@@ -64,9 +64,7 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
-        # What deploy records: an edit after start is then "changed since your last deploy" at check time.
-        progress.update(deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"), deployed_from=WORKSPACE,
-                        deployed_hash=workspace.fingerprint(ctx.workspace, lab))
+        progress.update(_deployed_workspace(ctx))
     except LabError as exc:  # the learner's files are theirs to fix; start still succeeds
         result.deploy_error = exc
     state.load(settings).record(lab.number, **progress)
@@ -152,9 +150,15 @@ def deploy(settings: Settings, number, source: Path | None = None, preview: bool
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, folder)
     if source is None and not preview:
-        state.load(settings).record(lab.number, deployed_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                    deployed_hash=workspace.fingerprint(folder, lab), deployed_from=WORKSPACE)
+        state.load(settings).record(lab.number, **_deployed_workspace(ctx))
     return lab, applied
+
+
+def _deployed_workspace(ctx: LabContext) -> dict[str, str]:
+    """The record of a deploy of the learner's files (deploy, start, reset): check compares their fingerprint with
+    the files to say "changed since your last deploy"."""
+    return {"deployed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "deployed_from": WORKSPACE,
+            "deployed_hash": workspace.fingerprint(ctx.workspace, ctx.lab)}
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, str]:
@@ -224,7 +228,7 @@ def reset(settings: Settings, number, environment: bool = False) -> tuple[Lab, P
     if ctx.engine.health() is not None:
         provisioner.provision(ctx)
         applied += _deploy(ctx, ctx.workspace)
-        state.load(settings).record(lab.number, deployed_from=WORKSPACE)
+        state.load(settings).record(lab.number, **_deployed_workspace(ctx))
     return lab, saved, applied
 
 
