@@ -638,7 +638,7 @@ def least_privilege_role(ctx):
     if machine is None:
         return failed("No state machine: deploy first.")
     role_arn = machine["roleArn"]
-    required = _required(ctx, json.loads(machine["definition"]))
+    required = list(dict.fromkeys(_required(ctx, json.loads(machine["definition"]))))
     enforced = (ctx.engine.health() or {}).get("iam") == "enforced"
     if enforced:
         denied = _denied_on_every_path(ctx)
