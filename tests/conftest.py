@@ -109,4 +109,27 @@ def lab_ctx(settings, engine):
     return lambda number: lab_context(settings, engine, number)
 
 
+@pytest.fixture
+def template_variant():
+    """template_variant({old: new, ...}, base=None) -> a new folder holding lab 2's reference template (or `base`)
+    with those replacements, each of which must occur; the folders go at the end of the test."""
+    from securecart_lab.labs.registry import get_lab
+
+    folders = []
+
+    def make(replacements: dict[str, str], base: str | None = None) -> Path:
+        text = base or (get_lab(2).solution_dir / "template.yaml").read_text()
+        for old, new in replacements.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        folder = Path(tempfile.mkdtemp(prefix="lab02-", dir="/tmp"))
+        folders.append(folder)
+        (folder / "template.yaml").write_text(text)
+        return folder
+
+    yield make
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 os.environ.setdefault("SECURECART_TEST", "1")

@@ -3,8 +3,6 @@ solution passes every check (and stays deployed: lab 3 builds on it)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import json
@@ -30,23 +28,9 @@ def lab2(lab_ctx):
 
 
 @pytest.fixture
-def variant(lab2):
+def variant(lab2, template_variant):
     """variant({old: new, ...}) -> a folder holding the solution template with those replacements."""
-    folders = []
-
-    def make(replacements: dict[str, str]) -> Path:
-        text = (lab2.lab.solution_dir / "template.yaml").read_text()
-        for old, new in replacements.items():
-            assert old in text, old
-            text = text.replace(old, new)
-        folder = Path(tempfile.mkdtemp(prefix="lab02-", dir="/tmp"))
-        folders.append(folder)
-        (folder / "template.yaml").write_text(text)
-        return folder
-
-    yield make
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
+    return template_variant
 
 
 def deploy(ctx, folder: Path) -> list[str]:
