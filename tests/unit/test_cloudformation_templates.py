@@ -97,6 +97,21 @@ def test_errors_are_worded_as_aws_words_them_with_their_line(replacements, expec
     assert expected in str(error.value), str(error.value)
 
 
+def test_one_set_of_rules_lints_every_template_and_a_text_is_linted_once():
+    # Loading cfn-lint's ~300 rules took longer than linting a lab's template with them, on every update.
+    template.lint(LAB2)
+    loaded = template._linter.cache_info().misses
+    changed = LAB2.replace("HealthCheckIntervalSeconds: 10", "HealthCheckIntervalSeconds: 13")
+    first = template.lint(changed)
+    assert template._linter.cache_info().misses == loaded == 1
+    linted = template._lint.cache_info().misses
+    assert template.lint(changed) == first and template._lint.cache_info().misses == linted
+    # The same rules still find what is wrong in the next template.
+    broken = template.lint(changed.replace("!Ref DbSubnetGroup\n", "!Ref DbSubnetGroupp\n"))[1]
+    assert [p.message for p in broken if p.severity == "error"] == [
+        "Template format error: Unresolved resource dependencies [DbSubnetGroupp] in the Resources block of the template"]
+
+
 def test_warnings_stay_warnings():
     document, warnings = template.check(LAB2)
     assert document["Resources"]["Database"]["Type"] == "AWS::RDS::DBInstance"
