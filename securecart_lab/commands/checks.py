@@ -139,12 +139,12 @@ def ci(settings: Settings, lab: str | None, junit_path: Path, json_path: Path | 
     settings = replace(settings, workspace=settings.home / "ci" / "workspace", state_name="ci-state.json")
     shutil.rmtree(settings.workspace, ignore_errors=True)
     engine = get_engine(settings)
-    started_here = engine.health() is None
+    started_here = False
     reports: list[LabReport] = []
     began = time.perf_counter()
     try:
         with spinner(f"Starting the {engine.name} engine..."):
-            engine.up()
+            started_here = engine.up()  # what up found running (however slow to answer) is never stopped
         info = service.run_info(settings)
         for number in numbers:
             console.print(f"[bold]Lab {number}[/]: start, solve, check")

@@ -19,6 +19,10 @@ from securecart_lab.ports import owner_pid, port_owner
 EDITION = "securecart-local"
 
 
+# How long a live emulator of this environment may take to answer before `up` calls it hung and replaces it.
+BUSY_HEALTH_TIMEOUT = 15.0
+
+
 class LocalEngine(Engine):
     name = "local"
     simulated = (
@@ -57,6 +61,10 @@ class LocalEngine(Engine):
 
     def _emulator_healthy(self) -> bool:
         health = self.health()
+        if health is None and (pid := self._emulator_pid()) is not None and self._ours(pid):
+            # A loaded laptop can keep a live emulator from answering within a second; replacing it would throw
+            # away every resource the learner created, so a live process of ours gets longer to answer.
+            health = self.health(timeout=BUSY_HEALTH_TIMEOUT)
         return bool(health) and health.get("edition") == EDITION
 
     def _ours(self, pid: int) -> bool:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -76,9 +77,28 @@ def test_crashed_emulator_shows_in_status_and_up_recovers(engine, cli):
     assert engine.health()["edition"] == "securecart-local"
 
 
-def test_up_replaces_its_own_hung_emulator(engine, cli):
+def test_up_waits_for_a_busy_emulator_instead_of_replacing_it(engine):
+    """A loaded laptop: the emulator answers only after a few seconds. up (and ci, start, deploy, which go through it)
+    must wait for it, not replace it and lose every resource the learner created; ci stops only what up started."""
+    pid = int(engine.pid_file.read_text())
+    os.kill(pid, signal.SIGSTOP)
+    resume = threading.Timer(3.0, os.kill, (pid, signal.SIGCONT))
+    resume.start()
+    try:
+        started = engine.up()
+    finally:
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+    assert started is False
+    assert int(engine.pid_file.read_text()) == pid
+
+
+def test_up_replaces_its_own_hung_emulator(engine, cli, monkeypatch):
     """A hung (SIGSTOPped) emulator holds the port: up recognises it as its own (pid file, or /proc when the pid
     file is gone) and replaces it instead of failing with "Port ... is already in use by pid <its own emulator>"."""
+    from securecart_lab.engines import local
+
+    monkeypatch.setattr(local, "BUSY_HEALTH_TIMEOUT", 1.0)  # hung, not busy: no need to wait the full grace
     for lose_pid_file in (False, True):
         pid = int(engine.pid_file.read_text())
         os.kill(pid, signal.SIGSTOP)
