@@ -238,8 +238,9 @@ def _alive(pid: int) -> bool:
         zombie = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return True
-    if zombie:
-        _reap(pid)  # ours, when it exited between the first reap and the signal: leave no zombie behind
+    if zombie and _reap(pid) is False:
+        # Our child, not yet waitable: its main thread has ended, its other threads are still exiting.
+        return True
     return not zombie
 
 
@@ -269,8 +270,10 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     return True
 
 
-def _reap(pid: int) -> None:
+def _reap(pid: int) -> bool | None:
+    """Collect `pid` if it is our child and has exited: True when collected, False when our child still runs, None
+    when it is not our child."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
     except ChildProcessError:
-        pass
+        return None
