@@ -243,7 +243,8 @@ def failover(settings: Settings, instance_id: str, port: int, slots: list[str]) 
     standby = standby_server(settings, instance_id)
     if standby is None or not standby.is_running():
         raise PostgresError(f"{instance_id} has no running standby to fail over to.")
-    standby.promote()
+    if standby.is_in_recovery():  # not when an interrupted failover already promoted it
+        standby.promote()
     set_synchronous(standby, None)
     with standby.connect() as conn:  # reserved now, so the restart below keeps the WAL the replicas still need
         for slot in slots:
