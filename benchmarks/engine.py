@@ -1,7 +1,7 @@
 """Engine benchmark: the kit's emulator beside plain moto, measured interleaved in one run; medians are printed.
 
 Rows (kit and plain moto alternately, each run starting fresh processes on free loopback ports):
-  - process start -> first answer (`sts get-caller-identity` through boto3)
+  - process start -> first answer (`sts get-caller-identity` through boto3), and the emulator's CPU time until then
   - idle RSS of the emulator's process tree (the emulator and every process it started), a few seconds after that
   - SQS SendMessage / ReceiveMessage / DeleteMessage and DynamoDB PutItem / GetItem / Query, in req/s, sequential
     from one boto3 client, with 50 and with --depth (5,000) messages/items in the queue/table
@@ -140,6 +140,7 @@ class Emulator:
         self.url = f"http://127.0.0.1:{self.port}"
         self.home = Path(tempfile.mkdtemp(prefix=f"{'kit' if kind == KIT else 'moto'}-", dir=scratch))
         self.process: subprocess.Popen | None = None
+        self.start_cpu = 0.0
 
     def start(self) -> float:
         """Start the process; seconds until boto3's `sts get-caller-identity` first succeeds."""
@@ -157,7 +158,9 @@ class Emulator:
         while True:
             try:
                 sts.get_caller_identity()
-                return time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.start_cpu = _tree_cpu(self.process.pid)
+                return elapsed
             except Exception:
                 if self.process.poll() is not None or time.perf_counter() > deadline:
                     raise RuntimeError(f"{self.kind} emulator did not answer; see {self.home}") from None
@@ -241,6 +244,8 @@ def dynamodb_rates(url: str, depth: int, tag: str, server_pid: int) -> dict[str,
 def emulator_run(kind: str, scratch: Path, depth: int, settle: float, tag: str) -> dict[str, float]:
     emulator = Emulator(kind, scratch)
     rows = {"start -> first answer (s)": emulator.start()}
+    # CPU time the emulator spent until then: what start-up costs whatever else the machine is doing.
+    rows["start -> first answer, emulator CPU (s)"] = emulator.start_cpu
     try:
         time.sleep(settle)
         rows["idle RSS of the process tree (MiB)"] = emulator.tree_rss_mib()
