@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Importing moto creates objects by the hundred thousand: the cyclic collector ran ~170 times during start-up,
-    # a tenth of its CPU time. serve() enables it again once the app is built (gc.freeze keeps those objects out of
-    # every later collection).
-    gc.disable()
     parser = argparse.ArgumentParser(prog="python -m securecart_lab.emulator")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SECURECART_EMULATOR_PORT") or 4566))

@@ -5,7 +5,6 @@ request to that service (extensions.py)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -107,8 +106,6 @@ def serve(host: str, port: int) -> int:
     except OSError as exc:
         print(f"securecart emulator cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         return 2
-    gc.freeze()
-    gc.enable()
     threading.Thread(target=server.serve, name="http", daemon=True).start()
     print(f"securecart emulator ready on http://{host}:{port}", flush=True)
     try:

@@ -128,27 +128,3 @@ def test_a_table_query_reads_only_its_partition():
         "print(len(walked), [int(item.range_key.value) for item in items][:3], scanned, last)\n"
     )
     assert out.strip() == "0 [43, 93, 143] 10 None"
-
-
-def test_start_up_imports_run_without_the_cyclic_collector_and_serving_runs_with_it():
-    """The collector ran ~170 times while moto was imported, a tenth of start-up; serve() turns it on again."""
-    out = _run(
-        "import gc, json, threading\n"
-        "collections = []\n"
-        "gc.callbacks.append(lambda phase, info: phase == 'start' and collections.append(info['generation']))\n"
-        "from securecart_lab.emulator import __main__ as entry, server\n"
-        "real_make_server, seen = server.make_server, {}\n"
-        "def make_server(host, port, app):\n"
-        "    seen['built'] = [gc.isenabled(), len(collections) - seen['before'], 'moto.core' in __import__('sys').modules]\n"
-        "    made = real_make_server(host, port, app)\n"
-        "    made.serve = lambda: seen.setdefault('serving', gc.isenabled())\n"
-        "    threading.Timer(0.3, lambda: server.signal.raise_signal(server.signal.SIGTERM)).start()\n"
-        "    return made\n"
-        "server.make_server = make_server\n"
-        "seen['before'] = len(collections)\n"
-        "seen['code'] = entry.main(['--port', '0'])\n"
-        "print(json.dumps(seen))\n"
-    )
-    seen = __import__("json").loads(out.strip().splitlines()[-1])
-    assert seen["built"] == [False, 0, True], "moto imported with the collector off, and no collection meanwhile"
-    assert seen["serving"] is True and seen["code"] == 0
