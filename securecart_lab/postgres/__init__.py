@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-from psycopg import sql
+from typing import TYPE_CHECKING
 
 from securecart_lab import config, paths
 from securecart_lab.config import Settings
 from securecart_lab.errors import PostgresError
-from securecart_lab.postgres import seed
 from securecart_lab.postgres.binaries import can_traverse, find_bindir, os_user, runnable_bindir
-from securecart_lab.postgres.server import PostgresServer
+
+if TYPE_CHECKING:
+    from securecart_lab.postgres.server import PostgresServer
+
+
+def __getattr__(name: str):
+    # psycopg is loaded with the server class, on first use: commands that only list dumps (deploy) or never touch
+    # PostgreSQL stay fast to start.
+    if name == "PostgresServer":
+        from securecart_lab.postgres.server import PostgresServer
+
+        return PostgresServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["PostgresServer", "bindir_for", "ensure_primary", "log_path_for", "primary", "server_for"]
 
@@ -29,6 +39,8 @@ def bindir_for(settings: Settings) -> Path:
 
 def primary(settings: Settings) -> PostgresServer:
     """The SecureCart primary: data in settings.pg_dir/primary, port settings.pg_port, log logs/postgres.log."""
+    from securecart_lab.postgres.server import PostgresServer
+
     return PostgresServer(
         settings.pg_dir / "primary",
         settings.pg_port,
@@ -56,6 +68,7 @@ def server_for(settings: Settings, datadir: Path, port: int | None = None) -> Po
         except (OSError, IndexError, ValueError):
             port = settings.pg_port
     from securecart_lab.postgres.instances import superuser_of
+    from securecart_lab.postgres.server import PostgresServer
 
     return PostgresServer(datadir, port, bindir_for(settings), log_path_for(settings, datadir.name), settings.pg_os_user, settings.host,
                           superpassword=settings.superpassword, superuser=superuser_of(datadir))
@@ -64,6 +77,7 @@ def server_for(settings: Settings, datadir: Path, port: int | None = None) -> Po
 def ensure_primary(settings: Settings) -> PostgresServer:
     """Initialise (first time), start, create the securecart database and role, load the seed. Idempotent."""
     from securecart_lab import service_user
+    from securecart_lab.postgres import seed
 
     paths.private_dir(settings.home)
     service_user.migrate(settings)
@@ -92,7 +106,10 @@ def rotate_legacy_password(server: PostgresServer) -> bool:
     """Installations made before the per-installation secret have the fixed public superuser password: change it
     to the secret (and in the connection settings of replicas made from this server). True when it did; False when
     the server refuses the legacy password too (or does not answer)."""
+    from psycopg import sql
+
     from securecart_lab.credentials import LEGACY_SUPERPASSWORD
+    from securecart_lab.postgres.server import PostgresServer
 
     legacy = PostgresServer(server.datadir, server.port, server.bindir, server.log_path, server.os_user, server.host,
                             superpassword=LEGACY_SUPERPASSWORD)
