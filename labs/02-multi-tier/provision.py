@@ -8,6 +8,7 @@ config.js naming the load balancer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -220,8 +221,12 @@ def _upload_storefront(ctx) -> list[str]:
     for bucket in website_buckets(ctx):
         files = {f.name: f.read_bytes() for f in sorted(static_dir().iterdir()) if f.suffix in CONTENT_TYPES}
         files[CONFIG_JS] = config_js(site_url(ctx)).encode()
+        # Only what differs is sent (S3's ETag of a single-part object is its MD5): a redeploy stays quick, and a
+        # file the learner removed or changed in the bucket by hand comes back.
+        stored = {o["Key"]: o["ETag"].strip('"') for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
         for name, body in files.items():
-            s3.put_object(Bucket=bucket, Key=name, Body=body, ContentType=CONTENT_TYPES[Path(name).suffix])
+            if stored.get(name) != hashlib.md5(body, usedforsecurity=False).hexdigest():
+                s3.put_object(Bucket=bucket, Key=name, Body=body, ContentType=CONTENT_TYPES[Path(name).suffix])
         lines.append(f"Storefront: {storefront_url(ctx, bucket)}")
     return lines
 

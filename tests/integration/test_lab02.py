@@ -127,7 +127,15 @@ def test_reference_solution_passes_every_check_and_stays_deployed(lab2, settings
     results = outcomes(settings)
     assert {cid: o.status for cid, o in results.items()} == {cid: PASS for cid in STRUCTURE | BEHAVIOUR}, \
         {c: o.message for c, o in results.items() if o.status != PASS}
+    # A redeploy sends only the storefront files that differ: one removed by hand comes back, the rest stay as
+    # they were (their LastModified is from before the checks ran, seconds ago).
+    s3, bucket = lab2.aws("s3"), f"securecart-storefront-{ACCOUNT_ID}"
+    s3.delete_object(Bucket=bucket, Key="index.html")
+    stored = {o["Key"]: o["LastModified"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
     assert deploy(lab2, lab2.lab.solution_dir)[0].startswith("Stack securecart-lab02 is up to date")
+    again = {o["Key"]: o["LastModified"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert set(again) == set(stored) | {"index.html"}
+    assert {k: again[k] for k in stored} == stored
     assert lab2.lab.provisioner().is_deployed(lab2)
 
 
