@@ -101,6 +101,9 @@ def _free(port: int | None) -> int:
         import socket
 
         with socket.socket() as probe:
+            # as PostgreSQL binds: connections the stopped server closed linger in TIME_WAIT on this port for a minute
+            # and would make a plain bind refuse a port the server can take again at once
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
                 return port

@@ -179,3 +179,24 @@ def test_ensure_primary_creates_seeds_and_is_fast_when_running():
     finally:
         server.stop()
         shutil.rmtree(home)
+
+
+def test_an_instance_takes_its_former_port_back_while_closed_connections_linger():
+    """A stopped server closed its clients' connections first: they sit in TIME_WAIT on its port for a minute. The
+    instance still gets that port back (PostgreSQL binds with SO_REUSEADDR), so its endpoint does not change."""
+    import socket
+
+    from securecart_lab.postgres import instances
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = listener.accept()
+    accepted.close()  # the server closes first: TIME_WAIT is on the server's port
+    client.recv(1)
+    client.close()
+    listener.close()
+    assert instances._free(port) == port
