@@ -23,7 +23,7 @@ def up(settings: Settings) -> None:
     verb = "is up" if started else "is already running"
     console.print(f"[green]The {engine.name} engine {verb}[/]: AWS at {engine.endpoint_url}, "
                   f"PostgreSQL at {settings.host}:{settings.pg_port}.")
-    console.print('Next: "securecart-lab start 1", or "eval $(securecart-lab env)" to use the AWS CLI and psql.')
+    console.print('Next: "securecart-lab start 1", or \'eval "$(securecart-lab env)"\' to use the AWS CLI and psql.')
 
 
 def down(settings: Settings, purge: bool) -> None:
