@@ -110,16 +110,13 @@ def install() -> None:
     hooks.replace("autoscaling.set_desired_capacity", _set_desired_capacity)
     hooks.replace("ec2.launch_template.create_version", _create_launch_template_version)
     hooks.replace("ec2.get_console_output", _get_console_output)
-    thread = threading.Thread(target=_reconcile_forever, name="asg-reconciler", daemon=True)
-    thread.start()
 
-    def shutdown() -> None:
-        _stop.set()
-        thread.join(timeout=5)
+    def stop_apps() -> None:
         for instance_id in list(_apps):
             _stop_app(instance_id)
 
-    bridges.on_shutdown(shutdown)
+    bridges.on_shutdown(stop_apps)  # shutdown runs last-registered first: the reconciler stops before the apps
+    bridges.every(RECONCILE_SECONDS, _reconcile_locked, name="asg-reconciler", what="Auto Scaling reconciler", stop=_stop)
 
 
 def instance_log_path(instance_id: str, settings: Settings | None = None) -> Path:
@@ -516,10 +513,6 @@ def _unregistered(group, elbv2) -> bool:
                for tg in (elbv2.target_groups.get(arn) for arn in group.target_group_arns))
 
 
-def _reconcile_forever() -> None:
-    while not _stop.wait(RECONCILE_SECONDS):
-        try:
-            with _lock:
-                reconcile()
-        except Exception:
-            LOG.exception("Auto Scaling reconciler failed; retrying")
+def _reconcile_locked() -> None:
+    with _lock:
+        reconcile()

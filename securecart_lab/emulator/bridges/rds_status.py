@@ -55,14 +55,7 @@ def install() -> None:
     hooks.replace("rds.response.reboot_db_instance", _reboot_response)
     hooks.replace("rds.stop_db_instance", _stop_db_instance)
     hooks.replace("rds.start_db_instance", _start_db_instance)
-    thread = threading.Thread(target=_monitor_forever, name="rds-status-monitor", daemon=True)
-    thread.start()
-
-    def shutdown() -> None:
-        _stop.set()
-        thread.join(timeout=5)
-
-    bridges.on_shutdown(shutdown)
+    bridges.every(MONITOR_SECONDS, check_all, name="rds-status-monitor", what="RDS status monitor", stop=_stop)
 
 
 def busy():
@@ -212,9 +205,3 @@ def _start_db_instance(self, db_instance_identifier: str, *args, **kwargs):
     return database
 
 
-def _monitor_forever() -> None:
-    while not _stop.wait(MONITOR_SECONDS):
-        try:
-            check_all()
-        except Exception:
-            LOG.exception("RDS status monitor failed; retrying")

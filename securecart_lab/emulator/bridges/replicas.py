@@ -45,14 +45,7 @@ def install() -> None:
     hooks.replace("rds.create_db_instance_read_replica", _create_read_replica)
     hooks.replace("rds.promote_read_replica", _promote_read_replica)
     hooks.replace("rds.reboot_db_instance", _reboot_db_instance)
-    thread = threading.Thread(target=_monitor_forever, name="replica-lag-monitor", daemon=True)
-    thread.start()
-
-    def shutdown() -> None:
-        _stop.set()
-        thread.join(timeout=5)
-
-    bridges.on_shutdown(shutdown)
+    bridges.every(MONITOR_SECONDS, publish_lag, name="replica-lag-monitor", what="ReplicaLag monitor", stop=_stop)
 
 
 def _rds_error(code: str, message: str) -> Exception:
@@ -277,9 +270,3 @@ def publish_lag() -> dict[str, float]:
     return published
 
 
-def _monitor_forever() -> None:
-    while not _stop.wait(MONITOR_SECONDS):
-        try:
-            publish_lag()
-        except Exception:
-            LOG.exception("ReplicaLag monitor failed; retrying")
