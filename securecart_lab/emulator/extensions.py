@@ -25,47 +25,11 @@ from securecart_lab.emulator.bridges import BRIDGES
 LOG = logging.getLogger(__name__)
 
 
-def _stepfunctions() -> None:
-    from securecart_lab.emulator import stepfunctions
-
-    stepfunctions.install()
-
-
-def _iam_stepfunctions() -> None:
-    from securecart_lab.emulator import iam
-
-    iam.install_stepfunctions()
-
-
-def _iam_simulator() -> None:
-    from securecart_lab.emulator import iam
-
-    iam.install_simulator()
-
-
 def _lambda() -> None:
     from securecart_lab.emulator import event_sources, lambda_runtime
 
     lambda_runtime.install()
     event_sources.install()
-
-
-def _events() -> None:
-    from securecart_lab.emulator import events
-
-    events.install()
-
-
-def _sqs() -> None:
-    from securecart_lab.emulator import sqs
-
-    sqs.install()
-
-
-def _dynamodb() -> None:
-    from securecart_lab.emulator import dynamodb
-
-    dynamodb.install()
 
 
 def _s3website() -> None:
@@ -74,20 +38,21 @@ def _s3website() -> None:
     s3website.install(*_website_endpoint)
 
 
-def _bridge(name: str) -> Callable[[], None]:
-    return lambda: importlib.import_module(f"securecart_lab.emulator.bridges.{name}").install()
+def _call(module: str, function: str = "install") -> Callable[[], None]:
+    """An installer that imports securecart_lab.emulator.<module> only when it runs (lazy start), then calls it."""
+    return lambda: getattr(importlib.import_module(f"securecart_lab.emulator.{module}"), function)()
 
 
 INSTALLERS: dict[str, Callable[[], None]] = {
-    "stepfunctions": _stepfunctions,
-    "iam.stepfunctions": _iam_stepfunctions,
-    "iam.simulator": _iam_simulator,
+    "stepfunctions": _call("stepfunctions"),
+    "iam.stepfunctions": _call("iam", "install_stepfunctions"),
+    "iam.simulator": _call("iam", "install_simulator"),
     "lambda": _lambda,
-    "events": _events,
-    "sqs": _sqs,
-    "dynamodb": _dynamodb,
+    "events": _call("events"),
+    "sqs": _call("sqs"),
+    "dynamodb": _call("dynamodb"),
     "s3website": _s3website,
-    **{f"bridges.{name}": _bridge(name) for name in BRIDGES},
+    **{f"bridges.{name}": _call(f"bridges.{name}") for name in BRIDGES},
 }
 
 # moto backend name (as its dispatcher names it) -> the extensions to install before its first request.
