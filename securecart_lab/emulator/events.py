@@ -13,6 +13,7 @@ TestEventPattern with an empty body and matches a subset of the pattern language
   ERROR_CODE, ERROR_MESSAGE, RETRY_ATTEMPTS, EXHAUSTED_RETRY_CONDITION), or is dropped without one;
 - publishes the AWS/Events metrics FailedInvocations, InvocationsSentToDLQ and InvocationsFailedToBeSentToDLQ
   (dimension RuleName), and Invocations and TriggeredRules once CloudWatch is in use.
+Every accepted event also reaches the schema discoverers of its bus (schemas.py).
 PutEvents never fails because a target did; retries run on one scheduler thread that sleeps until the next one is due.
 """
 
@@ -433,8 +434,31 @@ def send_to_targets(self, original_event: dict[str, Any], transform_input: bool 
             _attempt(delivery)
 
 
+def put_events(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """moto's PutEvents, then every accepted event goes to the schema discoverers of its bus (schemas.py; loaded
+    only once the Schemas API or CloudFormation was used, so without it no discoverer exists)."""
+    results = hooks.original("events.put_events")(self, entries)
+    schemas = sys.modules.get("securecart_lab.emulator.schemas")
+    if schemas is None:
+        return results
+    for entry, result in zip(entries, results):
+        if "EventId" not in result:
+            continue
+        bus = entry.get("EventBusName") or "default"
+        bus = bus.split("event-bus/", 1)[1] if bus.startswith("arn:") and "event-bus/" in bus else bus
+        event = {"source": entry.get("Source"), "detail-type": entry.get("DetailType"), "account": self.account_id,
+                 "detail": json.loads(entry["Detail"])}
+        try:
+            schemas.discover(self.account_id, self.region_name,
+                             f"arn:aws:events:{self.region_name}:{self.account_id}:event-bus/{bus}", event)
+        except Exception:  # noqa: BLE001 - discovery never fails PutEvents
+            LOG.exception("schema discovery failed for an event on bus %s", bus)
+    return results
+
+
 def install() -> None:
     """Replace moto's pattern matcher, TestEventPattern and rule delivery with the kit's."""
     hooks.replace("events.event_pattern", EventPattern)
     hooks.replace("events.response.test_event_pattern", test_event_pattern)
     hooks.replace("events.send_to_targets", send_to_targets)
+    hooks.replace("events.put_events", put_events)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -52,6 +53,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
     "sqs": _call("sqs"),
     "dynamodb": _call("dynamodb"),
     "s3website": _s3website,
+    "schemas": _call("schemas"),
     **{f"bridges.{name}": _call(f"bridges.{name}") for name in BRIDGES},
 }
 
@@ -69,8 +71,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "autoscaling": ("bridges.ec2", "bridges.elbv2", "bridges.activities"),
     "elb": ("bridges.elbv2", "bridges.ec2"),  # ELBv2 requests (signing name elasticloadbalancing) route here
     "elbv2": ("bridges.elbv2", "bridges.ec2"),
+    "schemas": ("schemas", "events"),  # discoverers watch the events put on a bus
     "cloudformation": tuple(INSTALLERS),
 }
+
+# Services moto lacks, served by a kit module of the same name (its backend_app()), recognised by their Host.
+KIT_SERVICES: dict[str, re.Pattern] = {"schemas": re.compile(r"https?://schemas\.(.+)\.amazonaws\.com")}
 
 # Services the health document lists, and the moto package behind each.
 MOTO_PACKAGES = {
@@ -121,11 +127,15 @@ def backend_app(service: str):
     from securecart_lab.emulator import aws_errors
 
     ensure(service)
-    app = hooks.resolve("server.backend_app")(service)
+    if service in KIT_SERVICES:
+        app = importlib.import_module(f"securecart_lab.emulator.{service}").backend_app()
+    else:
+        app = hooks.resolve("server.backend_app")(service)
     aws_errors.install(app, service)
     return app
 
 
 def loaded_services() -> set[str]:
-    """Services whose moto package this process has imported (by a request or by another service)."""
-    return {name for name, package in MOTO_PACKAGES.items() if f"moto.{package}" in sys.modules}
+    """Services whose moto package (or kit module) this process has imported (by a request or by another service)."""
+    return {name for name, package in MOTO_PACKAGES.items() if f"moto.{package}" in sys.modules} | {
+        name for name in KIT_SERVICES if f"securecart_lab.emulator.{name}" in sys.modules}

@@ -28,7 +28,8 @@ def health_document() -> dict[str, Any]:
     """As LocalStack's: a service is "running" once loaded (by its first request), "available" until then."""
     loaded = extensions.loaded_services()
     return {
-        "services": {name: "running" if name in loaded else "available" for name in extensions.MOTO_PACKAGES},
+        "services": {name: "running" if name in loaded else "available"
+                     for name in (*extensions.MOTO_PACKAGES, *extensions.KIT_SERVICES)},
         "extensions": extensions.installed(),
         "edition": "securecart-local",
         "version": __version__,

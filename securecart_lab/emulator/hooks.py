@@ -180,6 +180,13 @@ HOOKS: dict[str, Hook] = {
         Hook("events.send_to_archive", "moto.events.models", "Rule._send_to_events_archive",
              "moto's archive delivery"),
         Hook("events.template_parser", "moto.events.utils", "EventTemplateParser", "archive input template"),
+        Hook("events.put_events", "moto.events.models", "EventsBackend.put_events",
+             "every event put on a bus reaches the schema discoverers of that bus (schemas.py)"),
+        # EventBridge Schemas, which moto lacks (schemas.py): a kit service built from moto's request machinery.
+        Hook("core.base_response", "moto.core.responses", "BaseResponse",
+             "the Schemas API parses requests and serialises answers with botocore's model through it"),
+        Hook("server.request_class", "moto.moto_server.werkzeug_app", "BackendRequest",
+             "the request class moto's backend apps use; the Schemas app uses it too"),
         Hook("logs.backends", "moto.logs.models", "logs_backends", "Lambda and execution logs"),
         Hook("sns.backends", "moto.sns.models", "sns_backends", "EventBridge -> SNS targets"),
         Hook("sqs.backends", "moto.sqs.models", "sqs_backends", "EventBridge -> SQS targets"),

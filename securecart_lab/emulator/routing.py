@@ -2,22 +2,31 @@
 
 On every request moto's dispatcher lists its package folder (to recognise a service named by module) and matches
 the Host against some 200 URL patterns; and the service's response class lists its own methods with
-inspect.getmembers. The kit computes each once (per Host, per class).
+inspect.getmembers. The kit computes each once (per Host, per class). Hosts of the services the kit adds (Schemas)
+name them.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from securecart_lab.emulator import hooks
+from securecart_lab.emulator import extensions, hooks
 
 
 def install() -> None:
     modules = tuple(hooks.original("server.moto_modules")())
     hooks.replace("server.moto_modules", lambda: modules)
 
-    backend_for_host = lru_cache(maxsize=1024)(hooks.original("server.backend_for_host"))
-    hooks.replace("server.backend_for_host", backend_for_host)
+    moto_backend_for_host = hooks.original("server.backend_for_host")
+
+    def backend_for_host(dispatcher, host):
+        # Services moto lacks (extensions.KIT_SERVICES) are named before moto's patterns, which know none of them.
+        for name, pattern in extensions.KIT_SERVICES.items():
+            if host and pattern.match(f"http://{host}"):
+                return name
+        return moto_backend_for_host(dispatcher, host)
+
+    hooks.replace("server.backend_for_host", lru_cache(maxsize=1024)(backend_for_host))
 
     method_names = hooks.original("responses.method_names")
     hooks.replace("responses.method_names", lru_cache(maxsize=None)(lambda cls: frozenset(method_names(cls))))

@@ -422,6 +422,48 @@ def _dashboard(physical_id, before, after, changed) -> None:
     client("cloudwatch").put_dashboard(DashboardName=physical_id, DashboardBody=after["DashboardBody"])
 
 
+# --- EventBridge Schemas ----------------------------------------------------------------------------------------------
+
+def _schemas_tags(arn: str, before: dict, after: dict) -> None:
+    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+    schemas = client("schemas")
+    if removed:
+        schemas.untag_resource(ResourceArn=arn, TagKeys=removed)
+    if put:
+        schemas.tag_resource(ResourceArn=arn, Tags=put)
+
+
+def _schema_registry(physical_id, before, after, changed) -> None:
+    if "Description" in changed:
+        client("schemas").update_registry(RegistryName=physical_id.rsplit("/", 1)[1],
+                                          Description=after.get("Description") or "")
+    _schemas_tags(physical_id, before, after)
+
+
+def _event_schema(physical_id, before, after, changed) -> None:
+    """New Content or Type is a new version of the schema, as on AWS."""
+    registry, name = physical_id.split(":schema/", 1)[1].split("/", 1)
+    update: dict[str, Any] = {}
+    if changed & {"Content", "Type"}:
+        update.update(Content=after["Content"], Type=after["Type"])
+    if "Description" in changed:
+        update["Description"] = after.get("Description") or ""
+    if update:
+        client("schemas").update_schema(RegistryName=registry, SchemaName=name, **update)
+    _schemas_tags(physical_id, before, after)
+
+
+def _discoverer(physical_id, before, after, changed) -> None:
+    update: dict[str, Any] = {}
+    if "Description" in changed:
+        update["Description"] = after.get("Description") or ""
+    if "CrossAccount" in changed:
+        update["CrossAccount"] = _bool(after.get("CrossAccount", True))
+    if update:
+        client("schemas").update_discoverer(DiscovererId=physical_id.rsplit("/", 1)[1], **update)
+    _schemas_tags(physical_id, before, after)
+
+
 # type -> (updater, the properties it updates)
 UPDATERS: dict[str, tuple[Callable, frozenset[str]]] = {
     "AWS::EC2::VPC": (_vpc, frozenset({"EnableDnsSupport", "EnableDnsHostnames", "Tags"})),
@@ -448,6 +490,9 @@ UPDATERS: dict[str, tuple[Callable, frozenset[str]]] = {
     "AWS::S3::BucketPolicy": (_bucket_policy, frozenset({"PolicyDocument"})),
     "AWS::SSM::Parameter": (_parameter, frozenset({"Value", "Description", "Type", "AllowedPattern", "Tier", "DataType"})),
     "AWS::CloudWatch::Dashboard": (_dashboard, frozenset({"DashboardBody"})),
+    "AWS::EventSchemas::Registry": (_schema_registry, frozenset({"Description", "Tags"})),
+    "AWS::EventSchemas::Schema": (_event_schema, frozenset({"Content", "Type", "Description", "Tags"})),
+    "AWS::EventSchemas::Discoverer": (_discoverer, frozenset({"Description", "CrossAccount", "Tags"})),
 }
 
 
