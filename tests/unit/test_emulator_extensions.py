@@ -23,8 +23,22 @@ def test_needs_names_moto_backends():
     import moto.backend_index as index
 
     backends = {name for name, _ in index.backend_url_patterns}
-    assert set(extensions.NEEDS) <= backends
+    assert set(extensions.NEEDS) <= backends | set(extensions.KIT_SERVICES)
     assert set(extensions.MOTO_PACKAGES.values()) <= backends
+    assert not set(extensions.KIT_SERVICES) & backends, "moto now has a service the kit adds: re-check the kit's"
+
+
+def test_services_the_kit_adds_are_routed_to_its_own_apps():
+    out = _run(
+        "from securecart_lab.emulator import extensions, hooks, routing\n"
+        "routing.install()\n"
+        "dispatcher = hooks.resolve('server.dispatcher')(lambda service: None)\n"
+        "print(dispatcher.get_backend_for_host('schemas.eu-west-1.amazonaws.com'),\n"
+        "      dispatcher.get_backend_for_host('events.us-east-1.amazonaws.com'))\n"
+        "app = extensions.backend_app('schemas')\n"
+        "print(type(app).__name__, 'schemas' in extensions.installed(), 'events' in extensions.installed())\n"
+    )
+    assert out.split() == ["schemas", "events", "Flask", "True", "True"]
 
 
 def test_every_extended_service_is_routed_to_a_backend_with_needs():
