@@ -438,22 +438,27 @@ def put_events(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """moto's PutEvents, then every accepted event goes to the schema discoverers of its bus (schemas.py; loaded
     only once the Schemas API or CloudFormation was used, so without it no discoverer exists)."""
     results = hooks.original("events.put_events")(self, entries)
-    schemas = sys.modules.get("securecart_lab.emulator.schemas")
-    if schemas is None:
+    if "securecart_lab.emulator.schemas" not in sys.modules:
         return results
     for entry, result in zip(entries, results):
-        if "EventId" not in result:
-            continue
-        bus = entry.get("EventBusName") or "default"
-        bus = bus.split("event-bus/", 1)[1] if bus.startswith("arn:") and "event-bus/" in bus else bus
-        event = {"source": entry.get("Source"), "detail-type": entry.get("DetailType"), "account": self.account_id,
-                 "detail": json.loads(entry["Detail"])}
-        try:
-            schemas.discover(self.account_id, self.region_name,
-                             f"arn:aws:events:{self.region_name}:{self.account_id}:event-bus/{bus}", event)
-        except Exception:  # noqa: BLE001 - discovery never fails PutEvents
-            LOG.exception("schema discovery failed for an event on bus %s", bus)
+        if "EventId" in result:
+            bus = entry.get("EventBusName") or "default"
+            bus = bus.split("event-bus/", 1)[1] if bus.startswith("arn:") and "event-bus/" in bus else bus
+            _to_discoverers(self.account_id, self.region_name, bus, {
+                "source": entry.get("Source"), "detail-type": entry.get("DetailType"), "account": self.account_id,
+                "detail": json.loads(entry["Detail"])})
     return results
+
+
+def _to_discoverers(account: str, region: str, bus: str, event: dict[str, Any]) -> None:
+    """An event that arrived on a bus goes to that bus's schema discoverers (its "account" is where it was put)."""
+    schemas = sys.modules.get("securecart_lab.emulator.schemas")
+    if schemas is None:
+        return
+    try:
+        schemas.discover(account, region, f"arn:aws:events:{region}:{account}:event-bus/{bus}", event)
+    except Exception:  # noqa: BLE001 - discovery never fails PutEvents
+        LOG.exception("schema discovery failed for an event on bus %s", bus)
 
 
 def install() -> None:

@@ -13,7 +13,7 @@ from securecart_lab.config import Settings
 ALL_SERVICES = frozenset(
     {
         "s3", "sqs", "sns", "dynamodb", "lambda", "stepfunctions", "events", "logs", "iam", "sts",
-        "cloudwatch", "ssm", "cloudformation", "ec2", "rds", "elbv2", "autoscaling",
+        "cloudwatch", "ssm", "cloudformation", "ec2", "rds", "elbv2", "autoscaling", "schemas",
     }
 )
 

@@ -12,8 +12,9 @@ from securecart_lab.engines.base import ALL_SERVICES, Component, Engine, EngineS
 from securecart_lab.errors import EngineUnavailable, LabError
 
 IMAGE = "localstack/localstack:4.14.0"
-# LocalStack community has no RDS, ELBv2 or Auto Scaling: checks that need them are skipped, never passed.
-MISSING = frozenset({"rds", "elbv2", "autoscaling"})
+# LocalStack community has no RDS, ELBv2, Auto Scaling or EventBridge Schemas: checks that need them are skipped,
+# never passed.
+MISSING = frozenset({"rds", "elbv2", "autoscaling", "schemas"})
 # The compose postgres service's password before it came from the installation's secret (SECURECART_PG_PASSWORD).
 LEGACY_PASSWORD = "securecart"
 
