@@ -153,6 +153,22 @@ HOOKS: dict[str, Hook] = {
              "an execution is aborted once: StopExecution records ExecutionAborted itself, at once"),
         Hook("sfn.history_log", f"{_SFN}.asl.eval.event.event_manager", "EventManager._create_history_log",
              "execution log records: event_timestamp in epoch milliseconds (a string), as AWS writes them"),
+        # Nested executions: the optimized states:startExecution integration (stepfunctions_nested.py).
+        *(Hook(f"sfn.nested.{name}", f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service_sfn",
+               f"StateTaskServiceSfn.{attribute}", why)
+          for name, attribute, why in (
+              ("normalise_parameters", "_normalise_parameters",
+               "moto passes the Task's PascalCase parameters to botocore's camelCase model (KeyError 'StateMachineArn')"),
+              ("eval_service_task", "_eval_service_task",
+               "StartExecution's answer as AWS returns it: ExecutionArn, StartDate, SdkHttpMetadata"),
+              ("sync_resolver", "_build_sync_resolver", ".sync: the child's description, PascalCase, AWS's failure"),
+              ("sync2_resolver", "_build_sync2_resolver", ".sync:2: the same with Input and Output parsed"),
+              ("eval_sync", "_eval_sync", "a .sync Task stopped or timed out stops its child"))),
+        *(Hook(f"sfn.nested.aws_sdk_{name}", f"{_SFN}.asl.component.state.exec.state_task.service."
+               "state_task_service_aws_sdk", f"StateTaskServiceAwsSdk._normalise_{name}",
+               "aws-sdk:sfn (e.g. sendTaskSuccess from a child): PascalCase parameters and results, as AWS takes "
+               "and returns them, for Step Functions' camelCase API")
+          for name in ("parameters", "response")),
         Hook("sfn.backend", "moto.stepfunctions.responses", "get_backend",
              "the backend that runs executions, used by EventBridge targets"),
         Hook("lambda.invoke_lambda", "moto.awslambda.models", "LambdaFunction._invoke_lambda",

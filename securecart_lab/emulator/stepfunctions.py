@@ -641,7 +641,7 @@ def _install_lambda_result() -> None:
 
 
 def _install_aws_answers() -> None:
-    from securecart_lab.emulator import stepfunctions_api
+    from securecart_lab.emulator import stepfunctions_api, stepfunctions_nested
 
     _install_json_encoder()
     _install_error_matching()
@@ -661,3 +661,4 @@ def _install_aws_answers() -> None:
     _install_lambda_result()
     hooks.resolve("sfn.aws_sdk_error_names").update(AWS_SDK_SERVICE_NAMES)
     stepfunctions_api.install()
+    stepfunctions_nested.install()

@@ -940,3 +940,180 @@ def _redrive_not_failed(ctx):
 
 
 scenario("redrive", "succeeded-is-not-redrivable", run=_redrive_not_failed)
+
+
+# --- nested executions: the optimized states:startExecution integration ----------------------------------------------
+# (the developer guide's "Start a new AWS Step Functions state machine from a running execution"; the shapes of
+# .sync, .sync:2 and of a failed child as AWS records them)
+
+CHILD_MACHINES: dict[str, dict] = {  # created by the suite before any scenario starts
+    "child-echo": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$"}, "End": True}}},
+    "child-fails": {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "OrderRejected",
+                                                       "Cause": "card declined"}}},
+    "child-waits": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 360000, "End": True}}},
+    "child-reports": {"StartAt": "Report", "States": {"Report": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:sendTaskSuccess",
+        "Parameters": {"TaskToken.$": "$.token", "Output": "{\"reported\":true}"}, "End": True}}},
+}
+
+
+def child_arn(name: str) -> str:
+    return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:conformance-{name}"
+
+
+def child_executions(name: str) -> str:
+    return child_arn(name).replace(":stateMachine:", ":execution:") + ":"
+
+
+def start_child(child: str, suffix: str = "", state: dict | None = None, **parameters) -> dict:
+    task = {"Type": "Task", "Resource": f"arn:aws:states:::states:startExecution{suffix}",
+            "Parameters": {"StateMachineArn": child_arn(child), **parameters}, **(state or {"End": True})}
+    return {"StartAt": "Start", "States": {"Start": task}}
+
+
+STARTED_BY = {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}
+SYNC_KEYS = {"ExecutionArn", "Input", "InputDetails", "Name", "Output", "OutputDetails", "StartDate",
+             "StateMachineArn", "Status", "StopDate"}
+
+
+def _task_event(history: list[dict], event_type: str) -> dict:
+    key = event_type[0].lower() + event_type[1:] + "EventDetails"
+    return next(event[key] for event in history if event["type"] == event_type)
+
+
+def _started_child(ctx, described, history):
+    output = json.loads(described["output"])
+    assert set(output) == {"ExecutionArn", "StartDate", "SdkHttpMetadata", "SdkResponseMetadata"}, output
+    assert output["ExecutionArn"].startswith(child_executions("child-echo")), output
+    assert isinstance(output["StartDate"], int) and output["StartDate"] > 1_600_000_000_000, output
+    assert output["SdkHttpMetadata"]["HttpStatusCode"] == 200
+    assert output["SdkResponseMetadata"]["RequestId"] == output["SdkHttpMetadata"]["HttpHeaders"]["x-amzn-RequestId"]
+    assert "TaskSubmitted" not in types(history), types(history)
+    scheduled = _task_event(history, "TaskScheduled")
+    assert (scheduled["resource"], scheduled["resourceType"]) == ("startExecution", "states"), scheduled
+    child = ctx.wait(output["ExecutionArn"])
+    assert child["status"] == "SUCCEEDED", child
+    # The child shows the execution that started it (the console's "Started by" link reads this field).
+    assert json.loads(child["input"]) == {"orderId": "ord-7",
+                                          "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": described["executionArn"]}
+    child_history = ctx.sfn.get_execution_history(executionArn=output["ExecutionArn"])["events"]
+    assert json.loads(child_history[0]["executionStartedEventDetails"]["input"])[
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"] == described["executionArn"]
+
+
+def _sync_output(parse: bool, name: str | None = None):
+    def check(ctx, described, history):
+        output = json.loads(described["output"])
+        assert set(output) == SYNC_KEYS, output
+        child_input = {"orderId": "ord-7", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": described["executionArn"]}
+        if parse:
+            assert output["Input"] == child_input and output["Output"] == {"got": child_input}, output
+        else:
+            assert isinstance(output["Output"], str) and isinstance(output["Input"], str), output
+            assert json.loads(output["Input"]) == child_input and json.loads(output["Output"]) == {"got": child_input}
+        assert output["InputDetails"] == output["OutputDetails"] == {"Included": True}, output
+        assert output["Status"] == "SUCCEEDED" and output["StateMachineArn"] == child_arn("child-echo"), output
+        assert output["StartDate"] <= output["StopDate"] and isinstance(output["StopDate"], int), output
+        if name is not None:
+            assert output["Name"] == name and output["ExecutionArn"] == child_executions("child-echo") + name, output
+        assert types(history)[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"], types(history)
+        submitted = json.loads(_task_event(history, "TaskSubmitted")["output"])
+        assert submitted["ExecutionArn"] == output["ExecutionArn"] and "SdkHttpMetadata" in submitted, submitted
+        resource = _task_event(history, "TaskSucceeded")["resource"]
+        assert resource == ("startExecution.sync:2" if parse else "startExecution.sync"), resource
+
+    return check
+
+
+def _child_failure(parse: bool):
+    def check(ctx, described, history):
+        cause = json.loads(described["cause"])
+        assert set(cause) == SYNC_KEYS - {"Output", "OutputDetails"} | {"Error", "Cause"}, cause
+        assert (cause["Error"], cause["Cause"], cause["Status"]) == ("OrderRejected", "card declined", "FAILED"), cause
+        assert cause["StateMachineArn"] == child_arn("child-fails"), cause
+        assert (cause["Input"] if parse else json.loads(cause["Input"])) == {"orderId": "ord-7"}, cause
+        failed = _task_event(history, "TaskFailed")
+        assert failed["error"] == "States.TaskFailed" and json.loads(failed["cause"]) == cause, failed
+        assert failed["resource"] == ("startExecution.sync:2" if parse else "startExecution.sync"), failed
+
+    return check
+
+
+def _caught_child_failure(ctx, described, history):
+    output = json.loads(described["output"])
+    assert output["orderId"] == "ord-7" and output["failure"]["Error"] == "States.TaskFailed", output
+    assert json.loads(output["failure"]["Cause"])["Error"] == "OrderRejected", output
+
+
+def _missing_child(ctx, described, history):
+    cause = described["cause"]
+    assert cause.startswith(f"State Machine Does Not Exist: '{child_arn('child-missing')}' (Service: AWSStepFunctions; "
+                            "Status Code: 400; Error Code: StateMachineDoesNotExist; Request ID: "), cause
+    assert cause.endswith("; Proxy: null)"), cause
+
+
+def _wait_child_status(ctx, child: str, status: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        executions = ctx.sfn.list_executions(stateMachineArn=child_arn(child))["executions"]
+        if executions and all(execution["status"] == status for execution in executions):
+            return executions[0]
+        assert time.monotonic() < deadline, f"{child}: expected every execution {status}, found {executions}"
+        time.sleep(0.05)
+
+
+def _timed_out_task_stops_child(ctx, described, history):
+    assert _task_event(history, "TaskTimedOut")["resource"] == "startExecution.sync"
+    _wait_child_status(ctx, "child-waits", "ABORTED")
+
+
+def _stopping_the_parent_stops_a_sync_child(ctx):
+    machine = ctx.machine("nested-stop", start_child("child-echo-waits", ".sync"))
+    parent = ctx.start(machine)
+    history = ctx.wait_history(parent, "TaskSubmitted")
+    child = json.loads(_task_event(history, "TaskSubmitted")["output"])["ExecutionArn"]
+    assert ctx.sfn.describe_execution(executionArn=child)["status"] == "RUNNING"
+    ctx.sfn.stop_execution(executionArn=parent, error="Operator.Cancelled")
+    deadline = time.monotonic() + 10
+    while (status := ctx.sfn.describe_execution(executionArn=child)["status"]) == "RUNNING":
+        assert time.monotonic() < deadline, "the .sync child kept running after its parent was stopped"
+        time.sleep(0.05)
+    assert status == "ABORTED", status
+    assert ctx.wait(parent)["status"] == "ABORTED"
+
+
+CHILD_MACHINES["child-echo-waits"] = CHILD_MACHINES["child-waits"]
+
+scenario("nested", "start-execution-returns-arn-and-start-date",
+         definition=start_child("child-echo", Input={"orderId": "ord-7", **STARTED_BY}), check=_started_child)
+scenario("nested", "sync-returns-the-child-output-as-a-string",
+         definition=start_child("child-echo", ".sync", Name="sync-child", Input={"orderId": "ord-7", **STARTED_BY}),
+         check=_sync_output(parse=False, name="sync-child"))
+scenario("nested", "sync2-returns-the-child-output-as-json",
+         definition=start_child("child-echo", ".sync:2", Input={"orderId": "ord-7", **STARTED_BY}),
+         check=_sync_output(parse=True))
+scenario("nested", "sync-child-failure-is-states-task-failed",
+         definition=start_child("child-fails", ".sync", Input={"orderId": "ord-7"}), status="FAILED",
+         error="States.TaskFailed", check=_child_failure(parse=False))
+scenario("nested", "sync2-child-failure-is-states-task-failed",
+         definition=start_child("child-fails", ".sync:2", Input={"orderId": "ord-7"}), status="FAILED",
+         error="States.TaskFailed", check=_child_failure(parse=True))
+scenario("nested", "catch-a-failed-child", definition={"StartAt": "Start", "States": {
+    "Start": start_child("child-fails", ".sync", state={
+        "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.failure", "Next": "Refund"}], "Next": "Done"},
+        **{"Input.$": "$"})["States"]["Start"],
+    "Refund": {"Type": "Pass", "End": True}, "Done": {"Type": "Succeed"}}},
+    input={"orderId": "ord-7"}, check=_caught_child_failure)
+scenario("nested", "missing-child-state-machine", definition=start_child("child-missing"), status="FAILED",
+         error="StepFunctions.StateMachineDoesNotExistException", check=_missing_child)
+scenario("nested", "task-timeout-stops-the-sync-child",
+         definition=start_child("child-waits", ".sync", state={"TimeoutSeconds": 1, "End": True}), status="FAILED",
+         error="States.Timeout", check=_timed_out_task_stops_child)
+scenario("nested", "wait-for-task-token-child-reports-back",
+         definition=start_child("child-reports", ".waitForTaskToken", Input={"token.$": "$$.Task.Token"}),
+         output={"reported": True})
+scenario("nested", "jsonata-arguments-sync2", definition={"QueryLanguage": "JSONata", "StartAt": "Start", "States": {
+    "Start": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+              "Arguments": {"StateMachineArn": child_arn("child-echo"), "Input": {"n": "{% $states.input.n + 1 %}"}},
+              "Output": "{% $states.result.Output.got %}", "End": True}}}, input={"n": 1}, output={"n": 2})
+scenario("nested", "stopping-the-parent-stops-a-sync-child", run=_stopping_the_parent_stops_a_sync_child)

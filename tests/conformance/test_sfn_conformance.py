@@ -12,7 +12,8 @@ import time
 import pytest
 from botocore.config import Config
 from emulator_fixture import client, create_function, ensure_role, running_emulator
-from scenarios import BUCKET, CALLBACK_QUEUE, MISSING, QUEUE, ROLE_ARN, SCENARIOS, TABLE, Scenario
+from scenarios import (BUCKET, CALLBACK_QUEUE, CHILD_MACHINES, MISSING, QUEUE, ROLE_ARN, SCENARIOS, TABLE,
+                       Scenario)
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +98,8 @@ def ctx():
                                  AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
         context.sqs.create_queue(QueueName=QUEUE)
         context.sqs.create_queue(QueueName=CALLBACK_QUEUE)
+        for name, definition in CHILD_MACHINES.items():
+            context.machine(name, definition)
         yield context
 
 

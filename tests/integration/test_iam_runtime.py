@@ -143,8 +143,6 @@ def test_wildcard_resource_matches_only_what_it_names(aws, names):
 
 
 def test_lambda_and_dynamodb_tasks_fail_with_their_integration_errors(aws, names):
-    # (Nested executions go through the same client, but moto's states:startExecution integration fails with
-    # States.Runtime whatever the role: issue 13 item 1. The handler test below covers states:StartExecution.)
     fn_role = _role(aws, names("fn-role"), _allow("logs:*"))
     fn = aws("lambda").create_function(FunctionName=names("echo"), Runtime="python3.12", Role=fn_role,
                                        Handler="app.handler", Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c):\n    return e\n"})})
@@ -166,6 +164,48 @@ def test_lambda_and_dynamodb_tasks_fail_with_their_integration_errors(aws, names
     described = _run(aws, _machine(aws, names("direct"), role_arn,
                                    {"T": {"Type": "Task", "Resource": fn["FunctionArn"], "End": True}}, "T"))
     assert described["error"] == "Lambda.AWSLambdaException"
+
+
+def _start_child(machine_arn: str, suffix: str = "") -> dict:
+    return {"T": {"Type": "Task", "Resource": f"arn:aws:states:::states:startExecution{suffix}", "End": True,
+                  "Parameters": {"StateMachineArn": machine_arn, "Input": {
+                      "orderId": "ord-1", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}}}}
+
+
+def test_nested_executions_need_start_execution_on_the_child_and_describe_execution_for_sync(aws, names):
+    child = _machine(aws, names("child"), _role(aws, names("child-role"), _allow("logs:*")),
+                     {"P": {"Type": "Pass", "End": True}}, "P")
+    child_executions = child.replace(":stateMachine:", ":execution:") + ":*"
+    role_name = names("nested-role")
+    role_arn = _role(aws, role_name, _allow("states:StartExecution", child),
+                     _allow(["states:DescribeExecution", "states:StopExecution"], child_executions))
+    plain = _machine(aws, names("nested-plain"), role_arn, _start_child(child), "T")
+    wait = _machine(aws, names("nested-sync"), role_arn, _start_child(child, ".sync"), "T")
+    assert _run(aws, plain)["status"] == "SUCCEEDED"
+    described = _run(aws, wait)
+    assert described["status"] == "SUCCEEDED", described
+    assert json.loads(json.loads(described["output"])["Output"])["orderId"] == "ord-1"
+
+    _policy(aws, role_name, _allow("states:StartExecution", child))  # no DescribeExecution: .sync cannot wait
+    assert _run(aws, plain)["status"] == "SUCCEEDED"
+    described = _run(aws, wait)
+    failure = _task_failure(aws, described)
+    assert (described["error"], failure["error"]) == ("StepFunctions.AWSStepFunctionsException",) * 2, failure
+    assert f"assumed-role/{role_name}/" in failure["cause"]
+    assert f"is not authorized to perform: states:DescribeExecution on resource: {child_executions[:-1]}" in failure[
+        "cause"], failure["cause"]
+    assert (failure["resource"], failure["resourceType"]) == ("startExecution.sync", "states")
+
+    other = child.rsplit(":", 1)[0] + ":some-other-machine"
+    _policy(aws, role_name, _allow("states:StartExecution", other))  # not this child
+    started_before = len(aws("stepfunctions").list_executions(stateMachineArn=child)["executions"])
+    described = _run(aws, plain)
+    failure = _task_failure(aws, described)
+    assert failure["error"] == "StepFunctions.AWSStepFunctionsException", failure
+    assert (f"is not authorized to perform: states:StartExecution on resource: {child} because no identity-based "
+            "policy allows the states:StartExecution action (Service: AWSStepFunctions; Status Code: ") in failure[
+        "cause"], failure["cause"]
+    assert len(aws("stepfunctions").list_executions(stateMachineArn=child)["executions"]) == started_before
 
 
 def test_handler_code_acts_as_its_execution_role(aws, names):
