@@ -8,7 +8,7 @@ import threading
 import boto3
 from botocore.config import Config
 
-from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY
+from securecart_lab.config import ACCOUNT_ID, REGION, SECRET_KEY, access_key_for
 
 # inject_host_prefix: StartSyncExecution and TestState would go to "sync-127.0.0.1".
 _CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=60,
@@ -25,13 +25,14 @@ def _session() -> boto3.session.Session:
 
 
 @functools.lru_cache(maxsize=64)
-def client(service: str, endpoint_url: str):
+def client(service: str, endpoint_url: str, account: str = ACCOUNT_ID):
+    """A client acting as the admin of `account` (SecureCart's by default; config.ACCOUNTS)."""
     with _session_lock:  # a session is not thread-safe; the clients it makes are
         return _session().client(
             service,
             endpoint_url=endpoint_url,
             region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
+            aws_access_key_id=access_key_for(account),
             aws_secret_access_key=SECRET_KEY,
             config=_CONFIG,
         )

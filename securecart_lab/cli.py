@@ -282,14 +282,15 @@ def reset(
 def env(
     ctx: typer.Context,
     superuser: bool = typer.Option(False, "--superuser", help="PostgreSQL as its superuser (postgres, with this installation's password) instead of the app's role."),
+    account: str = typer.Option("securecart", "--account", help="The AWS account the credentials act in: securecart (123456789012, the default) or security (222222222222, lab 4's security account)."),
 ):
     """Print export lines for your shell: AWS endpoint and credentials, PostgreSQL connection.
 
-    Example: eval "$(securecart-lab env)"
+    Example: eval "$(securecart-lab env)"; eval "$(securecart-lab env --account security)" for lab 4's security account
     """
     from securecart_lab.commands import lifecycle
 
-    lifecycle.env(_settings(ctx), superuser=superuser)
+    lifecycle.env(_settings(ctx), superuser=superuser, account=account)
 
 
 @app.command()

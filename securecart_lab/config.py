@@ -12,6 +12,29 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 ACCESS_KEY = "test"
 SECRET_KEY = "test"
+# Lab 4's second account, where SecureCart's compliance events go. As with LocalStack, a 12-digit access key id
+# selects the account it names (emulator/accounts.py); the kit knows these two accounts and refuses others.
+SECURITY_ACCOUNT_ID = "222222222222"
+ACCOUNTS = {"securecart": ACCOUNT_ID, "security": SECURITY_ACCOUNT_ID}
+# The organization both accounts belong to (condition key aws:PrincipalOrgID in resource policies).
+ORGANIZATION_ID = "o-securecartlab"
+
+
+def access_key_for(account: str = ACCOUNT_ID) -> str:
+    """The access key id that selects the account: SecureCart's is the kit's usual key, the others their own id."""
+    return ACCESS_KEY if account == ACCOUNT_ID else account
+
+
+def account_named(name: str) -> str:
+    """An account id from its name (securecart, security) or its id; LabError when the kit has no such account."""
+    if name in ACCOUNTS.values():
+        return name
+    if name.lower() in ACCOUNTS:
+        return ACCOUNTS[name.lower()]
+    from securecart_lab.errors import LabError
+
+    choices = ", ".join(f"{key} ({value})" for key, value in ACCOUNTS.items())
+    raise LabError(f"Unknown account {name!r}: the kit has {choices}.", "Use e.g. --account security.")
 
 # The SecureCart database and the role the app and the learner use.
 DB_NAME = "securecart"
@@ -162,10 +185,10 @@ class Settings:
         }
 
 
-def aws_env(endpoint_url: str) -> dict[str, str]:
+def aws_env(endpoint_url: str, account: str = ACCOUNT_ID) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_ACCESS_KEY_ID": access_key_for(account),
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

@@ -97,15 +97,17 @@ def add_pgpass_entry(settings: Settings, host: str, port: int | str, dbname: str
     return path
 
 
-def variables(settings: Settings, endpoint_url: str, pg_env: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """(NAME -> value, extra shell lines) for `env`. The extra lines prepend to PYTHONPATH instead of replacing it."""
+def variables(settings: Settings, endpoint_url: str, pg_env: dict[str, str],
+              account: str = config.ACCOUNT_ID) -> tuple[dict[str, str], list[str]]:
+    """(NAME -> value, extra shell lines) for `env`, the AWS credentials acting in `account` (SecureCart's unless
+    told). The extra lines prepend to PYTHONPATH instead of replacing it."""
     config_file, plugins = write_aws_files(settings, endpoint_url)
     pg = dict(pg_env)
     password = pg.pop("PGPASSWORD", None)
     if password is not None:
         add_pgpass_entry(settings, pg["PGHOST"], pg["PGPORT"], pg["PGDATABASE"], pg["PGUSER"], password)
     values = {
-        **config.aws_env(endpoint_url),
+        **config.aws_env(endpoint_url, account),
         "AWS_CONFIG_FILE": str(config_file),
         **pg,
         "PGPASSFILE": str(pgpass_path(settings)),

@@ -8,7 +8,7 @@ from collections import deque
 
 from rich.table import Table
 
-from securecart_lab import aws, shellenv, state
+from securecart_lab import aws, config, shellenv, state
 from securecart_lab.config import Settings
 from securecart_lab.console import console, spinner
 from securecart_lab.engines import get_engine
@@ -118,9 +118,10 @@ def _lab_urls(engine, services: dict[str, str]) -> dict[str, str]:
     return urls
 
 
-def env(settings: Settings, superuser: bool = False) -> None:
+def env(settings: Settings, superuser: bool = False, account: str = "securecart") -> None:
     engine = get_engine(settings)
-    values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env(superuser=superuser))
+    values, extra = shellenv.variables(settings, engine.endpoint_url, engine.pg_env(superuser=superuser),
+                                       account=config.account_named(account))
     health = engine.health()
     urls = _lab_urls(engine, health.get("services", {})) if health is not None else {}
     if urls:

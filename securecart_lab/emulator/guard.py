@@ -131,20 +131,23 @@ def cross_site(environ: dict[str, Any]) -> bool:
 
 
 def refuse(environ: dict[str, Any], start_response: Callable[..., Any], message: str,
-           status: str = "403 Forbidden") -> list[bytes]:
-    """An AWS-shaped AccessDenied: JSON for JSON protocols, the Query protocol's ErrorResponse, else S3's Error."""
+           status: str = "403 Forbidden",
+           codes: tuple[str, str, str] = ("AccessDeniedException", "AccessDenied", "AccessDenied")) -> list[bytes]:
+    """An AWS-shaped error (AccessDenied unless `codes` says otherwise: the JSON protocols' code, the Query
+    protocol's, S3's): JSON for JSON protocols, the Query protocol's ErrorResponse, else S3's Error."""
+    json_code, query_code, s3_code = codes
     request_id = str(uuid.uuid4())
     content_type = environ.get("CONTENT_TYPE") or ""
     path = environ.get("PATH_INFO") or ""
     if environ.get("HTTP_X_AMZ_TARGET") or "json" in content_type or _REST_JSON_PATH.match(path):
-        body = json.dumps({"__type": "AccessDeniedException", "message": message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "AccessDeniedException")]
+        body = json.dumps({"__type": json_code, "message": message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", json_code)]
     elif "Action=" in (environ.get("QUERY_STRING") or "") or content_type.startswith("application/x-www-form-urlencoded"):
-        body = (f'<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{_xml(message)}</Message>'
+        body = (f'<ErrorResponse><Error><Type>Sender</Type><Code>{query_code}</Code><Message>{_xml(message)}</Message>'
                 f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
         headers = [("Content-Type", "text/xml")]
     else:
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>{_xml(message)}'
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{s3_code}</Code><Message>{_xml(message)}'
                 f"</Message><RequestId>{request_id}</RequestId></Error>").encode()
         headers = [("Content-Type", "application/xml")]
     start_response(status, [*headers, ("x-amzn-RequestId", request_id), ("Content-Length", str(len(body)))])

@@ -658,21 +658,28 @@ def _raise_denied(aws_sdk: bool):
 
 def _role_client(original, aws_sdk: bool):
     def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        from securecart_lab.config import ACCOUNT_ID, SECRET_KEY, access_key_for
+
         role_arn = getattr(state_credentials, "role_arn", None)
-        if not enabled() or not role_arn:
+        account = _account_of(role_arn or "", ACCOUNT_ID)
+        if not role_arn or (not enabled() and account == ACCOUNT_ID):
             return original(region, service, state_credentials)
         import boto3
         from botocore.config import Config
 
-        creds = session(role_arn, region=region)
+        if enabled():
+            creds = session(role_arn, region=region)
+            keys = (creds.access_key_id, creds.secret_access_key, creds.session_token)
+        else:  # not evaluated, but still in the role's account (the admin keys act in SecureCart's)
+            keys = (access_key_for(account), SECRET_KEY, None)
         client = boto3.client(
             service_name=service, region_name=region, endpoint_url=f"http://localhost:{_moto_port()}",
-            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-            aws_session_token=creds.session_token,
+            aws_access_key_id=keys[0], aws_secret_access_key=keys[1], aws_session_token=keys[2],
             config=Config(parameter_validation=False, retries={"max_attempts": 0, "total_max_attempts": 1},
                           connect_timeout=_TIMEOUT, read_timeout=_TIMEOUT),
         )
-        client.meta.events.register("after-call", _raise_denied(aws_sdk))
+        if enabled():
+            client.meta.events.register("after-call", _raise_denied(aws_sdk))
         return client
 
     return boto_client_for
@@ -805,7 +812,9 @@ _DECISIONS = {ALLOW: "allowed", EXPLICIT_DENY: "explicitDeny", IMPLICIT_DENY: "i
 
 
 def _principal_policies(source_arn: str) -> tuple[list[tuple[dict, str | None]], dict | None]:
-    account = source_arn.split(":")[4] if source_arn.count(":") >= 5 else "123456789012"
+    from securecart_lab.config import ACCOUNT_ID
+
+    account = source_arn.split(":")[4] if source_arn.count(":") >= 5 and source_arn.split(":")[4] else ACCOUNT_ID
     if ":role/" in source_arn:
         return role_policies(source_arn, account)
     if ":user/" in source_arn:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from securecart_lab import service_user
-from securecart_lab.config import ACCESS_KEY, REGION, SECRET_KEY, Settings
+from securecart_lab.config import REGION, SECRET_KEY, Settings, access_key_for
 from securecart_lab.emulator import hooks, iam
 from securecart_lab.errors import LabError
 
@@ -240,7 +240,8 @@ def _spawn(fn, key: tuple) -> Worker:
         "LAMBDA_TASK_ROOT": str(task_root),
         "AWS_ENDPOINT_URL": _endpoint(),
         # The execution role's temporary credentials, as on AWS (the kit's admin keys when IAM is off).
-        **(iam.function_credentials(fn) or {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}),
+        **(iam.function_credentials(fn) or {"AWS_ACCESS_KEY_ID": access_key_for(fn.account_id),
+                                            "AWS_SECRET_ACCESS_KEY": SECRET_KEY}),
         "AWS_DEFAULT_REGION": fn.region or REGION,
         "AWS_REGION": fn.region or REGION,
         "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",  # StartSyncExecution would go to sync-127.0.0.1

@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from securecart_lab.emulator import bridges, extensions, guard, hooks, iam, routing
+from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, iam, routing
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
@@ -30,7 +30,7 @@ def build_app(host: str, port: int):
     routing.install()
     iam.install()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
-    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(moto_app))), port)
+    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(moto_app)))), port)
 
 
 MIN_THREADS = 32  # the pool grows when every thread is busy: a Lambda invoke can wait on calls back to the emulator

@@ -37,8 +37,9 @@ class LabContext:
     def time_scale(self) -> float:
         return self.settings.time_scale
 
-    def aws(self, service: str):
-        return aws.client(service, self.endpoint_url)
+    def aws(self, service: str, account: str | None = None):
+        """A client of the engine as SecureCart's admin, or as another account's (config.SECURITY_ACCOUNT_ID)."""
+        return aws.client(service, self.endpoint_url, account) if account else aws.client(service, self.endpoint_url)
 
     def postgres(self):
         """The engine's primary PostgreSQL server (a securecart_lab.postgres PostgresServer on the local engine)."""

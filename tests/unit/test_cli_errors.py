@@ -113,6 +113,15 @@ def test_env_prints_exports(cli, isolated_settings):
     assert f"endpoint_url = {isolated_settings.endpoint_url}" in config and "securecart = securecart_awscli_endpoints" in config
 
 
+def test_env_for_the_security_account_selects_it_by_its_key(cli, isolated_settings):
+    lines = cli("env", "--account", "security").output.splitlines()
+    assert "export AWS_ACCESS_KEY_ID=222222222222" in lines
+    assert "export AWS_ACCESS_KEY_ID=test" in cli("env").output.splitlines()
+    assert "export AWS_ACCESS_KEY_ID=test" in cli("env", "--account", "123456789012").output.splitlines()
+    lines = _one_error(cli("env", "--account", "audit"))
+    assert "Unknown account 'audit'" in lines[0] and "security (222222222222)" in lines[0]
+
+
 def test_status_when_stopped(cli, isolated_settings):
     result = cli("status", "--format", "json")
     assert result.exit_code == 0

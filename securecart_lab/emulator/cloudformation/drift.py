@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from securecart_lab.emulator.cloudformation.updaters import client
+from securecart_lab.emulator.cloudformation.updaters import acting_in, client
 
 
 class Gone(Exception):
@@ -207,7 +207,8 @@ def resource_drift(stack, logical_id: str, expected: dict, resource_type: str, p
         return {**drift, "StackResourceDriftStatus": "NOT_CHECKED"}
     drift["ExpectedProperties"] = json.dumps(expected, sort_keys=True, default=str)
     try:
-        live = reader(physical_id)
+        with acting_in(getattr(stack, "account_id", None)):
+            live = reader(physical_id)
     except Gone:
         return {**drift, "StackResourceDriftStatus": "DELETED"}
     found = differences(expected, live)

@@ -224,7 +224,7 @@ def _apply(stack, old_map, new_map, old_resources, new_resources, name, steps, b
     if not create_only and updaters.can_update(resource_type, changed):
         event(stack, name, resource_type, "UPDATE_IN_PROGRESS", physical)
         try:
-            updaters.update(resource_type, physical, before, after, changed)
+            updaters.update(resource_type, physical, before, after, changed, account=stack.account_id)
         except Exception as exc:
             # What did change is part of the rollback too.
             steps.append(_Step("modified", name, resource_type, resource, before, after, changed))
@@ -270,7 +270,8 @@ def _roll_back(stack, old_map, steps: list[_Step], failed: str | None, reason: s
             physical = physical_id(step.resource)
             event(stack, step.logical_id, step.resource_type, "UPDATE_IN_PROGRESS", physical)
             try:
-                updaters.update(step.resource_type, physical, step.after, step.before, step.changed)
+                updaters.update(step.resource_type, physical, step.after, step.before, step.changed,
+                                 account=stack.account_id)
             except Exception as exc:
                 event(stack, step.logical_id, step.resource_type, "UPDATE_FAILED", physical, error_text(exc))
                 problems.append(step.logical_id)

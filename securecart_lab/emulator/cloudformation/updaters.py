@@ -9,6 +9,8 @@ swapped. A type or property not listed here is replaced instead (`can_update`), 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import os
@@ -16,19 +18,27 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from securecart_lab.config import ACCOUNT_ID
+from securecart_lab.config import ACCOUNT_ID, SECRET_KEY, access_key_for
 
 REFRESH_WAIT_SECONDS = 60
 
+# The account of the stack being updated: its resources are updated in that account (lab 4's security account too).
+_account: contextvars.ContextVar[str] = contextvars.ContextVar("stack_account", default=ACCOUNT_ID)
+
+
+def client(service: str, region: str = "us-east-1"):
+    """A boto3 client of this emulator (the services' own APIs, with their validation and the kit's bridges), acting
+    as the admin of the account whose stack is being updated."""
+    return _client(service, region, _account.get())
+
 
 @functools.lru_cache(maxsize=None)
-def client(service: str, region: str = "us-east-1"):
-    """A boto3 client of this emulator (the services' own APIs, with their validation and the kit's bridges)."""
+def _client(service: str, region: str, account: str):
     import boto3
     from botocore.config import Config
 
     return boto3.client(service, endpoint_url=f"http://127.0.0.1:{os.environ.get('MOTO_PORT', '4566')}",
-                        region_name=region, aws_access_key_id="test", aws_secret_access_key="test",
+                        region_name=region, aws_access_key_id=access_key_for(account), aws_secret_access_key=SECRET_KEY,
                         config=Config(retries={"max_attempts": 1}, read_timeout=300))
 
 
@@ -339,7 +349,7 @@ def _subnet_group(physical_id, before, after, changed) -> None:
         rds.modify_db_subnet_group(DBSubnetGroupName=physical_id, SubnetIds=after.get("SubnetIds") or [],
                                    DBSubnetGroupDescription=after.get("DBSubnetGroupDescription", ""))
     if "Tags" in changed:
-        _rds_tags(f"arn:aws:rds:us-east-1:{ACCOUNT_ID}:subgrp:{physical_id}", before, after)
+        _rds_tags(f"arn:aws:rds:us-east-1:{_account.get()}:subgrp:{physical_id}", before, after)
 
 
 # Template property -> (ModifyDBInstance parameter, conversion)
@@ -364,7 +374,7 @@ def _db_instance(physical_id, before, after, changed) -> None:
     if update:
         client("rds").modify_db_instance(DBInstanceIdentifier=physical_id, ApplyImmediately=True, **update)
     if "Tags" in changed:
-        _rds_tags(f"arn:aws:rds:us-east-1:{ACCOUNT_ID}:db:{physical_id}", before, after)
+        _rds_tags(f"arn:aws:rds:us-east-1:{_account.get()}:db:{physical_id}", before, after)
 
 
 # --- S3, SSM, CloudWatch ---------------------------------------------------------------------------------------
@@ -502,5 +512,17 @@ def can_update(resource_type: str, changed: set[str]) -> bool:
     return entry is not None and set(changed) <= entry[1]
 
 
-def update(resource_type: str, physical_id: str, before: dict, after: dict, changed: set[str]) -> None:
-    UPDATERS[resource_type][0](physical_id, before, after, set(changed))
+@contextlib.contextmanager
+def acting_in(account: str | None):
+    """client() acts in this account (a stack's) until the block ends."""
+    token = _account.set(account or ACCOUNT_ID)
+    try:
+        yield
+    finally:
+        _account.reset(token)
+
+
+def update(resource_type: str, physical_id: str, before: dict, after: dict, changed: set[str],
+           account: str = ACCOUNT_ID) -> None:
+    with acting_in(account):
+        UPDATERS[resource_type][0](physical_id, before, after, set(changed))
