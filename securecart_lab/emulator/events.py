@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -122,7 +123,7 @@ def _deliver(rule, target: dict[str, Any], event: dict[str, Any], payload: str) 
         group_id = target.get("SqsParameters", {}).get("MessageGroupId")
         hooks.resolve("sqs.backends")[account][region].send_message(queue_name=parsed.resource_id, message_body=payload, group_id=group_id)
     elif service == "logs":
-        hooks.resolve("events.send_to_logs")(rule, parsed.resource_id.split(":")[0], dict(event))
+        _deliver_to_logs(rule, event, payload, account, region, parsed.resource_id.split(":")[0])
     elif service == "events" and not parsed.resource_type:
         template = hooks.resolve("events.template_parser")
         transformer = target.get("InputTransformer", {})
@@ -135,6 +136,8 @@ def _deliver(rule, target: dict[str, Any], event: dict[str, Any], payload: str) 
         hooks.resolve("events.send_to_archive")(rule, archive_arn.resource_id, event)
     elif service == "events" and parsed.resource_type == "api-destination":
         _invoke_api_destination(rule, target, parsed.resource_id, payload)
+    elif service == "events" and parsed.resource_type == "event-bus" and account != rule.account_id:
+        _deliver_to_other_account(rule, target, event, account, region, parsed.resource_id)
     elif service == "events" and parsed.resource_type == "event-bus":
         hooks.resolve("events.backends")[account][region].put_events([{
             "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
@@ -142,6 +145,35 @@ def _deliver(rule, target: dict[str, Any], event: dict[str, Any], payload: str) 
         }])
     else:
         raise DeliveryError("INVALID_PARAMETER", f"Target {arn} is not supported by the local engine.", False)
+
+
+def _deliver_to_other_account(rule, target: dict[str, Any], event: dict[str, Any], account: str, region: str,
+                              bus_name: str) -> None:
+    """An event bus of another account: delivered only if its resource policy lets the rule's account (or the
+    target's role) put events on it. The event arrives as it was (its id, source account and time), and the rules
+    of that bus route it on."""
+    backend = hooks.resolve("events.backends")[account][region]
+    bus = backend.event_buses.get(bus_name)
+    if bus is None:
+        raise DeliveryError("NO_RESOURCE", f"Event bus {bus_name} does not exist in account {account}.", False)
+    iam.authorize_bus(rule, target, bus, aws_event(event), region)
+    _to_discoverers(account, region, bus_name, aws_event(event))
+    for next_rule in list(bus.rules.values()):
+        next_rule.send_to_targets(dict(event))
+
+
+def _deliver_to_logs(rule, event: dict[str, Any], payload: str, account: str, region: str, group: str) -> None:
+    """A CloudWatch Logs log group: the event (or the target's transformed input) as one log event, in a stream
+    named after the event's id, if the group's account has a resource policy letting EventBridge write there."""
+    backend = hooks.resolve("logs.backends")[account][region]
+    if group not in backend.groups:
+        raise DeliveryError("NO_RESOURCE", f"The specified log group does not exist: {group}", False)
+    stream = str(event.get("id") or uuid.uuid4())
+    group_arn = f"arn:aws:logs:{region}:{account}:log-group:{group}"
+    iam.authorize_log_delivery(rule, group_arn, stream, list(backend.resource_policies.values()), region)
+    if stream not in backend.groups[group].streams:
+        backend.create_log_stream(group, stream)
+    backend.put_log_events(group, stream, [{"timestamp": int(time.time() * 1000), "message": payload}])
 
 
 def _json_text(payload: str) -> str:
@@ -461,9 +493,114 @@ def _to_discoverers(account: str, region: str, bus: str, event: dict[str, Any]) 
         LOG.exception("schema discovery failed for an event on bus %s", bus)
 
 
+# --- event bus resource policies in CloudFormation ------------------------------------------------------------------
+
+def policy_statements(policy: Any, bus_arn: str) -> list[dict[str, Any]]:
+    """The statements of a bus policy document (a dict or JSON text), each with the Sid, Effect and Resource AWS
+    fills in when they are left out."""
+    document = json.loads(policy) if isinstance(policy, str) else (policy or {})
+    statements = document.get("Statement") or []
+    statements = statements if isinstance(statements, list) else [statements]
+    return [{"Sid": f"Statement{index}", "Effect": "Allow", "Resource": bus_arn, **statement}
+            for index, statement in enumerate(statements) if isinstance(statement, dict)]
+
+
+def _put_statement(bus, statement: dict[str, Any]):
+    # Straight into the bus: moto's put_permission also drops every other statement naming the same principal.
+    made = hooks.resolve("events.bus_policy_statement").from_dict(statement)
+    bus._statements[statement["Sid"]] = made
+    return made
+
+
+def _bus_from_cfn(original):
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bus = original(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        policy = (cloudformation_json.get("Properties") or {}).get("Policy")
+        for statement in policy_statements(policy, bus.arn) if policy else []:
+            _put_statement(bus, statement)
+        return bus
+
+    return classmethod(create_from_cloudformation_json)
+
+
+def bus_policy_statement(properties: dict[str, Any], bus_arn: str) -> dict[str, Any]:
+    """AWS::Events::EventBusPolicy's statement: its Statement, or the older Action/Principal/Condition form."""
+    sid = properties["StatementId"]
+    if properties.get("Statement"):
+        return {**policy_statements({"Statement": [properties["Statement"]]}, bus_arn)[0], "Sid": sid}
+    principal = str(properties.get("Principal") or "")
+    statement = {"Sid": sid, "Effect": "Allow", "Action": properties.get("Action") or "events:PutEvents",
+                 "Resource": bus_arn, "Principal": "*" if principal == "*" else {"AWS": f"arn:aws:iam::{principal}:root"}}
+    condition = properties.get("Condition")
+    if condition:
+        statement["Condition"] = {condition["Type"]: {condition["Key"]: condition["Value"]}}
+    return statement
+
+
+def _define_bus_policy_model() -> None:
+    backends = hooks.resolve("events.backends")
+
+    def find_bus(account_id: str, region_name: str, name: Any):
+        name = getattr(name, "name", name)  # moto resolves a Ref to a bus to the bus itself; AWS, to its name
+        name = (name or "default").split("/")[-1]
+        return backends[account_id][region_name].event_buses.get(name)
+
+    class EventBusPolicy(hooks.resolve("cfn.model")):
+        def __init__(self, bus_name: str, sid: str, statement):
+            self.bus_name, self.sid, self.statement = bus_name, sid, statement
+
+        @property
+        def physical_resource_id(self) -> str:
+            return self.sid
+
+        @staticmethod
+        def cloudformation_name_type() -> str:
+            return ""
+
+        @staticmethod
+        def cloudformation_type() -> str:
+            return "AWS::Events::EventBusPolicy"
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json["Properties"]
+            bus = find_bus(account_id, region_name, properties.get("EventBusName"))
+            if bus is None:
+                raise hooks.resolve("events.validation_error")(
+                    f"Event bus {getattr(properties.get('EventBusName'), 'name', properties.get('EventBusName'))} "
+                    "does not exist.")
+            made = _put_statement(bus, bus_policy_statement(properties, bus.arn))
+            return cls(bus.name, properties["StatementId"], made)
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                            account_id, region_name):
+            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
+
+        def delete(self, account_id: str, region_name: str) -> None:
+            bus = find_bus(account_id, region_name, self.bus_name)
+            # A replacement with the same StatementId put its own statement there first: leave that one.
+            if bus is not None and bus._statements.get(self.sid) is self.statement:
+                bus.remove_statement(self.sid)
+
+        @classmethod
+        def delete_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name):
+            properties = cloudformation_json["Properties"]
+            bus = find_bus(account_id, region_name, properties.get("EventBusName"))
+            if bus is not None:
+                bus.remove_statement(properties.get("StatementId"))
+
+        def is_created(self) -> bool:
+            return True
+
+
 def install() -> None:
-    """Replace moto's pattern matcher, TestEventPattern and rule delivery with the kit's."""
+    """Replace moto's pattern matcher, TestEventPattern and rule delivery with the kit's; bus policies in
+    CloudFormation (the bus's Policy property, AWS::Events::EventBusPolicy)."""
     hooks.replace("events.event_pattern", EventPattern)
     hooks.replace("events.response.test_event_pattern", test_event_pattern)
     hooks.replace("events.send_to_targets", send_to_targets)
     hooks.replace("events.put_events", put_events)
+    hooks.replace("events.bus.create_from_cfn", _bus_from_cfn(hooks.original("events.bus.create_from_cfn")))
+    hooks.add("events.bus", "physical_resource_id", property(lambda bus: bus.name))
+    _define_bus_policy_model()

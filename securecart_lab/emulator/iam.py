@@ -774,6 +774,67 @@ def authorize_target(rule, target: dict[str, Any], account: str, region: str) ->
         _function_policy_allows(arn, rule_arn, account, region)
 
 
+def authorize_bus(rule, target: dict[str, Any], bus, event: dict[str, Any], region: str) -> None:
+    """Raise TargetAccessDenied unless the event bus of another account lets the rule's account put this event:
+    its resource policy (PutPermission, AWS::Events::EventBusPolicy, the bus's Policy) must allow events:PutEvents
+    to the rule's account (or its role, when the target names one). A permission granted through the organization
+    (aws:PrincipalOrgID) needs a RoleArn on the target, as on AWS."""
+    if not enabled():
+        return
+    from securecart_lab.config import ORGANIZATION_ID
+
+    source = rule.account_id
+    role_arn = target.get("RoleArn")
+    principal_arn = role_arn or f"arn:aws:iam::{source}:root"
+    policy = _document(bus.policy) if getattr(bus, "policy", None) else {}
+    for statement in _as_list(policy.get("Statement")):
+        # moto writes PutPermission's Principal "*" as arn:aws:iam::*:root; AWS writes "*".
+        if isinstance(statement, dict) and statement.get("Principal") == {"AWS": "arn:aws:iam::*:root"}:
+            statement["Principal"] = "*"
+    context = {
+        "aws:PrincipalAccount": source, "aws:PrincipalArn": principal_arn, "aws:PrincipalOrgID": ORGANIZATION_ID,
+        "aws:SourceAccount": source, "aws:SourceArn": getattr(rule, "arn", ""), "aws:RequestedRegion": region,
+        "events:source": event.get("source"), "events:detail-type": event.get("detail-type"),
+    }
+    caller = {"AWS": principal_arn, "Account": source}
+    decision = evaluate([(policy, None)], "events:PutEvents", bus.arn, context, caller=caller)
+    if not decision.allowed:
+        why = "with an explicit deny in a resource-based policy" if decision.result == EXPLICIT_DENY else (
+            "because no resource-based policy allows the events:PutEvents action" if policy
+            else "because the event bus has no resource-based policy")
+        raise TargetAccessDenied(f"User: {principal_arn} is not authorized to perform: events:PutEvents on resource: "
+                                 f"{bus.arn} {why}")
+    if not role_arn:
+        without_org = {k: v for k, v in context.items() if k != "aws:PrincipalOrgID"}
+        if not evaluate([(policy, None)], "events:PutEvents", bus.arn, without_org, caller=caller).allowed:
+            raise TargetAccessDenied(f"Event bus {bus.arn} allows account {source} through its organization "
+                                     f"({ORGANIZATION_ID}) only: the rule's target must name a RoleArn that may "
+                                     "events:PutEvents on it")
+
+
+LOG_DELIVERY_SERVICES = ("events.amazonaws.com", "delivery.logs.amazonaws.com")
+
+
+def authorize_log_delivery(rule, group_arn: str, stream: str, policies: list[Any], region: str) -> None:
+    """Raise TargetAccessDenied unless a CloudWatch Logs resource policy of the log group's account lets EventBridge
+    (events.amazonaws.com or delivery.logs.amazonaws.com) logs:CreateLogStream and logs:PutLogEvents in the group,
+    as AWS requires for a log group target (the console adds such a policy for you; the API and CloudFormation
+    do not)."""
+    if not enabled():
+        return
+    documents = [(_document(getattr(policy, "policy_document", "")), None) for policy in policies]
+    resource = f"{group_arn}:log-stream:{stream}"
+    context = {"aws:SourceArn": getattr(rule, "arn", ""), "aws:SourceAccount": rule.account_id,
+               "aws:RequestedRegion": region}
+    for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+        if not any(evaluate(documents, action, resource, context, caller={"Service": service}).allowed
+                   for service in LOG_DELIVERY_SERVICES):
+            raise TargetAccessDenied(
+                f"events.amazonaws.com is not authorized to perform: {action} on resource: {resource} because no "
+                "CloudWatch Logs resource policy allows it (logs put-resource-policy, or AWS::Logs::ResourcePolicy, "
+                f"with Principal {{\"Service\": \"events.amazonaws.com\"}} and Resource {group_arn}:*)")
+
+
 def _function_policy_allows(function_arn: str, rule_arn: str, account: str, region: str) -> None:
     backends = hooks.resolve("lambda.backends")[account][region]
     try:

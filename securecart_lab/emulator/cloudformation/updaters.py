@@ -474,6 +474,63 @@ def _discoverer(physical_id, before, after, changed) -> None:
     _schemas_tags(physical_id, before, after)
 
 
+# --- EventBridge and CloudWatch Logs (lab 4) -------------------------------------------------------------------
+
+def _event_bus(physical_id, before, after, changed) -> None:
+    from securecart_lab.emulator.events import policy_statements
+
+    events = client("events")
+    name = after.get("Name") or physical_id.rsplit("/", 1)[-1]
+    arn = events.describe_event_bus(Name=name)["Arn"]
+    if "Policy" in changed:
+        if before.get("Policy"):
+            events.remove_permission(EventBusName=name, RemoveAllPermissions=True)
+        if after.get("Policy"):
+            events.put_permission(EventBusName=name, Policy=json.dumps(
+                {"Version": "2012-10-17", "Statement": policy_statements(after["Policy"], arn)}))
+
+
+def _event_bus_policy(physical_id, before, after, changed) -> None:
+    # PutPermission cannot say what a Statement says: the statement is rewritten in place, in the stack's account.
+    from securecart_lab.emulator import hooks
+    from securecart_lab.emulator.events import bus_policy_statement
+
+    bus_name = (getattr(after.get("EventBusName"), "name", after.get("EventBusName")) or "default").split("/")[-1]
+    bus = hooks.resolve("events.backends")[_account.get()]["us-east-1"].event_buses[bus_name]
+    statement = bus_policy_statement(after, bus.arn)
+    current = bus._statements.get(after["StatementId"])
+    if current is None:
+        current = hooks.resolve("events.bus_policy_statement").from_dict(statement)
+        bus._statements[after["StatementId"]] = current
+    current.principal, current.action, current.resource = statement["Principal"], statement["Action"], statement["Resource"]
+    current.effect, current.condition = statement.get("Effect", "Allow"), statement.get("Condition")
+
+
+def _rule(physical_id, before, after, changed) -> None:
+    events = client("events")
+    name = after.get("Name") or physical_id.split("|")[-1]
+    bus = after.get("EventBusName") or "default"
+    pattern = after.get("EventPattern")
+    rule = {"Name": name, "EventBusName": bus, "State": after.get("State") or "ENABLED",
+            **({"EventPattern": pattern if isinstance(pattern, str) else json.dumps(pattern)} if pattern else {}),
+            **{key: after[key] for key in ("ScheduleExpression", "Description", "RoleArn") if after.get(key)}}
+    if changed - {"Targets"}:
+        events.put_rule(**rule)
+    if "Targets" in changed:
+        wanted = {target["Id"]: target for target in after.get("Targets") or []}
+        gone = [t["Id"] for t in events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"] if t["Id"] not in wanted]
+        if gone:
+            events.remove_targets(Rule=name, EventBusName=bus, Ids=gone)
+        if wanted:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=list(wanted.values()))
+
+
+def _log_resource_policy(physical_id, before, after, changed) -> None:
+    document = after["PolicyDocument"]
+    client("logs").put_resource_policy(policyName=after.get("PolicyName") or physical_id,
+                                       policyDocument=document if isinstance(document, str) else json.dumps(document))
+
+
 # type -> (updater, the properties it updates)
 UPDATERS: dict[str, tuple[Callable, frozenset[str]]] = {
     "AWS::EC2::VPC": (_vpc, frozenset({"EnableDnsSupport", "EnableDnsHostnames", "Tags"})),
@@ -503,6 +560,13 @@ UPDATERS: dict[str, tuple[Callable, frozenset[str]]] = {
     "AWS::EventSchemas::Registry": (_schema_registry, frozenset({"Description", "Tags"})),
     "AWS::EventSchemas::Schema": (_event_schema, frozenset({"Content", "Type", "Description", "Tags"})),
     "AWS::EventSchemas::Discoverer": (_discoverer, frozenset({"Description", "CrossAccount", "Tags"})),
+
+
+    "AWS::Events::EventBus": (_event_bus, frozenset({"Policy"})),
+    "AWS::Events::EventBusPolicy": (_event_bus_policy, frozenset({"Statement", "Action", "Principal", "Condition"})),
+    "AWS::Events::Rule": (_rule, frozenset({"EventPattern", "State", "Description", "Targets", "RoleArn",
+                                            "ScheduleExpression"})),
+    "AWS::Logs::ResourcePolicy": (_log_resource_policy, frozenset({"PolicyDocument"})),
 }
 
 
