@@ -509,7 +509,8 @@ def _event_bus_policy(physical_id, before, after, changed) -> None:
 def _rule(physical_id, before, after, changed) -> None:
     events = client("events")
     name = after.get("Name") or physical_id.split("|")[-1]
-    bus = after.get("EventBusName") or "default"
+    bus = getattr(after.get("EventBusName"), "name", after.get("EventBusName")) or "default"
+    bus = bus.rsplit("/", 1)[-1] if bus.startswith("arn:") else bus
     pattern = after.get("EventPattern")
     rule = {"Name": name, "EventBusName": bus, "State": after.get("State") or "ENABLED",
             **({"EventPattern": pattern if isinstance(pattern, str) else json.dumps(pattern)} if pattern else {}),
