@@ -48,6 +48,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
     "stepfunctions": _call("stepfunctions"),
     "iam.stepfunctions": _call("iam", "install_stepfunctions"),
     "iam.simulator": _call("iam", "install_simulator"),
+    "iam.sts": _call("iam", "install_sts"),
     "lambda": _lambda,
     "events": _call("events"),
     "sqs": _call("sqs"),
@@ -61,6 +62,7 @@ INSTALLERS: dict[str, Callable[[], None]] = {
 NEEDS: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("stepfunctions", "iam.stepfunctions"),
     "iam": ("iam.simulator",),
+    "sts": ("iam.sts",),
     "awslambda": ("lambda",),
     "events": ("events",),
     "sqs": ("sqs",),

@@ -230,6 +230,8 @@ HOOKS: dict[str, Hook] = {
               ("item_reader_s3", "component.state.exec.state_map.item_reader.eval.resource_eval_s3"),
               ("result_writer_s3", "component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3"),
           )),
+        Hook("sts.assume_role", "moto.sts.responses", "TokenResponse.assume_role",
+             "a role of another account is assumed only if its trust policy allows the caller (moto: any role)"),
         Hook("iam.response", "moto.iam.responses", "IamResponse",
              "moto has no SimulatePrincipalPolicy nor SimulateCustomPolicy: the kit adds them"),
         Hook("sfn.service_task_from_error", f"{_SFN}.asl.component.state.exec.state_task.service.state_task_service",

@@ -940,6 +940,51 @@ def install_simulator() -> None:
     response.simulate_custom_policy = _simulate_custom_policy
 
 
+# --- STS: assuming a role of another account --------------------------------------------------------------------
+
+
+def _caller_arn(access_key: str | None, account: str) -> str:
+    found = session_for(access_key)
+    return found.arn if found is not None else f"arn:aws:iam::{account}:root"
+
+
+def trust_allows(role_arn: str, caller_arn: str, caller_account: str) -> bool:
+    """Whether the role's trust policy lets this caller sts:AssumeRole (the role must exist)."""
+    try:
+        role = _iam_backend(_account_of(role_arn, caller_account)).get_role_by_arn(role_arn)
+    except Exception:
+        return False
+    principal_arn = caller_arn
+    found = re.match(r"arn:aws:sts::(\d{12}):assumed-role/([^/]+)/", caller_arn)
+    if found:  # a role session is named by its role in trust policies
+        principal_arn = f"arn:aws:iam::{found.group(1)}:role/{found.group(2)}"
+    context = {"aws:PrincipalAccount": caller_account, "aws:PrincipalArn": principal_arn}
+    caller = {"AWS": principal_arn, "Account": caller_account}
+    return evaluate([(_document(role.assume_role_policy_document), None)], "sts:AssumeRole", role_arn, context,
+                    caller=caller).allowed
+
+
+def _assume_role(original):
+    def assume_role(self):
+        """A role of another account is assumed only if its trust policy allows the caller, as on AWS. Within one
+        account the kit does not evaluate trust policies (README: "IAM at run time")."""
+        role_arn = self._get_param("RoleArn") or ""
+        caller_account = self.current_account
+        if enabled() and _account_of(role_arn, caller_account) != caller_account:
+            caller_arn = _caller_arn(self.get_access_key(), caller_account)
+            if not trust_allows(role_arn, caller_arn, caller_account):
+                message = f"User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
+                LOG.info("IAM: %s", message)
+                raise _access_denied("sts", message, True)
+        return original(self)
+
+    return assume_role
+
+
+def install_sts() -> None:
+    hooks.replace("sts.assume_role", _assume_role(hooks.original("sts.assume_role")))
+
+
 def install() -> None:
     """Evaluate requests signed with role sessions (the other pieces install with their services)."""
     hooks.replace("core.authorize_request", authorize_request)

@@ -93,3 +93,22 @@ def test_assume_role_into_the_security_account(engine, aws):
         logs.create_log_group(logGroupName=group + "-2")
     assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
     assert f"assumed-role/{name}/audit" in denied.value.response["Error"]["Message"]
+
+
+def test_a_role_of_the_other_account_is_assumed_only_if_its_trust_policy_allows_the_caller(engine, aws):
+    name = f"closed-{uuid.uuid4().hex[:8]}"
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::333333333333:root"}, "Action": "sts:AssumeRole"}]}
+    iam = _client(engine, "iam", SECURITY_ACCOUNT_ID)
+    role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    with pytest.raises(ClientError) as denied:
+        aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="xx")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert denied.value.response["Error"]["Message"] == (
+        f"User: arn:aws:iam::{ACCOUNT_ID}:root is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+    with pytest.raises(ClientError):  # a role that does not exist cannot be assumed from another account either
+        aws("sts").assume_role(RoleArn=role_arn + "-missing", RoleSessionName="xx")
+    trust["Statement"][0]["Principal"] = {"AWS": ACCOUNT_ID}
+    iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    assert aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="xx")["AssumedRoleUser"]["Arn"].startswith(
+        f"arn:aws:sts::{SECURITY_ACCOUNT_ID}:assumed-role/{name}/")
