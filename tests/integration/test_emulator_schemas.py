@@ -230,6 +230,54 @@ def test_a_discoverer_infers_versioned_schemas_from_the_events_on_its_bus(aws, s
         "NotFoundException", 404)
 
 
+def test_cross_account_events_are_discovered_only_when_the_discoverer_allows_them(engine, aws):
+    """A SecureCart rule forwards to the security account's bus (its policy allows SecureCart): that account's
+    discoverer with CrossAccount false ignores the forwarded events, with CrossAccount true it discovers them."""
+    from securecart_lab import aws as kit_aws
+    from securecart_lab.config import ACCOUNT_ID, SECURITY_ACCOUNT_ID
+
+    def security(service):
+        return kit_aws.client(service, engine.endpoint_url, SECURITY_ACCOUNT_ID)
+
+    suffix = uuid.uuid4().hex[:8]
+    target_arn = security("events").create_event_bus(Name=f"compliance-{suffix}")["EventBusArn"]
+    security("events").put_permission(EventBusName=f"compliance-{suffix}", Action="events:PutEvents",
+                                      Principal=ACCOUNT_ID, StatementId="securecart")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role_arn = aws("iam").create_role(RoleName=f"forwarder-{suffix}",
+                                      AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    aws("iam").put_role_policy(RoleName=f"forwarder-{suffix}", PolicyName="put", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "events:PutEvents",
+                                                "Resource": target_arn}]}))
+    source = f"securecart.payments{suffix}"
+    events = aws("events")
+    events.create_event_bus(Name=f"payments-{suffix}")
+    events.put_rule(Name=f"forward-{suffix}", EventBusName=f"payments-{suffix}",
+                    EventPattern=json.dumps({"source": [source]}))
+    events.put_targets(Rule=f"forward-{suffix}", EventBusName=f"payments-{suffix}",
+                       Targets=[{"Id": "security", "Arn": target_arn, "RoleArn": role_arn}])
+    their_schemas = security("schemas")
+    discoverer = their_schemas.create_discoverer(SourceArn=target_arn, CrossAccount=False)["DiscovererId"]
+    try:
+        _put(events, f"payments-{suffix}", source, "PaymentAuthorized", {"orderId": "o-1", "ignored": True})
+        _put(security("events"), f"compliance-{suffix}", source, "LocalEvent", {"orderId": "o-1"})
+        assert _versions(their_schemas, f"{source}@LocalEvent") == ["1"]  # the bus's own account: discovered
+        assert _versions(their_schemas, f"{source}@PaymentAuthorized") == []
+        their_schemas.update_discoverer(DiscovererId=discoverer, CrossAccount=True)
+        _put(events, f"payments-{suffix}", source, "PaymentAuthorized", {"orderId": "o-2"})
+        deadline = time.monotonic() + 10  # delivery to the other account's bus runs beside PutEvents
+        while not _versions(their_schemas, f"{source}@PaymentAuthorized") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _versions(their_schemas, f"{source}@PaymentAuthorized") == ["1"]
+        content = their_schemas.describe_schema(RegistryName="discovered-schemas",
+                                                SchemaName=f"{source}@PaymentAuthorized")["Content"]
+        assert "orderId" in content and "ignored" not in content  # the event sent while CrossAccount was false
+        assert _versions(aws("schemas"), f"{source}@PaymentAuthorized") == []  # SecureCart's registry: untouched
+    finally:
+        their_schemas.delete_discoverer(DiscovererId=discoverer)
+
+
 def test_a_discoverer_needs_an_existing_bus(schemas):
     code, status, message = _error(lambda: schemas.create_discoverer(
         SourceArn=f"arn:aws:events:us-east-1:123456789012:event-bus/{_name('nobus')}"))
