@@ -131,6 +131,26 @@ def test_dropped_and_counted_when_the_bus_policy_does_not_allow_securecart(aws, 
     assert _arrived(world, payment) == []
 
 
+def test_a_refused_event_goes_to_the_targets_dead_letter_queue_at_once(aws, world):
+    sqs = aws("sqs")
+    url = sqs.create_queue(QueueName=f"forward-dlq-{world['suffix']}")["QueueUrl"]
+    dlq = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    _allow(world, "")
+    aws("events").put_targets(Rule=world["rule"], EventBusName=world["source_bus"], Targets=[
+        {"Id": "security", "Arn": world["bus_arn"], "RoleArn": world["role_arn"], "DeadLetterConfig": {"Arn": dlq},
+         "RetryPolicy": {"MaximumRetryAttempts": 3}}])
+    try:
+        payment = _pay(aws, world)
+        messages = _poll(lambda: sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"],
+                                                     WaitTimeSeconds=1).get("Messages"), "the dead letter")
+        attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+        assert attributes["ERROR_CODE"] == "NO_PERMISSIONS" and attributes["RETRY_ATTEMPTS"] == "0"
+        assert "because the event bus has no resource-based policy" in attributes["ERROR_MESSAGE"]
+        assert json.loads(messages[0]["Body"])["detail"] == {"paymentId": payment}
+    finally:
+        _forward(aws, world, role=True)
+
+
 def test_the_forwarding_role_must_allow_put_events_on_the_bus(aws, world):
     _allow(world)
     _role_may_put(aws, world, world["bus_arn"] + "-other")
