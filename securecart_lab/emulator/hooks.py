@@ -123,6 +123,9 @@ HOOKS: dict[str, Hook] = {
              "CloudFormation's AWS::StepFunctions::StateMachine creates in this dict; the API (execution on) reads the "
              "parser backends, so a stack's state machine was invisible and could not run"),
         Hook("sfn.parser_backends", f"{_SFN}.models", "stepfunctions_parser_backends", "the backends that execute"),
+        Hook("sfn.create_from_cfn", "moto.stepfunctions.models", "StateMachine.create_from_cloudformation_json",
+             "CloudFormation's state machine keeps Definition, DefinitionSubstitutions, StateMachineType and "
+             "LoggingConfiguration (cloudformation/state_machines.py)"),
         Hook("sfn.update_state_machine", f"{_SFN}.models", "StepFunctionsParserBackend.update_state_machine",
              "a logging configuration is checked as at create"),
         Hook("sfn.json_path_definite", f"{_SFN}.asl.utils.json_path", "_is_singleton_array_access",

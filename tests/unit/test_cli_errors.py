@@ -19,7 +19,7 @@ def _one_error(result):
 
 def test_unknown_lab_lists_valid_ones(cli, isolated_settings):
     lines = _one_error(cli("start", "9"))
-    assert lines[0] == "Error: There is no lab 9: valid labs are 1, 2, 3."
+    assert lines[0] == "Error: There is no lab 9: valid labs are 1, 2, 3, 4."
     assert "securecart-lab list" in lines[1]
 
 
@@ -128,7 +128,7 @@ def test_status_when_stopped(cli, isolated_settings):
     data = json.loads(result.output)
     assert data["running"] is False
     assert {c["name"]: c["state"] for c in data["components"]} == {"emulator": "stopped", "postgres": "stopped"}
-    assert [l["lab"] for l in data["labs"]] == [1, 2, 3]
+    assert [l["lab"] for l in data["labs"]] == [1, 2, 3, 4]
 
 
 def test_newer_state_file_is_refused_with_upgrade_message(cli, isolated_settings):

@@ -79,8 +79,22 @@ def _create_subnet_association(self, route_table_id: str, subnet_id: str):
     return association
 
 
+def _keeping_nulls(value: Any, resources_map: Any) -> Any:
+    """A JSON-typed property (a state machine's Definition) keeps its literal nulls: `ResultPath: null` discards a
+    task's result, where moto's clean_json drops null-valued keys as absent properties."""
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in ("Ref", "Condition")
+                                        or any(k.startswith("Fn::") for k in value)):
+        return {k: None if v is None else _keeping_nulls(v, resources_map) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_keeping_nulls(v, resources_map) for v in value]
+    return _clean_json(value, resources_map)
+
+
 def _clean_json(resource_json: Any, resources_map: Any) -> Any:
     original = hooks.original("cfn.clean_json")
+    if isinstance(resource_json, dict) and isinstance(resource_json.get("Definition"), dict):
+        rest = _clean_json({k: v for k, v in resource_json.items() if k != "Definition"}, resources_map)
+        return {**rest, "Definition": _keeping_nulls(resource_json["Definition"], resources_map)}
     if isinstance(resource_json, dict) and isinstance(resource_json.get("Ref"), str):
         try:
             target = resources_map[resource_json["Ref"]]

@@ -5,6 +5,8 @@ CLI and boto3 all go through.
   wording with line and column.
 - changes.py: change sets (Add/Modify/Remove, Replacement from AWS's resource provider schemas).
 - updaters.py: in-place updates through the services' own APIs.
+- state_machines.py: AWS::StepFunctions::StateMachine as CloudFormation creates it (Definition, substitutions,
+  EXPRESS, logging).
 - engine.py: apply an update (create, update in place, replace, clean up) and roll back on failure.
 - api.py: the API actions (CreateStack, UpdateStack, ValidateTemplate, change sets, DescribeEvents).
 
@@ -18,7 +20,9 @@ from securecart_lab.emulator import hooks
 
 
 def install() -> None:
-    from securecart_lab.emulator.cloudformation import api
+    from securecart_lab.emulator.cloudformation import api, state_machines
+
+    state_machines.install()
 
     for action, handler in api.HANDLERS.items():
         if f"cfn.response.{action}" in hooks.HOOKS:

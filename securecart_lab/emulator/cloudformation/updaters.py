@@ -591,3 +591,157 @@ def update(resource_type: str, physical_id: str, before: dict, after: dict, chan
            account: str = ACCOUNT_ID) -> None:
     with acting_in(account):
         UPDATERS[resource_type][0](physical_id, before, after, set(changed))
+
+
+# --- Serverless resources (lab 4): SQS, Lambda, event source mappings, EventBridge rules, Step Functions, IAM ---
+
+_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+                     "ReceiveMessageWaitTimeSeconds", "RedrivePolicy", "RedriveAllowPolicy", "KmsMasterKeyId",
+                     "KmsDataKeyReusePeriodSeconds", "SqsManagedSseEnabled", "ContentBasedDeduplication",
+                     "DeduplicationScope", "FifoThroughputLimit")
+
+
+def _queue_url(physical_id: str) -> str:
+    return physical_id if physical_id.startswith("http") else client("sqs").get_queue_url(QueueName=physical_id)["QueueUrl"]
+
+
+def _attribute_text(value) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return json.dumps(value) if isinstance(value, bool) else str(value)
+
+
+def _queue(physical_id, before, after, changed) -> None:
+    sqs, url = client("sqs"), _queue_url(physical_id)
+    attributes = {name: _attribute_text(after[name]) if after.get(name) is not None else "" for name in changed
+                  if name in _QUEUE_ATTRIBUTES}
+    if attributes:
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    if "Tags" in changed:
+        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+        if removed:
+            sqs.untag_queue(QueueUrl=url, TagKeys=removed)
+        if put:
+            sqs.tag_queue(QueueUrl=url, Tags=put)
+
+
+def _queue_policy(physical_id, before, after, changed) -> None:
+    sqs = client("sqs")
+    document = after["PolicyDocument"]
+    for url in set(before.get("Queues") or []) - set(after.get("Queues") or []):
+        sqs.set_queue_attributes(QueueUrl=_queue_url(url), Attributes={"Policy": ""})
+    for url in after.get("Queues") or []:
+        sqs.set_queue_attributes(QueueUrl=_queue_url(url), Attributes={
+            "Policy": document if isinstance(document, str) else json.dumps(document)})
+
+
+_FUNCTION_CONFIGURATION = ("Role", "Handler", "Description", "Timeout", "MemorySize", "Environment", "Runtime",
+                           "Layers", "TracingConfig", "DeadLetterConfig", "EphemeralStorage")
+
+
+def _function(physical_id, before, after, changed) -> None:
+    lam = client("lambda")
+    waiter = {"Delay": 0.2, "MaxAttempts": 300}
+    if "Code" in changed:
+        code = after["Code"]
+        if "ZipFile" in code:
+            from moto.awslambda.models import LambdaFunction
+
+            lam.update_function_code(FunctionName=physical_id,
+                                     ZipFile=LambdaFunction._create_zipfile_from_plaintext_code(code["ZipFile"]))
+        else:
+            lam.update_function_code(FunctionName=physical_id, **{k: v for k, v in code.items()
+                                                                 if k in ("S3Bucket", "S3Key", "S3ObjectVersion", "ImageUri")})
+        lam.get_waiter("function_updated_v2").wait(FunctionName=physical_id, WaiterConfig=waiter)
+    configuration = {k: after[k] for k in changed & set(_FUNCTION_CONFIGURATION) if after.get(k) is not None}
+    for name in changed & set(_FUNCTION_CONFIGURATION):
+        if after.get(name) is None:  # a property removed from the template goes back to AWS's default
+            configuration[name] = {"Timeout": 3, "MemorySize": 128, "Description": "", "Environment": {"Variables": {}},
+                                   "Layers": []}.get(name)
+    configuration = {k: v for k, v in configuration.items() if v is not None}
+    if configuration:
+        lam.update_function_configuration(FunctionName=physical_id, **configuration)
+        lam.get_waiter("function_updated_v2").wait(FunctionName=physical_id, WaiterConfig=waiter)
+    if "Tags" in changed:
+        arn = lam.get_function(FunctionName=physical_id)["Configuration"]["FunctionArn"]
+        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+        if removed:
+            lam.untag_resource(Resource=arn, TagKeys=removed)
+        if put:
+            lam.tag_resource(Resource=arn, Tags=put)
+
+
+def _event_source_mapping(physical_id, before, after, changed) -> None:
+    update: dict[str, Any] = {}
+    for name in changed:
+        value = after.get(name)
+        if name == "FunctionResponseTypes":
+            update[name] = value or []
+        elif name == "Enabled":
+            update[name] = True if value is None else _bool(value)
+        elif name in ("BatchSize", "MaximumBatchingWindowInSeconds"):
+            update[name] = _int(value) if value is not None else (10 if name == "BatchSize" else 0)
+        elif value is not None:
+            update[name] = value
+    client("lambda").update_event_source_mapping(UUID=physical_id, **update)
+
+
+def _state_machine(physical_id, before, after, changed) -> None:
+    from securecart_lab.emulator.cloudformation.state_machines import api_arguments, definition_text
+
+    update: dict[str, Any] = {"stateMachineArn": physical_id}
+    if changed & {"Definition", "DefinitionString", "DefinitionSubstitutions"}:
+        update["definition"] = definition_text(after)
+    if "RoleArn" in changed:
+        update["roleArn"] = after["RoleArn"]
+    arguments = api_arguments(after)
+    if "LoggingConfiguration" in changed:
+        update["loggingConfiguration"] = arguments.get("loggingConfiguration") or {"level": "OFF"}
+    if "TracingConfiguration" in changed:
+        update["tracingConfiguration"] = arguments.get("tracingConfiguration") or {"enabled": False}
+    client("stepfunctions").update_state_machine(**update)
+
+
+def _role(physical_id, before, after, changed) -> None:
+    iam = client("iam")
+    if "AssumeRolePolicyDocument" in changed:
+        document = after["AssumeRolePolicyDocument"]
+        iam.update_assume_role_policy(RoleName=physical_id, PolicyDocument=document if isinstance(document, str)
+                                      else json.dumps(document))
+    if "Description" in changed or "MaxSessionDuration" in changed:
+        iam.update_role(RoleName=physical_id, Description=after.get("Description") or "",
+                        **({"MaxSessionDuration": int(after["MaxSessionDuration"])} if after.get("MaxSessionDuration") else {}))
+    if "Policies" in changed:
+        wanted = {p["PolicyName"]: p["PolicyDocument"] for p in after.get("Policies") or []}
+        for name in {p["PolicyName"] for p in before.get("Policies") or []} - set(wanted):
+            iam.delete_role_policy(RoleName=physical_id, PolicyName=name)
+        for name, document in wanted.items():
+            iam.put_role_policy(RoleName=physical_id, PolicyName=name,
+                                PolicyDocument=document if isinstance(document, str) else json.dumps(document))
+    if "ManagedPolicyArns" in changed:
+        old, new = set(before.get("ManagedPolicyArns") or []), set(after.get("ManagedPolicyArns") or [])
+        for arn in old - new:
+            iam.detach_role_policy(RoleName=physical_id, PolicyArn=arn)
+        for arn in new - old:
+            iam.attach_role_policy(RoleName=physical_id, PolicyArn=arn)
+    if "Tags" in changed:
+        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+        if removed:
+            iam.untag_role(RoleName=physical_id, TagKeys=removed)
+        if put:
+            iam.tag_role(RoleName=physical_id, Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+
+
+UPDATERS.update({
+    "AWS::SQS::Queue": (_queue, frozenset({*_QUEUE_ATTRIBUTES, "Tags"})),
+    "AWS::SQS::QueuePolicy": (_queue_policy, frozenset({"PolicyDocument", "Queues"})),
+    "AWS::Lambda::Function": (_function, frozenset({"Code", *_FUNCTION_CONFIGURATION, "Tags"})),
+    "AWS::Lambda::EventSourceMapping": (_event_source_mapping, frozenset({
+        "BatchSize", "Enabled", "FunctionName", "FunctionResponseTypes", "MaximumBatchingWindowInSeconds",
+        "ScalingConfig", "FilterCriteria"})),
+    "AWS::StepFunctions::StateMachine": (_state_machine, frozenset({
+        "Definition", "DefinitionString", "DefinitionSubstitutions", "RoleArn", "LoggingConfiguration",
+        "TracingConfiguration"})),
+    "AWS::IAM::Role": (_role, frozenset({"AssumeRolePolicyDocument", "Description", "MaxSessionDuration", "Policies",
+                                         "ManagedPolicyArns", "Tags"})),
+})

@@ -1,0 +1,547 @@
+"""Lab 4 checks: real orders through the kit's checkout (securecart-checkout), observed where a learner would look:
+the orders table (status), the fraud model's reviews table (which orders the workflow scored), the payment
+gateway's charges table (which orders were charged, how often), the queues and their dead-letter queue.
+
+Each check places orders with its own ids (prefix chk4-) and never changes the learner's resources. The kit's
+observer rule (securecart-lab04-observer) copies the fraud workflow's events to a log group the checks read.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+from botocore.exceptions import ClientError
+
+from securecart_lab.checking import check, failed, passed
+from securecart_lab.errors import LabError
+from securecart_lab.labs.registry import get_lab
+
+LAB = get_lab(4)
+KIT = LAB.provisioner()
+NEEDS = ("events", "stepfunctions", "lambda", "sqs", "dynamodb", "cloudformation")
+THRESHOLD = KIT.HIGH_TOTAL_CENTS
+SETTLE_SECONDS = 20.0  # how long an order may take from checkout to its final state (paid, held) before it counts as lost
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _stack(ctx) -> list[dict]:
+    if "stack" not in ctx.cache:
+        resources = KIT.stack_resources(ctx)
+        if not resources:
+            raise LabError(f"Expected stack {KIT.STACK} (your template.yaml), found none.",
+                           'Run "securecart-lab deploy 4" (and "securecart-lab start 4" first if the lab is not set up).')
+        ctx.cache["stack"] = resources
+    return ctx.cache["stack"]
+
+
+def _of_type(ctx, resource_type: str) -> list[str]:
+    return [r["PhysicalResourceId"] for r in _stack(ctx) if r["ResourceType"] == resource_type]
+
+
+def _order(ctx, **fields) -> dict:
+    """An ordinary order (a known customer, a US card shipped to the US, $25.00) with the check's own id."""
+    order = {"orderId": ctx.unique("chk4"), "customerId": "cus-check", "customerEmail": "check@example.com",
+             "totalCents": 2500, "cardToken": "tok_visa_ok", "cardCountry": "US", "shippingCountry": "US"}
+    order.update(fields)
+    return {k: v for k, v in order.items() if v is not None}
+
+
+def _checkout(ctx, orders: list[dict]) -> None:
+    """Place `orders` through the kit's checkout function (one invocation per 100 orders)."""
+    lam = ctx.aws("lambda")
+    for start in range(0, len(orders), 100):
+        response = lam.invoke(FunctionName=KIT.CHECKOUT, Payload=json.dumps({"orders": orders[start:start + 100]}))
+        body = json.loads(response["Payload"].read() or b"{}")
+        if response.get("FunctionError"):
+            raise LabError(f"The kit's {KIT.CHECKOUT} function failed: {body.get('errorMessage', body)}",
+                           'Run "securecart-lab start 4" to set the lab up again, then check again.')
+
+
+def _items(ctx, table: str, key: str, ids: list[str]) -> dict[str, dict]:
+    """The items of `table` whose key `key` is one of `ids` (BatchGetItem, consistent reads)."""
+    dynamodb = ctx.aws("dynamodb")
+    found: dict[str, dict] = {}
+    for start in range(0, len(ids), 100):
+        request = {table: {"Keys": [{key: {"S": i}} for i in ids[start:start + 100]], "ConsistentRead": True}}
+        while request:
+            answer = dynamodb.batch_get_item(RequestItems=request)
+            for item in answer["Responses"].get(table, []):
+                found[item[key]["S"]] = item
+            request = answer.get("UnprocessedKeys") or None
+    return found
+
+
+def _statuses(ctx, ids: list[str]) -> dict[str, str]:
+    return {i: item.get("status", {}).get("S", "?") for i, item in _items(ctx, KIT.ORDERS_TABLE, "orderId", ids).items()}
+
+
+def _reviews(ctx, ids: list[str]) -> dict[str, int]:
+    """orderId -> how many times the fraud model scored it."""
+    return {i: int(item.get("reviews", {}).get("N", "1")) for i, item in
+            _items(ctx, KIT.REVIEWS_TABLE, "orderId", ids).items()}
+
+
+def _charges(ctx, ids: list[str]) -> dict[str, list[dict]]:
+    """orderId -> its charges at the gateway (each {"chargeId", "calls", "chargedAt"})."""
+    wanted = set(ids)
+    found: dict[str, list[dict]] = {}
+    for page in ctx.aws("dynamodb").get_paginator("scan").paginate(TableName=KIT.CHARGES_TABLE, ConsistentRead=True):
+        for item in page["Items"]:
+            order_id = item.get("orderId", {}).get("S")
+            if order_id in wanted:
+                found.setdefault(order_id, []).append({"chargeId": item["chargeId"]["S"],
+                                                       "calls": int(item.get("calls", {}).get("N", "1")),
+                                                       "chargedAt": int(item.get("chargedAt", {}).get("N", "0"))})
+    return found
+
+
+def _wait(condition, timeout: float, interval: float = 0.2):
+    """Poll `condition()` until it returns something truthy or `timeout` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+QUIET_SECONDS = 3.0
+
+
+def _settle(progress, done, timeout: float = SETTLE_SECONDS):
+    """Poll until done(value) for value = progress(), or until the value, once something happened, stays the same
+    for QUIET_SECONDS (what has not happened by then is not going to: rules route when checkout publishes).
+    Returns the last value."""
+    deadline = time.monotonic() + timeout
+    last, since = progress(), time.monotonic()
+    while not done(last) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = progress()
+        if value != last:
+            last, since = value, time.monotonic()
+        elif value and time.monotonic() - since > QUIET_SECONDS:
+            break
+    return last
+
+
+def _require_workflow(ctx) -> str:
+    machines = _of_type(ctx, "AWS::StepFunctions::StateMachine")
+    if not machines:
+        raise LabError("Expected a state machine (the fraud-check workflow) in section 2 of template.yaml, found none.",
+                       "Add an AWS::StepFunctions::StateMachine with StateMachineType: EXPRESS and a rule that starts it "
+                       "(README, step 2), then deploy 4.")
+    return machines[0]
+
+
+def _dollars(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+# --- 1. Schemas ---------------------------------------------------------------------------------------------------
+
+
+# --- 2. Fraud detection -------------------------------------------------------------------------------------------
+
+SUSPICIOUS = {
+    "a total of $1,000 or more": {"totalCents": 150000},
+    "a card issued outside the US": {"cardCountry": "GB"},
+    "a guest checkout (no customerId)": {"customerId": None},
+}
+
+
+@check("fraud-routing", "Only suspicious orders start the fraud-check workflow", points=15, needs=NEEDS,
+       hint="The fraud rule's pattern needs $or over three conditions: totalCents numeric >= 100000, cardCountry "
+            "anything-but US, customerId exists false. Its target is the EXPRESS state machine, with a RoleArn.",
+       more="The checks place one ordinary order and one order per suspicious trait through securecart-checkout, then "
+            "read securecart-fraud-reviews: the fraud model records every order the workflow scored. Every suspicious "
+            "order must be scored exactly once (two rules matching one order start two executions; one rule with $or "
+            "starts one) and the ordinary one never.")
+def fraud_routing(ctx):
+    machine = _require_workflow(ctx)
+    kind = ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=machine).get("type")
+    ordinary = _order(ctx)
+    suspicious = {why: _order(ctx, **fields) for why, fields in SUSPICIOUS.items()}
+    _checkout(ctx, [ordinary, *suspicious.values()])
+    ids = [o["orderId"] for o in suspicious.values()]
+    _settle(lambda: _reviews(ctx, ids), lambda reviews: len(reviews) == len(ids))
+    # Routing happens when checkout publishes; the ordinary order is settled once paid (or a moment later).
+    _wait(lambda: _statuses(ctx, [ordinary["orderId"]]).get(ordinary["orderId"]) == "PAID", 3.0)
+    reviews = _reviews(ctx, [*ids, ordinary["orderId"]])
+    if ordinary["orderId"] in reviews:
+        return failed("An ordinary order (a known customer, a US card, $25.00) was scored by the fraud model: the rule "
+                      "that starts the workflow matches orders that are not suspicious.",
+                      expected="no fraud check for an ordinary order", actual=f"{ordinary['orderId']} scored")
+    missed = [why for why, order in suspicious.items() if order["orderId"] not in reviews]
+    if missed:
+        return failed(f"Suspicious orders never reached the fraud model: the one with {', the one with '.join(missed)}.",
+                      expected="every suspicious order scored", actual=f"{len(ids) - len(missed)} of {len(ids)} scored",
+                      hint="Check the rule's pattern for each condition (aws events test-event-pattern tells you "
+                           "whether an event matches), that its target is the state machine with a RoleArn allowed to "
+                           "states:StartExecution, and the workflow's execution (securecart-lab trace 4).")
+    twice = [why for why, order in suspicious.items() if reviews[order["orderId"]] > 1]
+    if twice:
+        return failed(f"An order was screened more than once: the one with {', the one with '.join(twice)}. Two rules "
+                      "(or two targets) start the workflow for the same order.",
+                      expected="each suspicious order scored once", actual="scored twice",
+                      hint="Use one rule with $or instead of one rule per condition.")
+    if kind != "EXPRESS":
+        return failed(f"The fraud-check workflow is a {kind} state machine: a check at checkout volume that ends in "
+                      "seconds is what EXPRESS workflows are for (cheaper, faster to start; STANDARD suits long "
+                      "workflows).", expected="StateMachineType EXPRESS", actual=kind,
+                      hint="Set StateMachineType: EXPRESS (changing it replaces the state machine) and deploy 4.")
+    return passed(f"{len(ids)} suspicious orders scored once each; the ordinary order was not screened.")
+
+
+@check("fraud-boundaries", "An order of exactly $1,000 is screened, $999.99 is not, and nothing is paid before review",
+       points=10, needs=NEEDS,
+       hint='"At least $1,000" is {"numeric": [">=", 100000]} on totalCents (a number, in cents); the payment rule '
+            'needs the exact complement, {"numeric": ["<", 100000]}.',
+       more="At the threshold, exactly one of the two rules must match: an order matched by neither is never paid, "
+            "one matched by both is charged before the fraud check has looked at it. A pattern value written as a "
+            'string ("100000") matches only the string, never the number the event carries.')
+def fraud_boundaries(ctx):
+    _require_workflow(ctx)
+    at = _order(ctx, totalCents=THRESHOLD)
+    below = _order(ctx, totalCents=THRESHOLD - 1)
+    _checkout(ctx, [at, below])
+    ids = [at["orderId"], below["orderId"]]
+    _settle(lambda: (_reviews(ctx, ids), _charges(ctx, ids)),
+            lambda found: at["orderId"] in found[0] and len(found[1]) == 2)
+    reviews, charges = _reviews(ctx, ids), _charges(ctx, ids)
+    if at["orderId"] not in reviews:
+        return failed(f"An order of exactly {_dollars(THRESHOLD)} (totalCents {THRESHOLD}) was not screened: the rule "
+                      "says 'at least $1,000'.", expected=f"totalCents {THRESHOLD} screened", actual="not screened",
+                      hint='Use {"numeric": [">=", 100000]} (not ">"), with the number 100000, not the string "100000".')
+    if below["orderId"] in reviews:
+        return failed(f"An order of {_dollars(THRESHOLD - 1)} was screened: the threshold is $1,000.",
+                      expected=f"totalCents {THRESHOLD - 1} not screened", actual="screened")
+    for order, label in ((below, _dollars(THRESHOLD - 1)), (at, _dollars(THRESHOLD))):
+        found = charges.get(order["orderId"], [])
+        if not found:
+            return failed(f"The order of {label} was never charged: neither the payment rule nor the fraud workflow's "
+                          "release sent it to the payment queue.", expected="charged once", actual="not charged",
+                          hint='The payment rule matches the complement of the fraud rule: totalCents {"numeric": '
+                               '["<", 100000]}, cardCountry ["US"], customerId {"exists": true}.')
+        if sum(c["calls"] for c in found) > 1 or len(found) > 1:
+            return failed(f"The order of {label} was sent to payment twice: both the payment rule and the fraud "
+                          "workflow matched it.", expected="one payment request", actual=f"{sum(c['calls'] for c in found)}",
+                          hint="At the boundary exactly one rule may match: fraud >= 100000, payment < 100000.")
+    scored_at = int(_items(ctx, KIT.REVIEWS_TABLE, "orderId", [at["orderId"]])[at["orderId"]]["scoredAt"]["N"])
+    if charges[at["orderId"]][0]["chargedAt"] < scored_at:
+        return failed(f"The order of {_dollars(THRESHOLD)} was charged before the fraud check scored it.",
+                      expected="charged after review", actual="charged first")
+    return passed(f"{_dollars(THRESHOLD)} screened then paid once; {_dollars(THRESHOLD - 1)} paid without screening.")
+
+
+HIGH_RISK = {"totalCents": 250000, "cardCountry": "NG", "shippingCountry": "US", "customerId": None}
+
+
+@check("held-orders-not-charged", "A high-risk order is held (ON_HOLD, SuspiciousOrder event) and never charged",
+       points=15, needs=NEEDS,
+       hint="After ScoreOrder, a Choice on the score (>= 70): hold = DynamoDB UpdateItem status ON_HOLD on "
+            "securecart-orders, then events:putEvents a SuspiciousOrder (source securecart.fraud); release = "
+            "sqs:sendMessage to the payment queue. The payment rule must not match suspicious orders.",
+       more="The check places a $2,500 guest order paid with a Nigerian card shipped to the US (score 100) beside an "
+            "ordinary order. Once the ordinary order is paid, the held one must be ON_HOLD, never charged, and its "
+            "SuspiciousOrder event must have been put on the securecart bus.")
+def held_orders_not_charged(ctx):
+    _require_workflow(ctx)
+    risky, control = _order(ctx, **HIGH_RISK), _order(ctx)
+    _checkout(ctx, [risky, control])  # the control order is queued after the risky one
+    ids = [risky["orderId"], control["orderId"]]
+
+    _settle(lambda: (_statuses(ctx, ids), _reviews(ctx, ids)),
+            lambda found: found[0].get(control["orderId"]) == "PAID" and found[0].get(risky["orderId"]) != "PLACED")
+    _wait(lambda: risky["orderId"] in _charges(ctx, ids), 1.5)  # a charge in flight
+    statuses, charges = _statuses(ctx, ids), _charges(ctx, ids)
+    if risky["orderId"] in charges:
+        return failed("A high-risk order (score 100) was charged: "
+                      + ("the fraud workflow scored it, so either the payment rule also matches suspicious orders "
+                         "(it must match only the complement of the fraud rule) or the workflow's Choice released it."
+                         if risky["orderId"] in _reviews(ctx, ids) else "it was paid without a fraud check."),
+                      expected="never charged", actual=f"status {statuses.get(risky['orderId'])}, charged",
+                      hint="Narrow the payment rule to ordinary orders (the complement of the fraud rule), and make the "
+                           "workflow's Choice send scores of 70 or more to the hold branch only.")
+    if statuses.get(control["orderId"]) != "PAID":
+        return failed("An ordinary order placed beside it was not paid either, so the check cannot tell whether the "
+                      "high-risk one was held or just stuck.", expected="ordinary order PAID",
+                      actual=f"status {statuses.get(control['orderId'])}",
+                      hint="Fix the payment path first: the payment rule, queue, function and event source mapping "
+                           "(securecart-lab check 4 --only payment-burst).")
+    if statuses.get(risky["orderId"]) != "ON_HOLD":
+        error = _workflow_error(ctx, risky["orderId"])
+        return failed("The high-risk order was not held" + (f": its fraud check failed: {error}" if error else "."),
+                      expected="status ON_HOLD in securecart-orders",
+                      actual=f"status {statuses.get(risky['orderId'])}",
+                      hint="The hold branch: arn:aws:states:::dynamodb:updateItem on securecart-orders, "
+                           "SET #status = :held with :held = ON_HOLD (the role needs dynamodb:UpdateItem).")
+    if not _wait(lambda: _suspicious_event(ctx, risky["orderId"]), 5.0):
+        return failed("The order is ON_HOLD, but no SuspiciousOrder event for it reached the securecart bus.",
+                      expected="a SuspiciousOrder event (source securecart.fraud)", actual="none",
+                      hint="Add an arn:aws:states:::events:putEvents task after the hold (EventBusName securecart, "
+                           "Source securecart.fraud, DetailType SuspiciousOrder); the role needs events:PutEvents.")
+    return passed("The high-risk order is ON_HOLD, was never charged, and a SuspiciousOrder event was published.")
+
+
+def _workflow_error(ctx, order_id: str) -> str | None:
+    """Why the fraud workflow's execution for `order_id` failed, read from its execution log (an EXPRESS workflow's
+    history is its log); None when it did not fail or logs nothing."""
+    try:
+        machine = ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=_require_workflow(ctx))
+        arn = machine["loggingConfiguration"]["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"]
+        group = arn.split(":log-group:", 1)[1].removesuffix(":*")
+        logs = ctx.aws("logs")
+        mentions = logs.filter_log_events(logGroupName=group, filterPattern=f'"{order_id}"')["events"]
+        executions = {json.loads(e["message"]).get("execution_arn") for e in mentions}
+        for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, filterPattern='"ExecutionFailed"'):
+            for event in page["events"]:
+                record = json.loads(event["message"])
+                if record.get("type") == "ExecutionFailed" and record.get("execution_arn") in executions:
+                    details = record.get("details") or {}
+                    return f"{details.get('error')}: {str(details.get('cause'))[:300]}"
+    except (ClientError, KeyError, IndexError, ValueError, LabError):
+        return None
+    return None
+
+
+def _suspicious_event(ctx, order_id: str) -> bool:
+    try:
+        events = ctx.aws("logs").filter_log_events(logGroupName=KIT.OBSERVER_LOG_GROUP,
+                                                   filterPattern=f'"{order_id}"')["events"]
+    except ClientError:
+        return False
+    for event in events:
+        try:
+            message = json.loads(event["message"])
+        except ValueError:
+            continue
+        if message.get("detail-type") == "SuspiciousOrder" and (message.get("detail") or {}).get("orderId") == order_id:
+            return True
+    return False
+
+
+# --- 3. Compliance forwarding -------------------------------------------------------------------------------------
+
+
+# --- 4. Payment queue ---------------------------------------------------------------------------------------------
+
+BURST = 200
+DUPLICATES = 10
+
+
+def _payment_path(ctx) -> tuple[str, dict, str | None, dict]:
+    """(queue url, its attributes, its dead-letter queue url or None, the event source mapping) of the stack."""
+    sqs, lam = ctx.aws("sqs"), ctx.aws("lambda")
+    mappings = []
+    for uuid in _of_type(ctx, "AWS::Lambda::EventSourceMapping"):
+        try:
+            mappings.append(lam.get_event_source_mapping(UUID=uuid))
+        except ClientError:
+            continue
+    sqs_mappings = [m for m in mappings if ":sqs:" in m.get("EventSourceArn", "")]
+    if not sqs_mappings:
+        raise LabError("Expected an event source mapping from the payment queue to the payment function in section 4, "
+                       "found none.", "Add an AWS::Lambda::EventSourceMapping (EventSourceArn: the queue's Arn, "
+                                      "FunctionName: the payment function) and deploy 4.")
+    mapping = sqs_mappings[0]
+    queue_name = mapping["EventSourceArn"].rsplit(":", 1)[1]
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    dlq = None
+    if attributes.get("RedrivePolicy"):
+        target = json.loads(attributes["RedrivePolicy"]).get("deadLetterTargetArn", "")
+        try:
+            dlq = sqs.get_queue_url(QueueName=target.rsplit(":", 1)[1])["QueueUrl"]
+        except ClientError:
+            dlq = None
+    return url, attributes, dlq, mapping
+
+
+@check("payment-burst", f"A burst of {BURST} orders drains: none lost, none charged twice", points=15, needs=NEEDS,
+       hint="Pass an idempotency key (the orderId) to the gateway: SQS delivers at least once, and a retried batch or a "
+            "re-published event must not charge again.",
+       more=f"The check places {BURST} ordinary orders through checkout at once, then publishes {DUPLICATES} of their "
+            "OrderPlaced events a second time (as a retried publisher does). Every order must end PAID with exactly one "
+            "charge at the gateway, none left in the queues. It reports the throughput and checkout-to-charge latency.")
+def payment_burst(ctx):
+    url, _, dlq, _ = _payment_path(ctx)
+    orders = [_order(ctx, totalCents=1000 + n) for n in range(BURST)]
+    ids = [o["orderId"] for o in orders]
+    began = time.monotonic()
+    _checkout(ctx, orders)
+    duplicates = [{"EventBusName": KIT.BUS, "Source": KIT.ORDER_SOURCE, "DetailType": "OrderPlaced",
+                   "Detail": json.dumps({**o, "placedAt": "retry"})} for o in orders[:DUPLICATES]]
+    ctx.aws("events").put_events(Entries=duplicates)
+    paid = _wait(lambda: _count_paid(ctx, ids) == len(ids), 60.0, interval=0.5)
+    drained = time.monotonic() - began
+    charges = _charges(ctx, ids)
+    twice = {i: c for i, c in charges.items() if len(c) > 1}
+    if twice:
+        example, found = next(iter(twice.items()))
+        return failed(f"{len(twice)} of {BURST} orders were charged more than once (e.g. {example}: {len(found)} charges).",
+                      expected="one charge per order", actual=f"{len(twice)} charged twice",
+                      hint="Send idempotencyKey = the orderId with each gateway request: the gateway then answers a "
+                           "repeated request with the first charge instead of charging again.")
+    missing = [i for i in ids if i not in charges]
+    if missing:
+        depth = _depths(ctx, url, dlq)
+        return failed(f"{len(missing)} of {BURST} orders were not charged within 60 s ({depth}).",
+                      expected=f"{BURST} orders charged", actual=f"{BURST - len(missing)} charged",
+                      hint="See the function's log (securecart-lab logs lambda securecart-process-payment): a failing "
+                           "message, a missing permission on its role, or a mapping that is disabled.")
+    if not paid:
+        return failed(f"Every order was charged, but {BURST - _count_paid(ctx, ids)} are not marked PAID in "
+                      "securecart-orders.", expected="status PAID", actual="another status",
+                      hint="After the charge, set status = PAID on the order (dynamodb:UpdateItem on securecart-orders).")
+    placed = {i: int(item["placedAtMs"]["N"]) for i, item in _items(ctx, KIT.ORDERS_TABLE, "orderId", ids).items()
+              if "placedAtMs" in item}
+    latencies = sorted(charges[i][0]["chargedAt"] - placed[i] for i in ids if i in placed)
+    p50 = statistics.median(latencies) / 1000
+    p95 = latencies[int(len(latencies) * 0.95) - 1] / 1000
+    return passed(f"{BURST} orders charged once each in {drained:.1f} s ({BURST / drained:.0f} orders/s); checkout to "
+                  f"charge p50 {p50:.2f} s, p95 {p95:.2f} s; {DUPLICATES} re-published events charged nothing.")
+
+
+def _count_paid(ctx, ids: list[str]) -> int:
+    return sum(1 for status in _statuses(ctx, ids).values() if status == "PAID")
+
+
+def _depths(ctx, url: str, dlq: str | None) -> str:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    sqs = ctx.aws("sqs")
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    text = f"{queue[names[0]]} waiting and {queue[names[1]]} in flight in the queue"
+    if dlq:
+        text += f", {sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=names[:1])['Attributes'][names[0]]} in its DLQ"
+    return text
+
+
+@check("payment-poison-dlq", "A poison message lands in the DLQ after maxReceiveCount receives; the rest of its batch "
+       "is paid", points=15, needs=NEEDS,
+       hint="A RedrivePolicy on the payment queue (deadLetterTargetArn, maxReceiveCount), FunctionResponseTypes: "
+            "[ReportBatchItemFailures] on the mapping, and a function that returns {\"batchItemFailures\": "
+            "[{\"itemIdentifier\": messageId}]} for each message it could not process instead of raising.",
+       more="The check places 4 ordinary orders and one the gateway can never accept (card token tok_corrupt) in one "
+            "checkout. The 4 must be charged once each; the poison message must fail alone, come back after each "
+            "visibility timeout, and move to the dead-letter queue after maxReceiveCount receives.")
+def payment_poison_dlq(ctx):
+    url, attributes, dlq, mapping = _payment_path(ctx)
+    if dlq is None:
+        return failed("The payment queue has no dead-letter queue: a message that always fails comes back forever "
+                      "(until its retention period ends) and is never looked at.",
+                      expected="RedrivePolicy with deadLetterTargetArn", actual="no RedrivePolicy",
+                      hint="Add an AWS::SQS::Queue for the dead letters and RedrivePolicy: {deadLetterTargetArn: "
+                           "!GetAtt PaymentDeadLetterQueue.Arn, maxReceiveCount: 3} on the payment queue.")
+    max_receives = int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
+    visibility = int(attributes.get("VisibilityTimeout", 30))
+    budget = max_receives * visibility + 15
+    if budget > 120:
+        return failed(f"With VisibilityTimeout {visibility} s and maxReceiveCount {max_receives}, a poison message "
+                      f"needs about {max_receives * visibility} s to reach the DLQ; this check waits at most 105 s.",
+                      expected="maxReceiveCount x VisibilityTimeout <= 105 s", actual=f"{max_receives * visibility} s",
+                      hint="The README's values: function Timeout 3, VisibilityTimeout 5, maxReceiveCount 3.")
+    good = [_order(ctx) for _ in range(4)]
+    poison = _order(ctx, cardToken="tok_corrupt")
+    _checkout(ctx, [*good, poison])
+    good_ids = [o["orderId"] for o in good]
+    deadline = time.monotonic() + budget
+    found = None
+    while time.monotonic() < deadline:
+        found = _in_dlq(ctx, dlq, poison["orderId"])
+        if found:
+            break
+        charged = _charges(ctx, good_ids)
+        if len(charged) == len(good) and _queue_empty(ctx, url):
+            found = _in_dlq(ctx, dlq, poison["orderId"])
+            if not found:
+                reports = "ReportBatchItemFailures" in (mapping.get("FunctionResponseTypes") or [])
+                return failed("The poison message was deleted from the queue without reaching the dead-letter queue: "
+                              + ("your function reported success for it (catch the error and list the message in "
+                                 "batchItemFailures)." if reports else
+                                 "the mapping does not have FunctionResponseTypes: [ReportBatchItemFailures], so the "
+                                 "batchItemFailures your function returns are ignored and the whole batch counts as "
+                                 "processed."),
+                              expected="the poison message in the DLQ", actual="deleted after processing")
+            break
+        time.sleep(0.3)
+    charges = _charges(ctx, good_ids)
+    unpaid = [i for i in good_ids if i not in charges]
+    if not found:
+        return failed(f"The poison message did not reach the dead-letter queue within {budget} s.",
+                      expected=f"in the DLQ after {max_receives} receives", actual=_depths(ctx, url, dlq))
+    if unpaid:
+        return failed(f"{len(unpaid)} of the 4 good orders in the poison message's batch were not paid: when one message "
+                      "fails, the function fails the whole batch.", expected="4 charged", actual=f"{4 - len(unpaid)}",
+                      hint="Catch the error per message and return it in batchItemFailures; let the others succeed.")
+    if any(len(c) > 1 for c in charges.values()):
+        return failed("A good order of the poison message's batch was charged twice: the batch was retried because of "
+                      "the poison message.", expected="one charge each", actual="charged twice",
+                      hint="Report failures per message (ReportBatchItemFailures), and pass an idempotency key.")
+    # The DLQ keeps the message's receive count; the check's own receive from the DLQ added one.
+    receives = int(found.get("Attributes", {}).get("ApproximateReceiveCount", max_receives + 1)) - 1
+    return passed(f"The poison message moved to the DLQ after {receives} receives (maxReceiveCount {max_receives}); the 4 "
+                  "other orders were charged once each.")
+
+
+def _queue_empty(ctx, url: str) -> bool:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = ctx.aws("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return all(int(attributes[n]) == 0 for n in names)
+
+
+def _in_dlq(ctx, dlq: str, order_id: str) -> dict | None:
+    """The check's own message for `order_id` in the DLQ (deleted once found: it is the check's test data)."""
+    sqs = ctx.aws("sqs")
+    seen = set()
+    while True:
+        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=2,
+                                       AttributeNames=["All"]).get("Messages", [])
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not fresh:
+            return None
+        for message in fresh:
+            seen.add(message["MessageId"])
+            if order_id in message["Body"]:
+                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                return message
+            sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+
+
+@check("payment-visibility", "The payment queue's visibility timeout is longer than the function's timeout",
+       points=10, needs=NEEDS,
+       hint="The queue's VisibilityTimeout must exceed the payment function's Timeout (AWS recommends six times it), "
+            "or a batch still being processed is delivered again to another invocation.",
+       more="While a batch runs, its messages are invisible for the queue's visibility timeout. If the function may run "
+            "longer, the messages reappear and the event source mapping hands them to a second invocation: the same "
+            "payment is processed twice at once. The check measures it with an order whose card the gateway answers "
+            "slowly, when the timeouts allow.")
+def payment_visibility(ctx):
+    url, attributes, _, mapping = _payment_path(ctx)
+    visibility = int(attributes.get("VisibilityTimeout", 30))
+    function = ctx.aws("lambda").get_function_configuration(FunctionName=mapping["FunctionArn"])
+    timeout = int(function.get("Timeout", 3))
+    name = function["FunctionName"]
+    if visibility >= timeout:
+        advice = "" if visibility >= 6 * timeout else f" (AWS recommends at least 6 x the timeout, {6 * timeout} s, to " \
+                                                       "leave room for retries when the function is throttled)"
+        return passed(f"VisibilityTimeout {visibility} s >= {name}'s Timeout {timeout} s{advice}.")
+    measured = ""
+    slow = visibility + 1.5
+    if slow < timeout and slow <= 10:
+        order = _order(ctx, cardToken=f"tok_slow_{slow:g}")
+        _checkout(ctx, [order])
+        _wait(lambda: sum(c["calls"] for c in _charges(ctx, [order["orderId"]]).get(order["orderId"], [])) > 1,
+              slow + visibility + 5)
+        calls = sum(c["calls"] for c in _charges(ctx, [order["orderId"]]).get(order["orderId"], []))
+        measured = (f" Measured: an order whose payment took {slow:g} s reached the gateway {calls} times"
+                    f"{' (its idempotency key kept it to one charge)' if calls > 1 else ''}.")
+    return failed(f"The payment queue's VisibilityTimeout ({visibility} s) is shorter than {name}'s Timeout ({timeout} s): "
+                  f"a batch that runs longer than {visibility} s becomes visible again while it is being processed, and "
+                  f"the event source mapping delivers it to a second invocation.{measured}",
+                  expected=f"VisibilityTimeout >= {timeout} s", actual=f"{visibility} s",
+                  hint=f"Raise the queue's VisibilityTimeout (AWS recommends 6 x the function timeout, {6 * timeout} s), "
+                       "or lower the function's Timeout.")
