@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 import psycopg
+from botocore.exceptions import ClientError
 
 from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
@@ -274,7 +275,111 @@ def writes_on_primary(ctx):
     return passed(f"Order {body['orderId']} is stored on {writer.id} ({writer.endpoint})")
 
 
-# --- step 3: the failover drill ------------------------------------------------------------------------------------
+# --- step 3: Multi-AZ, then the failover drill ---------------------------------------------------------------------
+
+FAILOVER_COMPLETED = "Multi-AZ instance failover completed"
+FAILOVER_STARTED = "Multi-AZ instance failover started."
+AZ_DOWN_HINT = "Run securecart-lab chaos az-down while lab 2's Multi-AZ securecart-db is the writer (README, step 3)."
+REDO_HINT = "To do step 3 again in order: securecart-lab reset 3 --environment, deploy 3, then chaos az-down first."
+
+
+@check("multi-az-failover", "When the writer's Availability Zone fails, Multi-AZ fails over behind the same endpoint "
+       "and no order is lost", points=10,
+       hint=AZ_DOWN_HINT + " Watch RDS fail over by itself (aws rds describe-events), then place an order on the site: "
+            "the writer parameter stays as it is.",
+       more="chaos az-down notes the writer (endpoint, AZ, standby AZ, the writer parameter) and every confirmed order, "
+            "then crashes its primary server. The check wants RDS's failover events for that instance since, the same "
+            "endpoint, the instance now in its former standby's AZ, every noted order still there, and the site storing "
+            "an order on it after the failover without a change to the writer parameter: while it is the writer, the "
+            "check places that order itself; after the primary-down drill it looks for one placed between the two drills.",
+       needs=SITE)
+def multi_az_failover(ctx):
+    drill = get_lab(3).module("outage.py")
+    environment = ctx.engine.environment_id()
+    az, outage = drill.AzOutage.load(ctx.settings, environment), drill.Outage.load(ctx.settings, environment)
+    topo = _topology(ctx)
+    if az is None:
+        if outage is not None:
+            return failed(f"chaos primary-down was run on {outage.instance}, but chaos az-down was not before it",
+                          expected="chaos az-down on the Multi-AZ writer, then the primary-down drill",
+                          actual="primary-down only", hint=REDO_HINT)
+        writer = topo.require_writer()
+        if not writer.multi_az:
+            return failed(f"The writer {writer.id} is not Multi-AZ: with its AZ down there is no standby to take over",
+                          expected="MultiAZ: true", actual="MultiAZ: false",
+                          hint="Lab 2's template asks for MultiAZ: true on the database (deploy 2), then chaos az-down.")
+        return failed("The Multi-AZ drill has not been run", expected="securecart-lab chaos az-down", actual="no az-down yet")
+    at = time.strftime("%H:%M:%S", time.localtime(az.at))
+    rds = ctx.aws("rds")
+    try:
+        found = rds.describe_db_instances(DBInstanceIdentifier=az.instance)["DBInstances"][0]
+    except ClientError:
+        return failed(f"{az.instance}, whose AZ went down at {at}, no longer exists", expected=az.instance,
+                      actual="no such DB instance", hint=REDO_HINT)
+    if not found.get("MultiAZ"):
+        return failed(f"{az.instance} is not Multi-AZ any more", expected="MultiAZ: true", actual="MultiAZ: false",
+                      hint=REDO_HINT)
+    events = rds.describe_events(SourceType="db-instance", SourceIdentifier=az.instance)["Events"]
+    since = [event["Message"] for event in events[az.events_before:]]  # in the order RDS recorded them
+    if FAILOVER_COMPLETED not in since:
+        if found["DBInstanceStatus"] == "rebooting" or FAILOVER_STARTED in since:
+            return failed(f"{az.instance} is still failing over", expected=f"the event {FAILOVER_COMPLETED!r}",
+                          actual=found["DBInstanceStatus"],
+                          hint=f"Wait a few seconds: aws rds describe-events --source-type db-instance "
+                               f"--source-identifier {az.instance}")
+        return failed(f"{az.instance} did not fail over after its AZ went down at {at}",
+                      expected=f"the events {FAILOVER_STARTED!r} and {FAILOVER_COMPLETED!r}",
+                      actual="; ".join(since) or "no event")
+    endpoint = f"{found['Endpoint']['Address']}:{found['Endpoint']['Port']}"
+    if endpoint != az.endpoint:
+        return failed(f"{az.instance}'s endpoint changed with the failover", expected=az.endpoint, actual=endpoint)
+    zone = found.get("AvailabilityZone")
+    if az.standby_zone and zone != az.standby_zone:
+        return failed(f"{az.instance} still runs in {zone}: its standby in {az.standby_zone} did not take over",
+                      expected=f"AvailabilityZone {az.standby_zone}", actual=f"AvailabilityZone {zone}")
+    moved = f"{az.instance} failed over at {at} from {az.zone} to its standby in {zone}, behind the same endpoint {endpoint}"
+    parameter = az.writer_parameter or "not set"
+    writer = topo.writer
+    if writer is not None and writer.id == az.instance:
+        if topo.writer_parameter != az.writer_parameter:
+            return failed(f"{WRITER_PARAMETER} changed after the failover: a Multi-AZ failover keeps the endpoint, so "
+                          "nothing needs to move", expected=parameter, actual=topo.writer_parameter or "not set",
+                          hint=f"Put {WRITER_PARAMETER} back as it was ({parameter}).")
+        lost = [o for o in az.orders if o not in _order_on(writer, az.orders)]
+        if lost:
+            return failed(f"{len(lost)} of the {len(az.orders)} orders confirmed before the AZ went down are missing",
+                          expected="every order", actual=", ".join(lost[:5]) + (" ..." if len(lost) > 5 else ""))
+        status, body = _place_order(ctx, _site(ctx), writer)
+        if status != 201 or not _order_on(writer, [body["orderId"]]):
+            return failed(f"The site did not take an order on {az.instance} after the failover",
+                          expected="201, stored on the same instance",
+                          actual=f"{status} {body.get('message', '')}".strip())
+        return passed(f"{moved}: all {len(az.orders)} orders confirmed before are there, and the site stored new order "
+                      f"{body['orderId']} on it ({WRITER_PARAMETER}: {parameter}, unchanged)")
+    if outage is not None and outage.instance == az.instance:
+        # The primary-down drill came next: it noted every order on the instance, which was still the writer.
+        noted = set(outage.orders)
+        lost = [o for o in az.orders if o not in noted]
+        if lost:
+            return failed(f"{len(lost)} of the {len(az.orders)} orders confirmed before the AZ went down were gone by "
+                          "the primary-down drill", expected="every order",
+                          actual=", ".join(lost[:5]) + (" ..." if len(lost) > 5 else ""))
+        before = set(az.orders)
+        later = [o for o in outage.orders if o not in before]  # stored after the AZ went down, so after the failover
+        if not later:
+            return failed(f"No order was stored on {az.instance} between its failover and chaos primary-down",
+                          expected="an order through the site after chaos az-down, before chaos primary-down",
+                          actual="none", hint="After chaos az-down, place an order on the site (README, step 3) "
+                                              "before chaos primary-down. " + REDO_HINT)
+        return passed(f"{moved}: all {len(az.orders)} orders confirmed before were there at the primary-down drill, "
+                      f"and the site stored {len(later)} more on it after the failover (first: {later[0]}) with "
+                      f"{WRITER_PARAMETER} unchanged")
+    return failed(f"The writer is {writer.id if writer else 'unknown'}, not {az.instance}, though a Multi-AZ failover "
+                  "keeps the endpoint", expected=f"{WRITER_PARAMETER}: {parameter}",
+                  actual=topo.writer_parameter or "not set",
+                  hint=f"Put {WRITER_PARAMETER} back as it was ({parameter}).")
+
+
 
 @check("failover", "After the primary fails, the promoted replica takes orders and no confirmed order is lost", points=20,
        hint="Run the drill: securecart-lab chaos primary-down; aws rds promote-read-replica; put the promoted endpoint in "

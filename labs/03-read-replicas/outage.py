@@ -6,8 +6,11 @@ or both AZs go down), which Multi-AZ does not cover, so the replica must be prom
 tells the emulator not to repair it (bridges/rds_status.py). `chaos primary-up` starts it again.
 
 `chaos az-down` crashes only the primary server of a Multi-AZ writer, as when its AZ fails: RDS fails over to the
-standby behind the same endpoint by itself, and nothing is recorded or to undo. What was stopped is an environment record (securecart_lab.envstate)
-of the emulator that ran the drill: after `down`/`up` or a crash it is stale, and no drill happened here.
+standby behind the same endpoint by itself, and there is nothing to undo. It notes the instance as it was (endpoint,
+AZ, standby AZ, the writer parameter) and every confirmed order, for the `multi-az-failover` check.
+
+What each drill stopped is an environment record (securecart_lab.envstate) of the emulator that ran it: after
+`down`/`up` or a crash it is stale, and no drill happened here.
 
 `teardown` (used by `securecart-lab reset 3 --environment`) removes what lab 3 made: the replicas, the promoted writer
 (snapshotted first, as a stack delete does), the routing parameters, the lab 3 stack and the drill record, and brings
@@ -23,7 +26,7 @@ from pathlib import Path
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
-from securecart_lab import envstate, paths, postgres
+from securecart_lab import aws, envstate, paths, postgres
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
@@ -32,6 +35,7 @@ from securecart_lab.postgres import instances, topology as db
 from securecart_lab.postgres.server import PostgresServer
 
 RECORD = "lab03-drill"
+AZ_RECORD = "lab03-az-down"
 PROBE_DB = "securecart_lab_probe"  # the checks' own database (replication probe rows)
 STACK = "securecart-lab03"
 
@@ -62,6 +66,31 @@ class Outage:
             return None
 
 
+@dataclass
+class AzOutage:
+    """What `az_down` crashed: the Multi-AZ writer as it was, and the orders confirmed at that moment."""
+
+    instance: str
+    endpoint: str  # host:port, which a Multi-AZ failover keeps
+    zone: str  # AvailabilityZone then
+    standby_zone: str  # SecondaryAvailabilityZone then: where the failover moves the instance
+    at: float  # epoch seconds
+    orders: list[str]
+    writer_parameter: str | None  # /securecart/db/writer-endpoint then (None: unset)
+    events_before: int  # how many RDS events the instance had then: the failover's come after
+
+    def save(self, settings: Settings, environment: str | None) -> Path:
+        return envstate.save(settings, AZ_RECORD, asdict(self), environment)
+
+    @classmethod
+    def load(cls, settings: Settings, environment: str | None = None) -> "AzOutage | None":
+        data = envstate.load(settings, AZ_RECORD, envstate.current_id(settings) if environment is None else environment)
+        try:
+            return cls(**data) if data is not None else None
+        except TypeError:
+            return None
+
+
 def _server_of(settings: Settings, instance: db.DbInstance) -> PostgresServer:
     if instance.port == settings.pg_port:
         return postgres.primary(settings)
@@ -70,12 +99,15 @@ def _server_of(settings: Settings, instance: db.DbInstance) -> PostgresServer:
     return server
 
 
-def _writer(settings: Settings) -> db.DbInstance:
+def _topology(settings: Settings) -> db.Topology:
     try:
-        topo = db.topology(settings.endpoint_url)
+        return db.topology(settings.endpoint_url)
     except (ClientError, BotoCoreError) as exc:
         raise LabError(f"Cannot read the DB instances from the emulator: {exc}", 'Run "securecart-lab up".') from None
-    return topo.require_writer()
+
+
+def _writer(settings: Settings) -> db.DbInstance:
+    return _topology(settings).require_writer()
 
 
 def _halted(server: PostgresServer) -> Path:
@@ -83,15 +115,27 @@ def _halted(server: PostgresServer) -> Path:
 
 
 def az_down(settings: Settings) -> db.DbInstance:
-    """Crash the primary server of the Multi-AZ writer (its AZ fails); RDS fails over to the standby by itself."""
-    writer = _writer(settings)
+    """Crash the primary server of the Multi-AZ writer (its AZ fails); RDS fails over to the standby by itself.
+    Notes the instance as it was and the confirmed orders first."""
+    topo = _topology(settings)
+    writer = topo.require_writer()
     if not writer.multi_az:
         raise LabError(f"The writer {writer.id} is not Multi-AZ: with its AZ gone nothing would take over.",
                        "Lab 2 asks for MultiAZ: true. For the read replica drill, use chaos primary-down.")
     server = _server_of(settings, writer)
     if not server.is_running():
         raise LabError(f"The writer {writer.id} ({writer.endpoint}) is already down.", 'Bring it back with "securecart-lab chaos primary-up".')
+    rds = aws.client("rds", settings.endpoint_url)
+    described = rds.describe_db_instances(DBInstanceIdentifier=writer.id)["DBInstances"][0]
+    events = rds.describe_events(SourceType="db-instance", SourceIdentifier=writer.id)["Events"]
+    with writer.connect() as conn:
+        orders = [row[0] for row in conn.execute("SELECT id FROM orders ORDER BY created_at, id")]
+    record = AzOutage(writer.id, writer.endpoint, described.get("AvailabilityZone", ""),
+                      described.get("SecondaryAvailabilityZone", ""), time.time(), orders, topo.writer_parameter,
+                      len(events))
+    environment = envstate.current_id(settings)
     server.stop(mode="immediate")
+    record.save(settings, environment)
     return writer
 
 
@@ -213,4 +257,5 @@ def teardown(ctx) -> list[str]:
     if outage is not None:
         lines.append(f"Cleared the failover drill of {outage.at}")
     envstate.remove(settings, RECORD)
+    envstate.remove(settings, AZ_RECORD)
     return lines

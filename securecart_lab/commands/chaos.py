@@ -37,8 +37,10 @@ def chaos(settings: Settings, action: str) -> None:
         console.print(f"[bold red]{writer.id}[/]'s primary server on {writer.endpoint} crashed, as when its Availability "
                       "Zone fails. It is Multi-AZ: RDS promotes its synchronous standby behind the same endpoint.")
         console.print(f"Watch: aws rds describe-db-instances --db-instance-identifier {writer.id} --query "
-                      "'DBInstances[0].[DBInstanceStatus,Endpoint.Port]', then aws rds describe-events --source-type "
-                      f"db-instance --source-identifier {writer.id}")
+                      "'DBInstances[0].[DBInstanceStatus,Endpoint.Port,AvailabilityZone,SecondaryAvailabilityZone]', "
+                      f"then aws rds describe-events --source-type db-instance --source-identifier {writer.id}")
+        console.print("Then place an order on the site, writer parameter unchanged; `check 3` (multi-az-failover) "
+                      "judges the failover, and looks for every order confirmed before it.")
     else:
         with spinner("Starting the server again..."):
             outage = drill.primary_up(settings)

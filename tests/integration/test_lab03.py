@@ -22,7 +22,8 @@ from securecart_lab.postgres.testing import remove_home
 
 pytestmark = pytest.mark.integration
 
-CHECKS = ["replica-streaming", "replica-lag", "replica-read-only", "reads-on-replica", "writes-on-primary", "failover"]
+CHECKS = ["replica-streaming", "replica-lag", "replica-read-only", "reads-on-replica", "writes-on-primary",
+          "multi-az-failover", "failover"]
 APP_CACHE_SECONDS = 5.5  # the app instances re-read the SSM endpoints every 5 s
 
 
@@ -87,6 +88,8 @@ def test_starter_fails_the_replica_and_routing_checks(lab3, settings):
     assert {i: o.status for i, o in outcome.items()} == {i: FAIL for i in CHECKS}
     assert "read replica of securecart-db" in outcome["replica-streaming"].message
     assert outcome["failover"].message == "The failover drill has not been run"
+    assert outcome["multi-az-failover"].message == "The Multi-AZ drill has not been run"
+    assert "chaos az-down" in outcome["multi-az-failover"].hint
 
 
 def test_reads_left_on_the_primary_fail_reads_on_replica(lab3, settings, folder):
@@ -115,7 +118,7 @@ def test_a_reader_endpoint_without_its_port_is_named_as_the_cause(lab3, settings
 def test_the_solution_template_passes_all_but_the_drill(lab3, settings, folder):
     deploy_template(settings, folder, solution_text(lab3))
     wait_for_route(lab3, "reader")
-    assert statuses(settings) == {**{i: PASS for i in CHECKS}, "failover": FAIL}
+    assert statuses(settings) == {**{i: PASS for i in CHECKS}, "multi-az-failover": FAIL, "failover": FAIL}
 
 
 def test_az_down_fails_the_multi_az_writer_over_behind_the_same_endpoint(lab3, settings, cli, folder):
@@ -146,10 +149,27 @@ def test_az_down_fails_the_multi_az_writer_over_behind_the_same_endpoint(lab3, s
             time.sleep(0.2)
     wait_for_route(lab3, "reader", timeout=30)
     deadline = time.monotonic() + 30
-    while (outcome := {o.id: o for o in service.check(settings, 3, only={"replica-streaming", "writes-on-primary"}).outcomes}) \
+    judged = {"replica-streaming", "writes-on-primary", "multi-az-failover"}
+    while (outcome := {o.id: o for o in service.check(settings, 3, only=judged).outcomes}) \
             and any(o.status != PASS for o in outcome.values()):
         assert time.monotonic() < deadline, {i: o.message for i, o in outcome.items()}
         time.sleep(0.5)
+    # Issue 13: the check judged the failover: same endpoint, the standby's AZ, the orders, a new order.
+    judged = outcome["multi-az-failover"].message
+    assert "securecart-db failed over at " in judged and f"to its standby in {before['SecondaryAvailabilityZone']}" \
+        in judged and f"behind the same endpoint {before['Endpoint']['Address']}:{before['Endpoint']['Port']}" in judged
+    assert (after["AvailabilityZone"], after["SecondaryAvailabilityZone"]) == (
+        before["SecondaryAvailabilityZone"], before["AvailabilityZone"])
+    # Moving the writer parameter after a Multi-AZ failover is what it spares you: the check says so.
+    lab3.aws("ssm").put_parameter(Name=WRITER_PARAMETER, Type="String", Overwrite=True,
+                                  Value=f"{before['Endpoint']['Address']}:{before['Endpoint']['Port']}")
+    try:
+        moved = {o.id: o for o in service.check(settings, 3, only={"multi-az-failover"}).outcomes}["multi-az-failover"]
+        assert moved.status == FAIL and moved.message.startswith(f"{WRITER_PARAMETER} changed after the failover"), \
+            moved.message
+        assert moved.expected == "not set" and f"Put {WRITER_PARAMETER} back" in moved.hint, moved
+    finally:
+        lab3.aws("ssm").delete_parameter(Name=WRITER_PARAMETER)
 
 
 def test_writes_sent_to_the_replica_fail_writes_on_primary(lab3, settings):
@@ -189,6 +209,7 @@ def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cl
     applied = service.solve(settings, 3).applied
     solved = time.perf_counter() - began
     assert any(line.startswith("Drill: promoted securecart-db-replica") for line in applied), applied
+    assert any(line.startswith("Drill: chaos az-down; securecart-db failed over") for line in applied), applied
     began = time.perf_counter()
     outcome = results(settings)
     print(f"\nsolve 3 (with the drill): {solved:.1f} s; check 3: {time.perf_counter() - began:.1f} s")
@@ -196,6 +217,7 @@ def test_solve_runs_the_failover_drill_and_passes_every_check(lab3, settings, cl
         {i: o.message for i, o in outcome.items() if o.status != PASS}
     assert "securecart-db-replica2" in outcome["replica-streaming"].message
     assert "took over from securecart-db" in outcome["failover"].message
+    assert "stored 1 more on it after the failover" in outcome["multi-az-failover"].message, outcome["multi-az-failover"]
     # Issue 11 item 3: lab 2's checks follow the writer (the old primary is down and stale now).
     lab2 = {o.id: o for o in service.check(settings, 2, only={"orders-stored", "site-serves-products"}).outcomes}
     assert {i: o.status for i, o in lab2.items()} == {"orders-stored": PASS, "site-serves-products": PASS}, \
@@ -261,6 +283,7 @@ def test_redo_lab_3_from_scratch_after_the_drill(lab3, settings, cli, folder):
     assert lab3.lab.module("outage.py").Outage.load(settings) is None
     outcome = results(settings)
     assert outcome["failover"].message == "The failover drill has not been run"
+    assert outcome["multi-az-failover"].message == "The Multi-AZ drill has not been run"
     assert "deploy 3" in outcome["replica-streaming"].hint
 
     # The learner's own run of lab 3 again: their replica.yaml, then the failover by hand, without a new replica yet.
@@ -278,10 +301,18 @@ def test_redo_lab_3_from_scratch_after_the_drill(lab3, settings, cli, folder):
     # solve 3 finishes the runbook the learner started, rather than asking for a deploy that is refused.
     applied = service.solve(settings, 3).applied
     assert "Drill: the writer is already securecart-db-replica, promoted after the failure" in applied, applied
-    assert statuses(settings) == {i: PASS for i in CHECKS}
+    # The learner lost the Multi-AZ instance without running az-down first: solve cannot undo that, and says so.
+    assert any("chaos az-down was not run before securecart-db was lost" in line for line in applied), applied
+    outcome = results(settings)
+    assert {i: o.status for i, o in outcome.items()} == {**{i: PASS for i in CHECKS}, "multi-az-failover": FAIL}
+    skipped = outcome["multi-az-failover"]
+    assert skipped.message == "chaos primary-down was run on securecart-db, but chaos az-down was not before it"
+    assert "reset 3 --environment" in skipped.hint, skipped.hint
     assert cli("chaos", "primary-up").exit_code == 0
 
 
 def test_ci_lab_3_passes(lab3, cli, tmp_path):
+    # The test before lost the Multi-AZ instance without az-down, which no solve can undo: ci starts from scratch.
+    assert cli("reset", "3", "--environment").exit_code == 0
     result = cli("ci", "--lab", "3", "--junit", str(tmp_path / "ci.xml"))
     assert result.exit_code == 0, result.output

@@ -123,6 +123,9 @@ def test_multi_az_is_a_synchronous_standby_that_takes_over_behind_the_same_endpo
     assert instances.server(settings, ident).pid() not in (None, crashed_pid)
     after = wait_status(rds, ident, "available")
     assert after["Endpoint"] == endpoint
+    # The instance now runs in its former standby's AZ, as RDS reports after a failover.
+    assert (after["AvailabilityZone"], after["SecondaryAvailabilityZone"]) == (
+        found["SecondaryAvailabilityZone"], found["AvailabilityZone"])
     events = rds.describe_events(SourceType="db-instance", SourceIdentifier=ident)["Events"]
     failover = [e["Message"] for e in events if "failover" in e["EventCategories"]]
     assert failover == ["Multi-AZ instance failover started.", "Multi-AZ instance failover completed"]

@@ -4,7 +4,8 @@ A monitor thread looks at every DB instance's server each MONITOR_SECONDS:
 - A server that is down makes its instance `failed` (event "DB instance shutdown"); `available` again once it
   runs (event "DB instance restarted").
 - A Multi-AZ instance whose primary server is down while its standby runs fails over as RDS does: the instance is
-  `rebooting`, the standby is promoted and takes over the primary's port, so the endpoint does not change; events
+  `rebooting`, the standby is promoted and takes over the primary's port, so the endpoint does not change, and its
+  AvailabilityZone and SecondaryAvailabilityZone swap; events
   in category `failover` ("Multi-AZ instance failover started" / "completed": RDS-EVENT-0013 / RDS-EVENT-0015).
   Then a new standby is built from the new primary (RDS-EVENT-0050 / RDS-EVENT-0051, category availability).
 - A Multi-AZ instance whose standby is down gets a new one; its commits do not wait for a standby meanwhile.
@@ -145,6 +146,9 @@ def failover(settings: Settings, handle: rds.DatabaseHandle, database) -> None:
         if replica is not None:
             slots.append(replica.server.slot_name)
     handle.server = instances.failover(settings, handle.instance_id, handle.server.port, slots)
+    standby_zone = getattr(database, "secondary_availability_zone", None)
+    if standby_zone:  # the instance now runs where its standby was, as RDS reports it after a failover
+        database.availability_zone, database.secondary_availability_zone = standby_zone, database.availability_zone
     from securecart_lab.emulator.bridges import replicas
 
     for replica_id in list(getattr(database, "replicas", []) or []):
