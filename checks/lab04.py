@@ -9,6 +9,7 @@ observer rule (securecart-lab04-observer) copies the fraud workflow's events to 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 
@@ -142,6 +143,236 @@ def _dollars(cents: int) -> str:
 
 
 # --- 1. Schemas ---------------------------------------------------------------------------------------------------
+
+REGISTRY = "securecart"
+EVENT_SCHEMAS = ("OrderPlaced", "PaymentAuthorized", "InventoryLow", "SuspiciousOrder")
+DISCOVERED = "discovered-schemas"
+
+
+def _registered(ctx, event: str) -> dict | None:
+    """The learner's schema of `event` in the securecart registry (named OrderPlaced, or <source>@OrderPlaced), as
+    ListSchemas describes it; None when there is none."""
+    schemas = ctx.aws("schemas")
+    try:
+        listed = schemas.list_schemas(RegistryName=REGISTRY)["Schemas"]
+    except ClientError:
+        return None
+    return next((s for s in listed if s["SchemaName"] == event or s["SchemaName"].endswith(f"@{event}")), None)
+
+
+def _custom_registries(ctx) -> list[str]:
+    return [r["RegistryName"] for r in ctx.aws("schemas").list_registries(Scope="LOCAL")["Registries"]
+            if r["RegistryName"] != DISCOVERED]
+
+
+@check("schema-registry", "A schema registry holds SecureCart's four event schemas, versioned", points=10,
+       hint="In section 1 of template.yaml, add an AWS::EventSchemas::Registry named securecart and one "
+            "AWS::EventSchemas::Schema per event (OrderPlaced, PaymentAuthorized, InventoryLow, SuspiciousOrder) "
+            "in it, then deploy 4.",
+       more="Each schema is a JSONSchemaDraft4 or OpenApi3 document (seed/events/ has OrderPlaced and InventoryLow as "
+            "JSON Schema: change $schema to http://json-schema.org/draft-04/schema#). Every change of a schema's "
+            "Content is a new version: list them with aws schemas list-schema-versions --registry-name securecart "
+            "--schema-name OrderPlaced.",
+       needs={"schemas", "cloudformation"})
+def schema_registry(ctx):
+    schemas = ctx.aws("schemas")
+    try:
+        schemas.describe_registry(RegistryName=REGISTRY)
+    except ClientError:
+        others = _custom_registries(ctx)
+        return failed(f"No schema registry named {REGISTRY}.", expected=f"registry {REGISTRY}",
+                      actual=f"registries: {', '.join(others)}" if others else "no registry of yours")
+    found, missing = [], []
+    for event in EVENT_SCHEMAS:
+        summary = _registered(ctx, event)
+        if summary is None:
+            missing.append(event)
+            continue
+        versions = schemas.list_schema_versions(RegistryName=REGISTRY, SchemaName=summary["SchemaName"])[
+            "SchemaVersions"]
+        latest = schemas.describe_schema(RegistryName=REGISTRY, SchemaName=summary["SchemaName"])
+        document = json.loads(latest["Content"])
+        if not _declares_fields(document):
+            return failed(f"Schema {summary['SchemaName']} describes no field of the {event} event.",
+                          expected="a schema with the event's properties and the ones it requires",
+                          actual=latest["Content"][:200],
+                          hint=f"Describe the {event} detail's fields (properties, required) in its Content.")
+        found.append(f"{summary['SchemaName']} ({latest['Type']}, {len(versions)} version"
+                     f"{'s' if len(versions) != 1 else ''}, latest {latest['SchemaVersion']})")
+    if missing:
+        elsewhere = [f"{r}/{s['SchemaName']}" for r in _custom_registries(ctx) if r != REGISTRY
+                     for s in schemas.list_schemas(RegistryName=r)["Schemas"]
+                     if any(s["SchemaName"].endswith(e) for e in missing)]
+        return failed(f"Registry {REGISTRY} has no schema for {', '.join(missing)}.",
+                      expected=", ".join(EVENT_SCHEMAS),
+                      actual=("; ".join(found) or "no schema") + (f" (found in other registries: "
+                                                                   f"{', '.join(elsewhere)})" if elsewhere else ""))
+    return passed(f"Registry {REGISTRY}: " + "; ".join(found))
+
+
+def _declares_fields(document: dict) -> bool:
+    """Whether a schema document declares properties somewhere (its own, or a component's)."""
+    if isinstance(document.get("properties"), dict) and document["properties"]:
+        return True
+    components = (document.get("components") or {}).get("schemas") or {}
+    definitions = document.get("definitions") or {}
+    return any(isinstance(c, dict) and c.get("properties") for c in (*components.values(), *definitions.values()))
+
+
+def _draft4(ctx, name: str) -> tuple[dict, str]:
+    """The learner's schema as JSON Schema draft 4 (ExportSchema for OpenApi3), and its version."""
+    schemas = ctx.aws("schemas")
+    described = schemas.describe_schema(RegistryName=REGISTRY, SchemaName=name)
+    if described["Type"] == "JSONSchemaDraft4":
+        return json.loads(described["Content"]), described["SchemaVersion"]
+    exported = schemas.export_schema(RegistryName=REGISTRY, SchemaName=name, Type="JSONSchemaDraft4")
+    return json.loads(exported["Content"]), exported["SchemaVersion"]
+
+
+def _first_error(schema: dict, event: dict) -> str | None:
+    """The first field the event breaks ("detail/totalCents: '12' is not of type 'integer'"), or None. A schema of
+    the whole event (a "detail" property, as discovered schemas are) validates the event, else its detail."""
+    from jsonschema import Draft4Validator
+
+    whole = "detail" in (schema.get("properties") or {})
+    document = event if whole else event["detail"]
+    errors = sorted(Draft4Validator(schema).iter_errors(document), key=lambda e: (len(e.absolute_path), e.message))
+    if not errors:
+        return None
+    error = errors[0]
+    path = "/".join(str(p) for p in error.absolute_path)
+    prefix = "" if whole else "detail"
+    where = "/".join(p for p in (prefix, path) if p) or "(the event)"
+    return f"{where}: {error.message}"
+
+
+def _capture_orders(ctx, orders: list[dict], timeout: float = 15.0) -> list[dict]:
+    """Place `orders` through the kit's checkout and return the OrderPlaced events it put on the bus, caught by a
+    rule and a queue of the check's own (removed afterwards)."""
+    prov = KIT
+    events, sqs = ctx.aws("events"), ctx.aws("sqs")
+    name = ctx.unique("securecart-check-orders")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    try:
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        rule_arn = events.put_rule(Name=name, EventBusName=prov.BUS, EventPattern=json.dumps({
+            "source": [prov.ORDER_SOURCE], "detail-type": ["OrderPlaced"],
+            "detail": {"orderId": [o["orderId"] for o in orders]}}))["RuleArn"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+                "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
+        events.put_targets(Rule=name, EventBusName=prov.BUS, Targets=[{"Id": "check", "Arn": queue_arn}])
+        try:
+            _checkout(ctx, orders)
+            caught: dict[str, dict] = {}
+            deadline = time.monotonic() + timeout
+            while len(caught) < len(orders) and time.monotonic() < deadline:
+                for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                   WaitTimeSeconds=1).get("Messages", []):
+                    event = json.loads(message["Body"])
+                    caught[event["detail"]["orderId"]] = event
+            return [caught[o["orderId"]] for o in orders if o["orderId"] in caught]
+        finally:
+            events.remove_targets(Rule=name, EventBusName=prov.BUS, Ids=["check"])
+            events.delete_rule(Name=name, EventBusName=prov.BUS)
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+
+
+def _schema_orders(ctx) -> list[dict]:
+    """Orders as SecureCart's customers place them: a member's with one line, a guest's with several."""
+    return [
+        _order(ctx, items=[{"sku": "SC-ELEC-0001", "quantity": 1, "unitPriceCents": 2500}]),
+        _order(ctx, customerId=None, totalCents=None, customerEmail="guest@example.com",
+               items=[{"sku": "SC-HOME-0002", "quantity": 3, "unitPriceCents": 1250},
+                      {"sku": "SC-ELEC-0003", "quantity": 1, "unitPriceCents": 8999}]),
+    ]
+
+
+@check("schemas-match-orders", "Real OrderPlaced events validate against the registered OrderPlaced schema",
+       points=10,
+       hint="Make the OrderPlaced schema in the securecart registry describe the events checkout really sends "
+            "(aws schemas describe-schema --registry-name discovered-schemas --schema-name "
+            "securecart.checkout@OrderPlaced shows what discovery saw), with orderId required.",
+       more="The check places orders through the kit's checkout function, catches the OrderPlaced events it puts on "
+            "the securecart bus, and validates each against your schema (an OpenApi3 schema is exported as JSON "
+            "Schema draft 4 first). A schema of the detail is checked against the detail; one of the whole event "
+            "(with a detail property, as discovered schemas are) against the event. The schema must also reject an "
+            "order without orderId, or it standardises nothing.",
+       needs={"schemas", "events", "lambda", "sqs"})
+def schemas_match_orders(ctx):
+    summary = _registered(ctx, "OrderPlaced")
+    if summary is None:
+        return failed(f"Registry {REGISTRY} has no OrderPlaced schema to validate orders against.",
+                      expected=f"{REGISTRY}/OrderPlaced", actual="none",
+                      hint="Do step 1's schema-registry first: add the OrderPlaced schema to section 1.")
+    schema, version = _draft4(ctx, summary["SchemaName"])
+    label = f"{REGISTRY}/{summary['SchemaName']} version {version}"
+    orders = _schema_orders(ctx)
+    events = _capture_orders(ctx, orders)
+    if len(events) < len(orders):
+        raise LabError(f"Checkout put {len(events)} of {len(orders)} OrderPlaced events on the bus within 15 s.",
+                       "Run securecart-lab start 4 again to restore the kit's checkout function.")
+    for event in events:
+        error = _first_error(schema, event)
+        if error is not None:
+            return failed(f"The OrderPlaced event of order {event['detail']['orderId']} does not validate against "
+                          f"{label}: {error}.", expected="every real OrderPlaced event valid",
+                          actual=f"{error} (detail: {json.dumps(event['detail'])[:300]})")
+    broken = json.loads(json.dumps(events[0]))
+    broken["detail"].pop("orderId")
+    if _first_error(schema, broken) is None:
+        return failed(f"{label} accepts an order without orderId: it does not standardise the order events.",
+                      expected='"required": ["orderId", ...] in the detail\'s schema',
+                      actual="an OrderPlaced event without orderId is valid",
+                      hint="List the fields every order has (orderId first) under required.")
+    return passed(f"{len(events)} real OrderPlaced events from checkout validate against {label}, and an order "
+                  "without orderId does not.")
+
+
+@check("schema-discovery", "Schema discovery on the securecart bus infers schemas of new events", points=10,
+       hint="In section 1, add an AWS::EventSchemas::Discoverer whose SourceArn is the securecart bus's ARN "
+            "(!Sub arn:aws:events:${AWS::Region}:${AWS::AccountId}:event-bus/securecart), then deploy 4.",
+       more="The check puts an event of a detail-type never seen before on the securecart bus (source "
+            "securecart.checks) and waits for discovery to write <source>@<DetailType> into the discovered-schemas "
+            "registry, then removes that schema again.",
+       needs={"schemas", "events"})
+def schema_discovery(ctx):
+    prov = KIT
+    schemas, events = ctx.aws("schemas"), ctx.aws("events")
+    bus_arn = events.describe_event_bus(Name=prov.BUS)["Arn"]
+    discoverers = schemas.list_discoverers()["Discoverers"]
+    mine = [d for d in discoverers if d["SourceArn"] == bus_arn]
+    if not mine:
+        return failed(f"No discoverer on the {prov.BUS} bus.", expected=f"a discoverer with SourceArn {bus_arn}",
+                      actual="discoverers on: " + ", ".join(d["SourceArn"] for d in discoverers) if discoverers
+                      else "no discoverer")
+    if mine[0]["State"] != "STARTED":
+        return failed(f"Discoverer {mine[0]['DiscovererId']} is {mine[0]['State']}.", expected="STARTED",
+                      actual=mine[0]["State"],
+                      hint=f"aws schemas start-discoverer --discoverer-id {mine[0]['DiscovererId']}")
+    detail_type = f"Check Probe {ctx.unique('p').replace('-', ' ')}"
+    name = "securecart.checks@" + "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", detail_type) if p)
+    events.put_events(Entries=[{"EventBusName": prov.BUS, "Source": "securecart.checks", "DetailType": detail_type,
+                                "Detail": json.dumps({"probeId": ctx.unique("probe"), "seenAt": "2026-01-01T00:00:00Z"})}])
+    deadline, described = time.monotonic() + 10, None
+    while described is None and time.monotonic() < deadline:
+        try:
+            described = schemas.describe_schema(RegistryName=DISCOVERED, SchemaName=name)
+        except ClientError:
+            time.sleep(0.2)
+    if described is None:
+        return failed(f"No schema {name} in {DISCOVERED} 10 s after an event of detail-type {detail_type!r}.",
+                      expected=f"{DISCOVERED}/{name}", actual="none")
+    try:
+        schemas.delete_schema(RegistryName=DISCOVERED, SchemaName=name)
+    except ClientError:
+        pass
+    others = [s["SchemaName"] for s in schemas.list_schemas(RegistryName=DISCOVERED)["Schemas"]
+              if not s["SchemaName"].startswith("securecart.checks@")]
+    return passed(f"Discoverer {mine[0]['DiscovererId']} wrote {name} for a new detail-type"
+                  + (f"; discovered so far: {', '.join(others[:6])}" if others else ""))
 
 
 # --- 2. Fraud detection -------------------------------------------------------------------------------------------
