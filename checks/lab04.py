@@ -12,10 +12,12 @@ import json
 import re
 import statistics
 import time
+from datetime import datetime, timedelta, timezone
 
 from botocore.exceptions import ClientError
 
 from securecart_lab.checking import check, failed, passed
+from securecart_lab.config import ACCOUNT_ID, SECURITY_ACCOUNT_ID
 from securecart_lab.errors import LabError
 from securecart_lab.labs.registry import get_lab
 
@@ -556,6 +558,240 @@ def _suspicious_event(ctx, order_id: str) -> bool:
 
 
 # --- 3. Compliance forwarding -------------------------------------------------------------------------------------
+# The checks put their own payment events (source securecart.payments, their own payment ids) on the securecart bus
+# and read the security account's log group with the security account's credentials.
+
+PAYMENT_TYPES = ("PaymentAuthorized", "PaymentCaptured", "PaymentRefunded")
+ARRIVAL_SECONDS = 5.0  # delivery runs while PutEvents answers; this covers a retry or two
+OPEN_PRINCIPALS = ("*", "arn:aws:iam::*:root")
+
+
+def _security(ctx, service: str):
+    return ctx.aws(service, SECURITY_ACCOUNT_ID)
+
+
+def _compliance_bus(ctx) -> dict:
+    try:
+        return _security(ctx, "events").describe_event_bus(Name=KIT.COMPLIANCE_BUS)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+    raise LabError(f"Expected the event bus {KIT.COMPLIANCE_BUS} in the security account ({SECURITY_ACCOUNT_ID}), "
+                   "found none.", 'security.yaml declares it: run "securecart-lab deploy 4", which deploys security.yaml '
+                   "into the security account first.")
+
+
+def _forwarding_rules(ctx, bus_arn: str) -> list[str]:
+    """The rules of SecureCart's securecart bus with a target that is the compliance bus."""
+    events = ctx.aws("events")
+    found = []
+    for page in events.get_paginator("list_rules").paginate(EventBusName=KIT.BUS):
+        for rule in page["Rules"]:
+            targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=KIT.BUS)["Targets"]
+            if any(target["Arn"] == bus_arn for target in targets) and rule.get("State") != "DISABLED":
+                found.append(rule["Name"])
+    return found
+
+
+def _failed_invocations(ctx, rule: str, account: str | None = None) -> int:
+    """The rule's AWS/Events FailedInvocations over the last hour."""
+    cloudwatch = ctx.aws("cloudwatch", account) if account else ctx.aws("cloudwatch")
+    now = datetime.now(timezone.utc)
+    points = cloudwatch.get_metric_statistics(
+        Namespace="AWS/Events", MetricName="FailedInvocations", Dimensions=[{"Name": "RuleName", "Value": rule}],
+        StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=1), Period=3600, Statistics=["Sum"])
+    return int(sum(point["Sum"] for point in points["Datapoints"]))
+
+
+def _put_payments(ctx, detail_types) -> dict[str, str]:
+    """Put one payment event per detail type, each with the check's own payment id; payment id -> event id."""
+    entries = [{"Source": KIT.PAYMENTS_SOURCE, "DetailType": detail_type, "EventBusName": KIT.BUS,
+                "Detail": json.dumps({"paymentId": ctx.unique("chk4-pay"), "orderId": ctx.unique("chk4"),
+                                      "amountCents": 2500, "currency": "USD"})}
+               for detail_type in detail_types]
+    answer = ctx.aws("events").put_events(Entries=entries)
+    if answer.get("FailedEntryCount"):
+        raise LabError(f"PutEvents refused the check's payment events: {answer['Entries']}",
+                       'Run "securecart-lab start 4" to set the lab up again.')
+    return {json.loads(entry["Detail"])["paymentId"]: result["EventId"]
+            for entry, result in zip(entries, answer["Entries"])}
+
+
+def _arrivals(ctx, payments: dict[str, str]) -> dict[str, int]:
+    """payment id -> how many times it is in the security account's log group (EventBridge writes each event to a
+    stream named after the event's id)."""
+    logs = _security(ctx, "logs")
+    counts = {}
+    for payment, event_id in payments.items():
+        try:
+            found = logs.get_log_events(logGroupName=KIT.COMPLIANCE_LOG_GROUP, logStreamName=event_id,
+                                        startFromHead=True)["events"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            found = []
+        counts[payment] = sum(1 for event in found if payment in event["message"])
+    return counts
+
+
+def _delivered(ctx, payments: dict[str, str]) -> dict[str, int]:
+    _wait(lambda: all(_arrivals(ctx, payments).values()), ARRIVAL_SECONDS)
+    time.sleep(0.5)  # a second copy (two rules, two targets) would be there by now
+    return _arrivals(ctx, payments)
+
+
+def _matches(ctx, rule: str, detail_type: str) -> bool:
+    events = ctx.aws("events")
+    pattern = events.describe_rule(Name=rule, EventBusName=KIT.BUS).get("EventPattern")
+    if not pattern:
+        return False
+    sample = {"id": "1", "account": ACCOUNT_ID, "source": KIT.PAYMENTS_SOURCE, "time": "2026-01-01T00:00:00Z",
+              "region": "us-east-1", "resources": [], "detail-type": detail_type,
+              "detail": {"paymentId": "p", "orderId": "o", "amountCents": 2500, "currency": "USD"}}
+    return events.test_event_pattern(EventPattern=pattern, Event=json.dumps(sample))["Result"]
+
+
+def _why_missing(ctx, rules: list[str], before: dict[str, int], missing_types: list[str]) -> str:
+    rose = {rule: _failed_invocations(ctx, rule) - before[rule] for rule in rules}
+    rose = {rule: count for rule, count in rose.items() if count > 0}
+    if rose:
+        rule, count = next(iter(rose.items()))
+        return (f"EventBridge dropped them: rule {rule}'s FailedInvocations rose by {count}. The bus "
+                f"{KIT.COMPLIANCE_BUS} must let SecureCart's account ({ACCOUNT_ID}) put events (its resource policy, "
+                "security.yaml), and the rule's role must allow events:PutEvents on it.")
+    unmatched = [t for t in missing_types if not any(_matches(ctx, rule, t) for rule in rules)]
+    if unmatched:
+        return (f"No forwarding rule's pattern matches {', '.join(unmatched)} events: forward every "
+                f"{KIT.PAYMENTS_SOURCE} event (\"source\": [\"{KIT.PAYMENTS_SOURCE}\"]), whatever its detail-type.")
+    archive = _archive_rules(ctx)
+    if not archive:
+        return (f"They reached nothing in the security account: no rule of {KIT.COMPLIANCE_BUS} has the log group "
+                f"{KIT.COMPLIANCE_LOG_GROUP} as its target (security.yaml).")
+    refused = [rule for rule in archive if _failed_invocations(ctx, rule, SECURITY_ACCOUNT_ID)]
+    if refused:
+        return (f"The security account's rule {refused[0]} failed to write them: CloudWatch Logs lets EventBridge "
+                f"write to {KIT.COMPLIANCE_LOG_GROUP} only with a resource policy (AWS::Logs::ResourcePolicy) "
+                "allowing events.amazonaws.com logs:CreateLogStream and logs:PutLogEvents on the group.")
+    return (f"Check that a rule of {KIT.COMPLIANCE_BUS} matches events from account {ACCOUNT_ID} and writes to "
+            f"{KIT.COMPLIANCE_LOG_GROUP}.")
+
+
+def _archive_rules(ctx) -> list[str]:
+    events = _security(ctx, "events")
+    group_arn = f"arn:aws:logs:{events.meta.region_name}:{SECURITY_ACCOUNT_ID}:log-group:{KIT.COMPLIANCE_LOG_GROUP}"
+    found = []
+    for rule in events.list_rules(EventBusName=KIT.COMPLIANCE_BUS)["Rules"]:
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=KIT.COMPLIANCE_BUS)["Targets"]
+        if any(target["Arn"].split(":*")[0] == group_arn for target in targets):
+            found.append(rule["Name"])
+    return found
+
+
+@check("compliance-delivery", "Every payment event reaches the security account's log group, once",
+       points=10, needs=("events", "logs", "cloudwatch"),
+       hint="In section 3 of template.yaml, add a rule on the securecart bus matching every securecart.payments event, "
+            "with the security account's bus (arn:aws:events:us-east-1:222222222222:event-bus/securecart-compliance) "
+            "as its target and a role that may events:PutEvents on it; in security.yaml, let SecureCart's account put "
+            "events on that bus. Then deploy 4.",
+       more="The check puts one PaymentAuthorized, one PaymentCaptured and one PaymentRefunded event (source "
+            "securecart.payments, its own payment ids) on the securecart bus, then reads /securecart/compliance with "
+            "the security account's credentials (securecart-lab env --account security): each must be there exactly "
+            "once. On AWS, as here, an event the target bus refuses is dropped, and the forwarding rule's "
+            "FailedInvocations metric (AWS/Events, RuleName) counts it.")
+def compliance_delivery(ctx):
+    bus = _compliance_bus(ctx)
+    rules = _forwarding_rules(ctx, bus["Arn"])
+    if not rules:
+        return failed(f"No enabled rule on the {KIT.BUS} bus sends events to the security account's bus.",
+                      expected=f"a rule on {KIT.BUS} with the target {bus['Arn']}", actual="none")
+    before = {rule: _failed_invocations(ctx, rule) for rule in rules}
+    payments = _put_payments(ctx, PAYMENT_TYPES)
+    types = dict(zip(payments, PAYMENT_TYPES))
+    counts = _delivered(ctx, payments)
+    missing = [p for p, n in counts.items() if n == 0]
+    repeated = {p: n for p, n in counts.items() if n > 1}
+    expected = f"{len(payments)} payment events, each once in {KIT.COMPLIANCE_LOG_GROUP} (security account)"
+    if missing:
+        kinds = [types[p] for p in missing]
+        return failed(f"{len(missing)} of {len(payments)} payment events never reached {KIT.COMPLIANCE_LOG_GROUP} "
+                      f"({', '.join(kinds)}). " + _why_missing(ctx, rules, before, kinds),
+                      expected=expected, actual=f"{len(payments) - len(missing)} arrived")
+    if repeated:
+        return failed(f"Payment events arrived more than once ({', '.join(f'{types[p]}: {n} times' for p, n in repeated.items())}): "
+                      f"the forwarding rules {', '.join(rules)} (or their targets) send each event more than once, "
+                      "and compliance would count every payment twice.",
+                      expected=expected, actual=f"duplicates, forwarded by {', '.join(rules)}")
+    return passed(f"{len(payments)} of {len(payments)} payment events arrived once each in "
+                  f"{KIT.COMPLIANCE_LOG_GROUP}, forwarded by {', '.join(rules)}.")
+
+
+def _principals(statement: dict) -> list[str]:
+    principal = statement.get("Principal")
+    if principal == "*":
+        return ["*"]
+    if isinstance(principal, dict):
+        values = principal.get("AWS", [])
+        return [str(v) for v in (values if isinstance(values, list) else [values])]
+    return []
+
+
+def _names_securecart(value: str) -> bool:
+    return value in (ACCOUNT_ID, f"arn:aws:iam::{ACCOUNT_ID}:root") or value.startswith(f"arn:aws:iam::{ACCOUNT_ID}:")
+
+
+def _allows_put_events(statement: dict) -> bool:
+    actions = statement.get("Action", [])
+    actions = actions if isinstance(actions, list) else [actions]
+    return statement.get("Effect") == "Allow" and any(a in ("events:PutEvents", "events:*", "*") for a in actions)
+
+
+@check("compliance-policy", "The compliance bus lets SecureCart's account in, and only it",
+       points=10, needs=("events", "cloudwatch"),
+       hint="In security.yaml, give the securecart-compliance bus a resource policy (AWS::Events::EventBusPolicy, or "
+            "the bus's Policy) allowing events:PutEvents to SecureCart's account: Principal "
+            "{\"AWS\": \"arn:aws:iam::123456789012:root\"}, never \"*\". Then deploy 4.",
+       more="An event bus accepts events from its own account only, unless its resource policy names others. A "
+            "policy with Principal \"*\" lets every AWS account write to the security account's compliance log; one "
+            "naming another account (or with conditions that exclude the payment events) makes EventBridge drop "
+            "SecureCart's events, which the forwarding rule's FailedInvocations metric shows.")
+def compliance_policy(ctx):
+    bus = _compliance_bus(ctx)
+    policy = json.loads(bus.get("Policy") or "{}")
+    statements = [s for s in (policy.get("Statement") or []) if isinstance(s, dict) and _allows_put_events(s)]
+    expected = f"a statement allowing events:PutEvents to {ACCOUNT_ID} (SecureCart), none to *"
+    open_to_all = [s.get("Sid", "?") for s in statements if any(p in OPEN_PRINCIPALS for p in _principals(s))]
+    if open_to_all:
+        return failed(f"The policy of {KIT.COMPLIANCE_BUS} lets every AWS account put events on it (statement "
+                      f"{open_to_all[0]}, Principal \"*\"): anyone could write to the compliance log.",
+                      expected=expected, actual=f"Principal \"*\" in statement {open_to_all[0]}")
+    names = [s for s in statements if any(_names_securecart(p) for p in _principals(s))]
+    rules = _forwarding_rules(ctx, bus["Arn"])
+    dropped = _probe(ctx, rules) if rules else None
+    if not names:
+        found = "no resource policy" if not policy else \
+            f"principals {sorted({p for s in statements for p in _principals(s)}) or 'none allowing events:PutEvents'}"
+        why = f" {dropped}" if dropped else ""
+        return failed(f"The policy of {KIT.COMPLIANCE_BUS} does not name SecureCart's account ({ACCOUNT_ID}): only "
+                      f"{'the security account itself' if not policy else 'the accounts it names'} may put events "
+                      f"on it.{why}", expected=expected, actual=found)
+    if dropped:
+        return failed(f"The policy of {KIT.COMPLIANCE_BUS} names SecureCart's account, but SecureCart's payment events "
+                      f"are still refused: {dropped} Look at its conditions, and at the forwarding rule's role.",
+                      expected=expected, actual=dropped)
+    return passed(f"{KIT.COMPLIANCE_BUS} accepts events from {ACCOUNT_ID} (statement {names[0].get('Sid', '?')}) and "
+                  "from no one else.")
+
+
+def _probe(ctx, rules: list[str]) -> str | None:
+    """Put one payment event; if a forwarding rule's FailedInvocations rises, say so (else None)."""
+    before = {rule: _failed_invocations(ctx, rule) for rule in rules}
+    _put_payments(ctx, PAYMENT_TYPES[:1])
+    rose = _wait(lambda: {r: n - before[r] for r in rules if (n := _failed_invocations(ctx, r)) > before[r]}, 1.0)
+    if not rose:
+        return None
+    rule, count = next(iter(rose.items()))
+    return (f"The forwarding rule {rule}'s FailedInvocations rose by {count} for the check's payment event: "
+            "EventBridge dropped it.")
 
 
 # --- 4. Payment queue ---------------------------------------------------------------------------------------------

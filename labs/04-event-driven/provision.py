@@ -32,6 +32,12 @@ FUNCTIONS_DIR = HERE / "functions"
 
 STACK = "securecart-lab04"
 TEMPLATE = "template.yaml"
+# Step 3: the security account's side (security.yaml, deployed there first, with that account's credentials).
+SECURITY_STACK = "securecart-lab04-security"
+SECURITY_TEMPLATE = "security.yaml"
+COMPLIANCE_BUS = "securecart-compliance"
+COMPLIANCE_LOG_GROUP = "/securecart/compliance"
+PAYMENTS_SOURCE = "securecart.payments"
 SECTIONS = ("# --- 1. Schemas", "# --- 2. Fraud detection", "# --- 3. Compliance forwarding", "# --- 4. Payment queue")
 
 # Lab 1's resources lab 4 builds on.
@@ -223,12 +229,25 @@ def state_machine_arn(ctx) -> str:
 def deploy(ctx, source: Path) -> list[str]:
     """Apply source/template.yaml to stack securecart-lab04 (parameters from source/parameters.json and
     --parameter). With ctx.preview, only show the change set."""
+    lines = _deploy_security(ctx, source)
     path = source / TEMPLATE
     stacks.load_template(path, ctx.lab.number)
     body = path.read_text(encoding="utf-8")
-    lines = stacks.apply(ctx.aws("cloudformation"), STACK, path, body,
-                         parameters=stacks.read_parameters(source, ctx.parameters), preview=ctx.preview)
+    lines += stacks.apply(ctx.aws("cloudformation"), STACK, path, body,
+                          parameters=stacks.read_parameters(source, ctx.parameters), preview=ctx.preview)
     if ctx.preview:
         return lines
     return lines + [f'Place an order: aws lambda invoke --function-name {CHECKOUT} --cli-binary-format raw-in-base64-out '
                     '--payload \'{"customerId": "cus-1", "totalCents": 2500}\' /dev/stdout']
+
+
+def _deploy_security(ctx, source: Path) -> list[str]:
+    """security.yaml, as the security account (config.SECURITY_ACCOUNT_ID), to stack securecart-lab04-security:
+    the bus SecureCart forwards to must exist, and say who may send, before the rule that forwards to it."""
+    from securecart_lab.config import SECURITY_ACCOUNT_ID
+
+    path = source / SECURITY_TEMPLATE
+    stacks.load_template(path, ctx.lab.number)
+    lines = stacks.apply(ctx.aws("cloudformation", SECURITY_ACCOUNT_ID), SECURITY_STACK, path,
+                         path.read_text(encoding="utf-8"), preview=ctx.preview)
+    return [f"security.yaml, in the security account ({SECURITY_ACCOUNT_ID}):", *lines, f"{TEMPLATE}:"]

@@ -43,6 +43,7 @@ def variant():
         folder = Path(tempfile.mkdtemp(prefix="lab04-", dir="/tmp"))
         folders.append(folder)
         (folder / "template.yaml").write_text(text)
+        shutil.copy(LAB.solution_dir / "security.yaml", folder / "security.yaml")  # deploy 4 deploys both files
         return folder
 
     yield make
