@@ -14,12 +14,15 @@ What each drill stopped is an environment record (securecart_lab.envstate) of th
 
 `teardown` (used by `securecart-lab reset 3 --environment`) removes what lab 3 made: the replicas, the promoted writer
 (snapshotted first, as a stack delete does), the routing parameters, the lab 3 stack and the drill record, and brings
-back a primary the drill left down, so lab 3 starts again on lab 2's database.
+back a primary the drill left down, so lab 3 starts again on lab 2's database. The app instances are moved back to
+that database before the writer they use is deleted, and teardown returns once lab 2's site serves again.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,10 +30,11 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from securecart_lab import aws, envstate, paths, postgres
-from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
+from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER, AppConfig
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
 from securecart_lab.labs import stacks
+from securecart_lab.labs.registry import get_lab
 from securecart_lab.postgres import instances, topology as db
 from securecart_lab.postgres.server import PostgresServer
 
@@ -38,6 +42,7 @@ RECORD = "lab03-drill"
 AZ_RECORD = "lab03-az-down"
 PROBE_DB = "securecart_lab_probe"  # the checks' own database (replication probe rows)
 STACK = "securecart-lab03"
+SITE_WAIT_SECONDS = 30
 
 
 @dataclass
@@ -233,6 +238,11 @@ def teardown(ctx) -> list[str]:
         if more <= ours:
             break
         ours |= more
+    # The app instances cache the writer parameter (AppConfig.reader_cache_seconds): point them back at lab 2's
+    # database and let their caches expire before deleting the writer they use, or their next requests fail (503).
+    if topo.writer_parameter is not None and (topo.writer is None or topo.writer.id != lab2):
+        lines += _delete_parameters(ssm, [WRITER_PARAMETER])
+        time.sleep(AppConfig.reader_cache_seconds + 0.5)
     # Replicas first (deleted as they are, as on AWS), then the promoted ones outside the stack (final snapshot).
     for instance in sorted((topo.instances[i] for i in ours if i in topo.instances and i not in in_stack),
                            key=lambda i: i.source is None):
@@ -247,15 +257,53 @@ def teardown(ctx) -> list[str]:
             raise LabError(f"Stack {STACK} could not be deleted ({left['StackStatus']}).",
                            f"aws cloudformation describe-stack-events --stack-name {STACK} says why.")
         lines.append(f"Deleted stack {STACK}" + (f" (with {', '.join(sorted(in_stack))})" if in_stack else ""))
-    for name, role in ((WRITER_PARAMETER, "writes"), (READER_PARAMETER, "reads")):
-        try:
-            ssm.delete_parameter(Name=name)
-            lines.append(f"Deleted parameter {name}: the app {role} on lab 2's database again")
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
-                raise
+    lines += _delete_parameters(ssm, [WRITER_PARAMETER, READER_PARAMETER])
     if outage is not None:
         lines.append(f"Cleared the failover drill of {outage.at}")
     envstate.remove(settings, RECORD)
     envstate.remove(settings, AZ_RECORD)
+    return lines + _wait_for_site(ctx)
+
+
+def _delete_parameters(ssm, names: list[str]) -> list[str]:
+    lines = []
+    for name in names:
+        try:
+            ssm.delete_parameter(Name=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                raise
+            continue
+        role = "writes" if name == WRITER_PARAMETER else "reads"
+        lines.append(f"Deleted parameter {name}: the app {role} on lab 2's database again")
     return lines
+
+
+def _wait_for_site(ctx, timeout: float = SITE_WAIT_SECONDS) -> list[str]:
+    """Until lab 2's site answers product searches through its load balancer several times in a row (every
+    instance, round robin), so the learner's next request is served. A warning line when it does not in time."""
+    lab2 = get_lab(2)
+    url = lab2.provisioner().site_url(ctx.lab_context(lab2))
+    if url is None:
+        return []
+    deadline = time.monotonic() + timeout
+    streak, needed, last = 0, 2, "no answer"
+    while True:
+        if streak == 0:
+            health = lab2.provisioner().site_health(ctx.lab_context(lab2))
+            needed = 2 * max(1, health.total if health else 1)
+        try:
+            with urllib.request.urlopen(f"{url}/api/products?limit=1", timeout=5) as response:
+                response.read()
+            streak += 1
+        except urllib.error.HTTPError as exc:
+            streak, last = 0, f"{exc.code} {exc.read()[:200].decode(errors='replace').strip()}"
+        except OSError as exc:
+            streak, last = 0, str(exc)
+        if streak >= needed:
+            return [f"Lab 2's site serves again: {url}/"]
+        if time.monotonic() > deadline:
+            return [f"Warning: lab 2's site at {url}/ is not serving after {timeout:.0f} s (last answer: {last}); "
+                    '"securecart-lab check 2" says why.']
+        if streak == 0:
+            time.sleep(0.2)

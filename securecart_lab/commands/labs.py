@@ -89,7 +89,8 @@ def reset(settings: Settings, number: str, environment: bool = False) -> None:
         with spinner(f"Removing what lab {number} made and deploying its starter..."):
             lab, saved, applied = service.reset(settings, number, environment=True)
         for line in applied:
-            console.print(f"  {line}")
+            console.print(f"  [yellow]{escape(line)}[/]" if line.startswith("Warning:") else f"  {escape(line)}",
+                          highlight=False)
     else:
         lab, saved, applied = service.reset(settings, number)
     if saved:
