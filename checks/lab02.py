@@ -23,6 +23,7 @@ STACK = "securecart-lab02"
 APP_PORT = 8080
 DB_PORT = 5432
 RECOVERY_SECONDS = 30
+SETTLE_SECONDS = 10  # how long a check waits for the health checks' verdict on just registered targets
 ANYWHERE = {"0.0.0.0/0", "::/0"}
 
 
@@ -324,7 +325,8 @@ def load_balancer(ctx):
 
 def _no_healthy_target(ctx, what: str):
     """A failed outcome naming the real cause when the load balancer has no healthy target, else None."""
-    health = ctx.lab.provisioner().site_health(ctx)
+    # Replacements of failed instances are `initial` for a moment: report the health checks' verdict on them.
+    health = ctx.lab.provisioner().site_health(ctx, settle=SETTLE_SECONDS)
     if health is None or health.healthy:
         return None
     return failed(f"{what}: the load balancer has no healthy target to send it to.",

@@ -14,7 +14,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -117,7 +117,9 @@ def _stack_resources(ctx, resource_type: str) -> list[str]:
 
 
 def _wait_for_targets(ctx) -> list[str]:
-    """Wait (up to HEALTHY_WAIT_SECONDS) until every target of the stack's target groups is healthy."""
+    """Wait (up to HEALTHY_WAIT_SECONDS) until every target of the stack's target groups is healthy, or until, none
+    being healthy, the Auto Scaling group replaced a target its health checks had found unhealthy: the verdict is in
+    (with HealthCheckType ELB that happens once the grace period is over), and the replacements would fail alike."""
     if "elbv2" not in ctx.engine.capabilities:
         return []
     elbv2 = ctx.aws("elbv2")
@@ -127,11 +129,18 @@ def _wait_for_targets(ctx) -> list[str]:
         lines.append(f"Site: http://{lb['DNSName']}/")
     deadline = time.monotonic() + HEALTHY_WAIT_SECONDS
     for tg_arn in _stack_resources(ctx, "AWS::ElasticLoadBalancingV2::TargetGroup"):
+        verdicts: dict[str, str] = {}  # target -> its last unhealthy verdict, kept after the target is replaced
+        size = 0
         while True:
             health = target_health(ctx, tg_arn)
-            if (health.total and health.healthy == health.total) or time.monotonic() > deadline:
+            replaced = set(verdicts) - set(health.states)
+            verdicts.update(health.verdicts)
+            size = max(size, health.total)
+            if (health.total and health.healthy == health.total) or time.monotonic() > deadline \
+                    or (replaced and not health.healthy):
                 break
             time.sleep(0.2)
+        health = health.with_replaced(verdicts, size)
         lines.append(f"Target group {health.name}: {health.healthy} of {health.total} targets healthy")
         if health.healthy == 0:
             lines.append(f"Warning: the site is not serving yet: {health.explain()}")
@@ -147,6 +156,8 @@ class TargetHealth:
     total: int
     problems: list[str]  # "i-0abc: unhealthy (Target.ResponseCodeMismatch: Health checks failed with these codes: [503])"
     unhealthy_ids: list[str]
+    states: dict[str, str] = field(default_factory=dict)  # every registered target -> its state ("initial"...)
+    verdicts: dict[str, str] = field(default_factory=dict)  # target -> its problem, for targets found unhealthy
 
     def explain(self) -> str:
         if not self.total:
@@ -157,10 +168,19 @@ class TargetHealth:
                 + (f". The instance's log says why (its user data and app output): {logs}, or "
                    "aws ec2 get-console-output --instance-id ID" if logs else ""))
 
+    def with_replaced(self, verdicts: dict[str, str], size: int = 0) -> "TargetHealth":
+        """This health, naming first the targets found unhealthy earlier (`verdicts`) and replaced since (Auto Scaling
+        acted on that verdict, and their logs say why), then the others. `size`: how many targets the group had
+        (a replacement may not be registered yet)."""
+        current = dict(zip(self.unhealthy_ids, self.problems))
+        gone = {i: f"{p}, then replaced" for i, p in verdicts.items() if i not in self.states}
+        ordered = {**gone, **{i: p for i, p in current.items() if i in self.verdicts}, **current}
+        return replace(self, total=max(self.total, size), problems=list(ordered.values()), unhealthy_ids=list(ordered))
+
 
 def target_health(ctx, tg_arn: str) -> TargetHealth:
     descriptions = ctx.aws("elbv2").describe_target_health(TargetGroupArn=tg_arn)["TargetHealthDescriptions"]
-    healthy, problems, unhealthy = 0, [], []
+    healthy, problems, unhealthy, verdicts = 0, [], [], {}
     for d in descriptions:
         target, state = d["Target"]["Id"], d["TargetHealth"]
         if state.get("State") == "healthy":
@@ -169,22 +189,35 @@ def target_health(ctx, tg_arn: str) -> TargetHealth:
         unhealthy.append(target)
         reason = ": ".join(x for x in (state.get("Reason"), state.get("Description")) if x)
         problems.append(f"{target}: {state.get('State')}" + (f" ({reason})" if reason else ""))
-    return TargetHealth(tg_arn.split("/")[-2], healthy, len(descriptions), problems, unhealthy)
+        if state.get("State") == "unhealthy":
+            verdicts[target] = problems[-1]
+    return TargetHealth(tg_arn.split("/")[-2], healthy, len(descriptions), problems, unhealthy,
+                        {d["Target"]["Id"]: d["TargetHealth"].get("State") for d in descriptions}, verdicts)
 
 
-def site_health(ctx) -> TargetHealth | None:
-    """The health of the target groups behind the stack's load balancer, when there are any (None: no elbv2)."""
+def site_health(ctx, settle: float = 0) -> TargetHealth | None:
+    """The health of the target groups behind the stack's load balancer, when there are any (None: no elbv2).
+    With `settle`, waits up to that many seconds while targets are still `initial` (just registered, e.g. the
+    replacements of instances that failed), so that what is reported is the health checks' verdict."""
     if "elbv2" not in ctx.engine.capabilities:
         return None
     try:
         arns = _stack_resources(ctx, "AWS::ElasticLoadBalancingV2::TargetGroup")
     except ClientError:
         return None
-    found = [target_health(ctx, arn) for arn in arns]
-    if not found:
-        return None
+    deadline = time.monotonic() + settle
+    while True:
+        found = [target_health(ctx, arn) for arn in arns]
+        if not found:
+            return None
+        waiting = any(state == "initial" for h in found for state in h.states.values())
+        if not waiting or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
     return TargetHealth(", ".join(h.name for h in found), sum(h.healthy for h in found), sum(h.total for h in found),
-                        [p for h in found for p in h.problems], [i for h in found for i in h.unhealthy_ids])
+                        [p for h in found for p in h.problems], [i for h in found for i in h.unhealthy_ids],
+                        {i: st for h in found for i, st in h.states.items()},
+                        {i: p for h in found for i, p in h.verdicts.items()})
 
 
 def website_buckets(ctx) -> list[str]:
