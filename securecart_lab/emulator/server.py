@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, iam, routing
+from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, hotpath, iam, routing
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
@@ -28,6 +28,7 @@ def build_app(host: str, port: int):
     middlewares, outermost first."""
     extensions.configure(host, port)
     routing.install()
+    hotpath.install()
     iam.install()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
     return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(moto_app)))), port)

@@ -158,3 +158,26 @@ def test_put_then_query_sees_updates_and_deletes(ddb):
     assert _query(ddb, "customer = :c", {":c": "dave"})["Items"][0]["total"] == {"N": "6"}
     ddb.delete_item(TableName="orders", Key={"customer": {"S": "dave"}, "order": {"N": "1"}})
     assert _query(ddb, "customer = :c", {":c": "dave"})["Items"] == []
+
+
+def test_every_attribute_type_comes_back_as_it_was_written(ddb):
+    # Responses are serialised with remembered field names (emulator/hotpath.py): each AttributeValue member must
+    # still be found, nested ones too, and the response's own fields (ConsumedCapacity) kept.
+    item = {"customer": {"S": "erin"}, "order": {"N": "1"}, "price": {"N": "12.50"}, "blob": {"B": b"\x00\xffbytes"},
+            "tags": {"SS": ["a", "b"]}, "sizes": {"NS": ["1", "2.5"]}, "blobs": {"BS": [b"x", b"y"]},
+            "address": {"M": {"lines": {"L": [{"S": "1 Main St"}, {"NULL": True}, {"BOOL": False}]},
+                              "zip": {"N": "12345"}}},
+            "gift": {"BOOL": True}, "note": {"NULL": True}}
+    ddb.put_item(TableName="orders", Item=item)
+    key = {"customer": {"S": "erin"}, "order": {"N": "1"}}
+    got = ddb.get_item(TableName="orders", Key=key, ReturnConsumedCapacity="TOTAL")
+    assert _sets_sorted(got["Item"]) == _sets_sorted(item)
+    assert got["ConsumedCapacity"]["TableName"] == "orders"
+    assert _sets_sorted(_query(ddb, "customer = :c", {":c": "erin"})["Items"][0]) == _sets_sorted(item)
+    old = ddb.delete_item(TableName="orders", Key=key, ReturnValues="ALL_OLD")["Attributes"]
+    assert _sets_sorted(old) == _sets_sorted(item)
+
+
+def _sets_sorted(item: dict) -> dict:
+    return {name: {kind: sorted(value) if kind in ("SS", "NS", "BS") else value for kind, value in attr.items()}
+            for name, attr in item.items()}

@@ -190,3 +190,21 @@ def test_fifo_group_order_holds_through_a_deep_queue(sqs):
             bodies[message["Body"][0]].append(message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     assert bodies == {"a": [f"a{i}" for i in range(150)], "b": [f"b{i}" for i in range(150)]}
+
+
+def test_received_messages_carry_every_attribute_they_were_sent_with(sqs):
+    # Responses are serialised with remembered field names (emulator/hotpath.py).
+    url = _queue(sqs, "attributes-roundtrip")
+    attributes = {"text": {"DataType": "String", "StringValue": "hello"},
+                  "count": {"DataType": "Number", "StringValue": "42"},
+                  "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"}}
+    sent = sqs.send_message(QueueUrl=url, MessageBody="body", MessageAttributes=attributes)
+    message = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"], MessageSystemAttributeNames=["All"],
+                                  MaxNumberOfMessages=1)["Messages"][0]
+    assert message["MessageId"] == sent["MessageId"]
+    assert message["MD5OfBody"] == sent["MD5OfMessageBody"] == hashlib.md5(b"body").hexdigest()
+    assert message["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert message["MessageAttributes"] == attributes
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1" and "SentTimestamp" in message["Attributes"]
+    assert len(message["ReceiptHandle"]) > 100
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
