@@ -15,7 +15,11 @@ sending sequentially, requests/s is at most 1000 / (client ms + server ms): when
 The JSON result (--out) holds every sample, so runs can be compared: --compare OLD.json prints OLD's medians beside.
 Timings on a shared machine are inflated by other load: compare kit and moto from the same run.
 
-Usage: python benchmarks/engine.py [--runs 3] [--depth 5000] [--out FILE] [--compare OLD.json] [--skip-lambda]
+Plain moto slows as its queue/table fills (SendMessage and Query walk everything): at 5,000 its deep rows take many
+minutes on a busy machine; --moto-depth measures them at a smaller depth (the rows say which).
+
+Usage: python benchmarks/engine.py [--runs 3] [--depth 5000] [--moto-depth N] [--out FILE] [--compare OLD.json]
+       [--skip-lambda]
 Targets (2 cores): first answer < 0.5 s; idle tree < 120 MiB; queue/table >= 500 req/s at 50 and at 5,000;
 `up` < 1.5 s; `down` < 1 s; warm Lambda invoke < 50 ms; 10-state execution < 1 s.
 """
@@ -331,18 +335,24 @@ def _median(samples: list[float] | None) -> float | None:
     return statistics.median(samples) if samples else None
 
 
+def _names(result: dict) -> list[str]:
+    """Every row name, the kit's first (plain moto's deep rows may be at another depth)."""
+    return list(dict.fromkeys([*result["samples"][KIT], *result["samples"][MOTO]]))
+
+
 def report(result: dict, previous: dict | None) -> Table:
     title = f"engine benchmark, {result['runs']} interleaved runs, medians (load avg {result['load_before']} -> {result['load_after']})"
     columns = ["Measure", KIT, MOTO, f"{KIT} min-max"]
     if previous:
         columns += [f"{KIT} ({previous['when']})", f"{MOTO} ({previous['when']})"]
     table = Table(*columns, title=title)
-    for name in result["samples"][KIT]:
+    for name in _names(result):
         if name.endswith(CLIENT_CPU) or name.endswith(SERVER_CPU):
             continue
-        kit = result["samples"][KIT][name]
+        kit = result["samples"][KIT].get(name) or []
         row = [name.replace(" (s)", "").replace(" (MiB)", ""), _fmt(name, _median(kit)),
-               _fmt(name, _median(result["samples"][MOTO].get(name))), f"{_fmt(name, min(kit))} - {_fmt(name, max(kit))}"]
+               _fmt(name, _median(result["samples"][MOTO].get(name))),
+               f"{_fmt(name, min(kit))} - {_fmt(name, max(kit))}" if kit else "-"]
         if previous:
             row += [_fmt(name, _median(previous["samples"][who].get(name))) for who in (KIT, MOTO)]
         table.add_row(*row)
@@ -353,8 +363,8 @@ def cpu_report(result: dict) -> Table:
     """Per throughput row: CPU ms per request of the boto3 client and of the emulator, kit and plain moto."""
     table = Table("Throughput row", f"{KIT} client", f"{KIT} server", f"{MOTO} client", f"{MOTO} server",
                   title="where a request's time goes: CPU ms per request (medians)")
-    for name in result["samples"][KIT]:
-        if name + CLIENT_CPU not in result["samples"][KIT]:
+    for name in _names(result):
+        if not any(name + CLIENT_CPU in result["samples"][who] for who in (KIT, MOTO)):
             continue
         table.add_row(name, *(_fmt(name + part, _median(result["samples"][who].get(name + part)))
                               for who in (KIT, MOTO) for part in (CLIENT_CPU, SERVER_CPU)))
@@ -373,6 +383,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--depth", type=int, default=5000, help="messages/items for the deep queue/table rows")
+    parser.add_argument("--moto-depth", type=int, default=None, help="plain moto's deep rows at this depth instead")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds after the first answer before idle RSS")
     parser.add_argument("--out", type=Path, default=None, help="JSON result file (default engine-bench-<time>.json)")
     parser.add_argument("--compare", type=Path, default=None, help="a previous JSON result to print beside")
@@ -388,14 +399,15 @@ def main() -> None:
         for run in range(args.runs):
             order = (KIT, MOTO) if run % 2 == 0 else (MOTO, KIT)
             for kind in order:
-                for name, value in emulator_run(kind, scratch, args.depth, args.settle, f"{run}").items():
+                depth = args.moto_depth if kind == MOTO and args.moto_depth else args.depth
+                for name, value in emulator_run(kind, scratch, depth, args.settle, f"{run}").items():
                     samples[kind].setdefault(name, []).append(value)
         if not args.skip_engine:
             samples[KIT].update(engine_rows(scratch, args.runs, with_lambda=not args.skip_lambda))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = {
-        "when": when, "commit": _git_commit(), "runs": args.runs, "depth": args.depth, "cpus": os.cpu_count(),
+        "when": when, "commit": _git_commit(), "runs": args.runs, "depth": args.depth, "moto_depth": args.moto_depth or args.depth, "cpus": os.cpu_count(),
         "python": platform.python_version(), "moto": version("moto"), "load_before": load_before,
         "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()), "samples": samples,
     }

@@ -10,7 +10,7 @@ from importlib.metadata import version
 from typing import Any
 
 from securecart_lab import __version__
-from securecart_lab.emulator import extensions, iam
+from securecart_lab.emulator import extensions
 from securecart_lab.emulator.timescale import scale
 
 PATHS = ("/_localstack/health", "/_securecart/health")
@@ -26,6 +26,8 @@ def _moto_version() -> str:
 
 def health_document() -> dict[str, Any]:
     """As LocalStack's: a service is "running" once loaded (by its first request), "available" until then."""
+    from securecart_lab.emulator import iam  # not at import: the first AWS answer does not need it
+
     loaded = extensions.loaded_services()
     return {
         "services": {name: "running" if name in loaded else "available"

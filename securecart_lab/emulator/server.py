@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, hotpath, iam, routing
+from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, hotpath, routing
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
@@ -23,13 +23,33 @@ def install_extensions() -> None:
     extensions.install_all()
 
 
+def _evaluate_role_sessions() -> None:
+    """IAM evaluation (iam.py) applies to requests signed with a role session's temporary credentials (STS keys,
+    ASIA...); iam.py loads and installs itself on the first such request. The kit's admin keys (every learner and
+    check call) are never evaluated, so the first answer and every other request skip loading it."""
+
+    def load_then(name: str):
+        def authorize(self, *args, **kwargs) -> None:
+            key = getattr(self, "access_key", None) if name == "authorize_request" else self.get_access_key()
+            if (key or "").startswith("ASIA"):
+                from securecart_lab.emulator import iam
+
+                iam.install()
+                getattr(iam, name)(self, *args, **kwargs)
+
+        return authorize
+
+    hooks.replace("core.authorize_request", load_then("authorize_request"))
+    hooks.replace("core.authorize_s3_request", load_then("authorize_s3_request"))
+
+
 def build_app(host: str, port: int):
     """The WSGI app the server runs: moto's dispatcher (extensions loaded per service), wrapped in the kit's
     middlewares, outermost first."""
     extensions.configure(host, port)
     routing.install()
     hotpath.install()
-    iam.install()
+    _evaluate_role_sessions()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
     return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(moto_app)))), port)
 

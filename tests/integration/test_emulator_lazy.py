@@ -39,6 +39,34 @@ def test_first_answer_loads_no_heavy_service_and_starts_no_worker(emulator):
     assert _children(emulator) == [], "no Lambda worker before a function exists"
 
 
+def test_a_role_assumed_before_anything_else_is_enforced_from_its_first_call(emulator):
+    # IAM evaluation loads on the first request signed with a role session (server._evaluate_role_sessions).
+    import boto3
+    from botocore.exceptions import ClientError
+
+    iam = client(emulator, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="lazy-reader", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="lazy-reader", PolicyName="list-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:ListQueues", "Resource": "*"}]}))
+    creds = client(emulator, "sts").assume_role(RoleArn=role, RoleSessionName="lazy")["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    session = boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                            aws_session_token=creds["SessionToken"], region_name="us-east-1")
+    sqs = session.client("sqs", endpoint_url=emulator.endpoint_url)
+    with pytest.raises(ClientError) as denied:
+        sqs.create_queue(QueueName="lazy-denied")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"
+    assert "sqs:createqueue" in str(denied.value).lower()
+    sqs.list_queues()
+    s3 = session.client("s3", endpoint_url=emulator.endpoint_url)
+    with pytest.raises(ClientError) as denied_s3:
+        s3.create_bucket(Bucket="lazy-denied")
+    assert denied_s3.value.response["Error"]["Code"] == "AccessDenied"
+    assert client(emulator, "sqs").create_queue(QueueName="lazy-admin")["QueueUrl"]
+
+
 def test_a_service_loads_with_its_extensions_on_first_request(emulator):
     client(emulator, "stepfunctions").list_state_machines()
     document = _health(emulator)
