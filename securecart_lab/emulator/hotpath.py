@@ -65,8 +65,13 @@ def _serializer_get_value(original, picker_class, default_providers, context_cla
     return serializer_get_value
 
 
-def _request_id(random):
+def _request_id():
+    random = None  # moto's generator, resolved on the first response (moto.moto_api is not loaded at start)
+
     def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+        nonlocal random
+        if random is None:
+            random = hooks.resolve("core.random")
         request_id = "".join(random.choices(_REQUEST_ID_POOL, k=52))
         if headerdict is not None and isinstance(headerdict, dict):
             headerdict.update({"x-amzn-requestid": request_id})
@@ -80,5 +85,5 @@ def install() -> None:
         hooks.original("serialize.serializer.get_value"), hooks.resolve("serialize.picker"),
         hooks.resolve("serialize.alias_providers"), hooks.resolve("serialize.picker_context"),
         hooks.resolve("serialize.missing"), hooks.resolve("serialize.get_value")))
-    hooks.replace("responses.request_id", _request_id(hooks.resolve("core.random")))
+    hooks.replace("responses.request_id", _request_id())
     hooks.replace("server.global_cors", True)
