@@ -140,7 +140,10 @@ def _candidates(version: str) -> list[str]:
 # Python's own files (nothing secret), linked where the service user can read them when this interpreter lives in a
 # folder it cannot enter (pyenv or a venv's base under /root). Shared by every SECURECART_HOME: one copy per interpreter.
 SHARED_PYTHON_ROOT = Path("/var/cache/securecart-lab/python")
-_SKIPPED_STDLIB = {"test", "site-packages", "dist-packages", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__"}
+_SKIPPED_STDLIB = {"test", "site-packages", "dist-packages", "idlelib", "tkinter", "turtledemo", "ensurepip"}
+# Bumped when what a copy holds changes, so an older copy is not reused (layout 2: with the standard library's bytecode;
+# without it every process the service user started compiled what it imported, 2 s and more before a Lambda ran).
+_SHARED_LAYOUT = 2
 
 
 def _shared_copy(version: str) -> Python | None:
@@ -155,7 +158,7 @@ def _shared_copy(version: str) -> Python | None:
     if os.geteuid() != 0 or not executable.is_file() or not (stdlib / "os.py").is_file():
         return None
     st = executable.stat()
-    digest = hashlib.sha256(f"{base}:{st.st_mtime_ns}:{st.st_size}".encode()).hexdigest()[:12]
+    digest = hashlib.sha256(f"{base}:{st.st_mtime_ns}:{st.st_size}:{_SHARED_LAYOUT}".encode()).hexdigest()[:12]
     target = SHARED_PYTHON_ROOT / digest
     binary = target / "bin" / f"python{version}"
     libs = sorted(Path(sysconfig.get_config_var("LIBDIR") or base / "lib").glob(f"libpython{version}*.so*"))
@@ -177,6 +180,11 @@ def _shared_copy(version: str) -> Python | None:
             _link(lib, staging / "lib" / lib.name)
         shutil.copytree(stdlib, staging / "lib" / stdlib.name, symlinks=True, copy_function=_link,
                         ignore=lambda folder, names: [n for n in names if n in _SKIPPED_STDLIB or n.startswith("config-")])
+        # The links share the sources' mtimes, so the interpreter's own bytecode is valid for them; compile what it
+        # lacks once, here (the service user cannot write it, and would otherwise compile on every start).
+        import compileall
+
+        compileall.compile_dir(staging / "lib" / stdlib.name, quiet=2)
         try:
             staging.rename(target)
         except OSError:

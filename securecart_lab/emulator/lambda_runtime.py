@@ -62,6 +62,7 @@ class Worker:
     buffer: bytes = b""
     busy: bool = False
     stale: bool = False
+    init_ms: float | None = None  # how long its Init phase took, until its first invocation reports it
 
     @property
     def pid(self) -> int:
@@ -254,6 +255,7 @@ def _spawn(fn, key: tuple) -> Worker:
     now = datetime.now(timezone.utc)
     log_stream = f"{now:%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
     env["AWS_LAMBDA_LOG_STREAM_NAME"] = log_stream
+    began = time.monotonic()
     worker = Worker(key=key, process=_take_process(task_root), log_stream=log_stream)
     try:
         worker.process.stdin.write((json.dumps({"env": env}) + "\n").encode())
@@ -264,6 +266,7 @@ def _spawn(fn, key: tuple) -> Worker:
     if not hello or not hello.get("ready"):
         worker.stop()
         raise WorkerDied(f"Lambda worker for {fn.function_name} did not start")
+    worker.init_ms = (time.monotonic() - began) * 1000
     return worker
 
 
@@ -316,12 +319,14 @@ def invoke(fn, event: str | None) -> Invocation:
     if not (fn.run_time or "").startswith("python"):
         payload = _error("Runtime.InvalidRuntime", f"securecart-local runs python Lambda runtimes only, not {fn.run_time!r}.")
         return Invocation(json.dumps(payload).encode(), True, "")
-    started = time.monotonic()
     try:
         worker = _acquire(fn)
     except (WorkerDied, OSError, zipfile.BadZipFile, LabError) as exc:
         payload = _error("Runtime.InitError", f"{exc} {exc.hint}" if isinstance(exc, LabError) and exc.hint else str(exc))
         return Invocation(json.dumps(payload).encode(), True, "")
+    # As on AWS, the Init phase of a cold start (runtime start, handler import) does not count against the
+    # function's timeout; its duration is reported as Init Duration.
+    started, init_ms, worker.init_ms = time.monotonic(), worker.init_ms, None
     timeout = float(fn.timeout or 3)
     context = {
         "aws_request_id": request_id,
@@ -350,12 +355,14 @@ def invoke(fn, event: str | None) -> Invocation:
     duration_ms = (time.monotonic() - started) * 1000
     payload = response.get("payload")
     errored = not response.get("ok")
-    logs = _log_text(request_id, response.get("logs", ""), payload if errored else None, duration_ms, fn.memory_size)
+    logs = _log_text(request_id, response.get("logs", ""), payload if errored else None, duration_ms, fn.memory_size,
+                     init_ms)
     _write_logs(fn, worker.log_stream, logs)
     return Invocation(json.dumps(payload).encode(), errored, logs)
 
 
-def _log_text(request_id: str, output: str, error: dict | None, duration_ms: float, memory: int) -> str:
+def _log_text(request_id: str, output: str, error: dict | None, duration_ms: float, memory: int,
+              init_ms: float | None = None) -> str:
     lines = [f"START RequestId: {request_id} Version: $LATEST"]
     lines += output.splitlines()
     if error is not None:
@@ -365,6 +372,7 @@ def _log_text(request_id: str, output: str, error: dict | None, duration_ms: flo
     lines.append(
         f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {max(1, round(duration_ms))} ms"
         f"\tMemory Size: {memory} MB\tMax Memory Used: {min(memory, 40)} MB"
+        + (f"\tInit Duration: {init_ms:.2f} ms" if init_ms is not None else "")
     )
     return "\n".join(lines) + "\n"
 

@@ -91,8 +91,11 @@ def test_context_and_environment(emulator):
 
 
 def test_handler_calls_other_services_with_boto3(emulator):
+    # Its own function with room to spare: a first boto3 client loads its service model, slow on a loaded machine
+    # (the module's 2 s function timed out under load).
+    create_function(emulator, "calls", SOURCE, Timeout=60)
     queue_url = client(emulator, "sqs").create_queue(QueueName="lambda-calls")["QueueUrl"]
-    response, body = _invoke(emulator, event={"record_to": queue_url, "order_id": "o-2"})
+    response, body = _invoke(emulator, "calls", event={"record_to": queue_url, "order_id": "o-2"})
     assert "FunctionError" not in response, body
     messages = client(emulator, "sqs").receive_message(QueueUrl=queue_url).get("Messages", [])
     assert [json.loads(m["Body"])["order_id"] for m in messages] == ["o-2"]
@@ -118,6 +121,21 @@ def test_timeout_kills_the_worker(emulator):
     assert after["greeting"] == "hello"
 
 
+def test_a_cold_start_does_not_count_against_the_timeout_and_reports_its_init_duration(emulator):
+    """As on AWS, the Init phase (runtime start, handler import) has a limit of its own: a 1 s function whose module
+    takes 1.5 s to import runs (was: Sandbox.Timedout, the import counted), and its first REPORT says Init Duration."""
+    create_function(emulator, "slow-import", "import time\ntime.sleep(1.5)\n\ndef handler(event, context):\n"
+                    "    return context.get_remaining_time_in_millis()\n", Timeout=1)
+    response, remaining = _invoke(emulator, "slow-import", LogType="Tail")
+    assert "FunctionError" not in response, remaining
+    assert 0 < remaining <= 1000
+    report = base64.b64decode(response["LogResult"]).decode().splitlines()[-1]
+    assert report.startswith("REPORT RequestId: ") and "\tInit Duration: " in report, report
+    assert float(report.split("Init Duration: ")[1].split(" ms")[0]) >= 1500
+    response, _ = _invoke(emulator, "slow-import", LogType="Tail")
+    assert "Init Duration" not in base64.b64decode(response["LogResult"]).decode()  # warm: no Init phase
+
+
 def test_logs_go_to_cloudwatch_and_tail(emulator):
     response, body = _invoke(emulator, event={"order_id": "o-logs"}, LogType="Tail")
     tail = base64.b64decode(response["LogResult"]).decode()
@@ -141,18 +159,23 @@ def test_event_invocation_runs_in_background(emulator):
 
 
 def test_warm_worker_is_reused_and_faster(emulator):
-    # With the pre-warmed spare a cold start is nearly as fast as a warm one, so compare with the
-    # target instead (warm invoke under 50 ms idle; the median leaves headroom for a loaded machine).
+    # With the pre-warmed spare a cold start is nearly as fast as a warm one, so a warm invoke is measured against
+    # the emulator's cheapest call, interleaved, so both see the same load (about 1x idle and loaded; a process per
+    # invocation would be 4x and more). An absolute bound (0.1 s) failed on a loaded machine.
     create_function(emulator, "warm", SOURCE)
     _, first = _invoke(emulator, "warm")
-    pids, timings = set(), []
-    for _ in range(5):
+    lam = client(emulator, "lambda")  # one client: creating one costs more than a warm invoke
+    pids, timings, baseline = set(), [], []
+    for _ in range(7):
         started = time.perf_counter()
-        _, again = _invoke(emulator, "warm")
+        again = json.loads(lam.invoke(FunctionName="warm", Payload=b"{}")["Payload"].read())
         timings.append(time.perf_counter() - started)
         pids.add(again["pid"])
+        started = time.perf_counter()
+        lam.get_function_configuration(FunctionName="warm")
+        baseline.append(time.perf_counter() - started)
     assert pids == {first["pid"]}
-    assert statistics.median(timings) < 0.1
+    assert statistics.median(timings) < 3 * statistics.median(baseline), (timings, baseline)
 
 
 def test_code_and_configuration_updates_replace_the_worker(emulator):
