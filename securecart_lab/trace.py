@@ -160,3 +160,64 @@ def _walk(runs: list[StateRun]):
         yield run
         for branch in run.branches:
             yield from _walk(branch)
+
+
+# --- EXPRESS workflows: no execution history, the log is the history -------------------------------------------------
+
+
+def log_group_of(machine: dict) -> str | None:
+    """The log group an EXPRESS state machine logs its executions to (DescribeStateMachine's loggingConfiguration),
+    or None when it logs nothing (or not everything: a trace needs level ALL)."""
+    logging = machine.get("loggingConfiguration") or {}
+    for destination in logging.get("destinations") or []:
+        arn = (destination.get("cloudWatchLogsLogGroup") or {}).get("logGroupArn", "")
+        if ":log-group:" in arn and logging.get("level") == "ALL":
+            return arn.split(":log-group:", 1)[1].removesuffix(":*")
+    return None
+
+
+def _details_key(kind: str) -> str:
+    for suffix in ("StateEntered", "StateExited"):
+        if kind.endswith(suffix):
+            return f"state{suffix.removeprefix('State')}EventDetails"
+    return f"{kind[:1].lower()}{kind[1:]}EventDetails"
+
+
+def history_from_log(records: list[dict]) -> list[dict]:
+    """An execution's log records (Step Functions' log format: id, previous_event_id, event_timestamp, type,
+    details) as GetExecutionHistory events, oldest first."""
+    events = []
+    for record in records:
+        kind = record["type"]
+        event = {"id": int(record["id"]), "previousEventId": int(record.get("previous_event_id") or 0), "type": kind,
+                 "timestamp": datetime.fromtimestamp(int(record["event_timestamp"]) / 1000).astimezone()}
+        if record.get("details"):
+            event[_details_key(kind)] = record["details"]
+        events.append(event)
+    return sorted(events, key=lambda e: e["id"])
+
+
+def express_executions(logs, group: str) -> tuple[list[dict], dict[str, list[dict]]]:
+    """Executions found in an EXPRESS state machine's log group, newest first, in ListExecutions' shape, and each
+    one's history events."""
+    records: dict[str, list[dict]] = {}
+    for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group):
+        for event in page["events"]:
+            try:
+                record = json.loads(event["message"])
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("execution_arn") and record.get("type"):
+                records.setdefault(record["execution_arn"], []).append(record)
+    executions, histories = [], {}
+    for arn, found in records.items():
+        events = history_from_log(found)
+        histories[arn] = events
+        trace = build(events)
+        execution = {"executionArn": arn, "name": arn.split(":")[-1] if ":execution:" in arn else arn.split(":")[-2],
+                     "status": trace.status, "startDate": trace.started or events[0]["timestamp"]}
+        if trace.stopped:
+            execution["stopDate"] = trace.stopped
+        executions.append(execution)
+    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    return executions, histories

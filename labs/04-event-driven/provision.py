@@ -61,6 +61,9 @@ OBSERVER_LOG_GROUP = "/aws/events/securecart-lab04"
 _ENV = {"ORDERS_TABLE": ORDERS_TABLE, "EVENT_BUS": BUS, "ORDER_SOURCE": ORDER_SOURCE,
         "REVIEWS_TABLE": REVIEWS_TABLE, "CHARGES_TABLE": CHARGES_TABLE}
 
+TRACE_EXAMPLE = (f"  aws lambda invoke --function-name {CHECKOUT} --cli-binary-format raw-in-base64-out "
+                 "--payload '{\"totalCents\": 150000}' /dev/stdout   # a guest order of $1,500: screened")
+
 # What the lab asks for (README): the thresholds the checks test.
 HIGH_TOTAL_CENTS = 100000  # an order of $1,000 or more is screened
 HOLD_SCORE = 70  # the workflow holds an order scoring this or more

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from botocore.exceptions import ClientError
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from securecart_lab import trace as tracing
@@ -32,16 +33,35 @@ def trace(settings: Settings, lab: str, execution: str | None, limit: int) -> No
                        f'Run "securecart-lab start {chosen_lab.number}" (or "securecart-lab deploy {chosen_lab.number}").')
     sfn = ctx.aws("stepfunctions")
     machine_arn = provisioner.state_machine_arn(ctx)
-    executions = sfn.list_executions(stateMachineArn=machine_arn, maxResults=max(1, min(limit, 1000)))["executions"]
-    executions.sort(key=lambda e: e["startDate"], reverse=True)
+    machine = sfn.describe_state_machine(stateMachineArn=machine_arn)
+    histories = None
+    if machine.get("type") == "EXPRESS":  # no execution history on AWS: its log is the history
+        group = tracing.log_group_of(machine)
+        if group is None:
+            raise LabError(f"{machine['name']} is an EXPRESS state machine without execution logs at level ALL: its "
+                           "executions keep no history to trace.",
+                           "Give it a LoggingConfiguration (Level: ALL, IncludeExecutionData: true, a log group "
+                           f"destination) and deploy {chosen_lab.number} (README, step 2).")
+        executions, histories = tracing.express_executions(ctx.aws("logs"), group)
+    else:
+        executions = sfn.list_executions(stateMachineArn=machine_arn, maxResults=max(1, min(limit, 1000)))["executions"]
+        executions.sort(key=lambda e: e["startDate"], reverse=True)
     if not executions and execution is None:
         console.print(f"No executions of {machine_arn.rsplit(':', 1)[1]} yet. Start one, e.g.:")
-        console.print('  aws --endpoint-url $AWS_ENDPOINT_URL events put-events --entries file://order-event.json')
+        console.print(getattr(provisioner, "TRACE_EXAMPLE", None)
+                      or '  aws --endpoint-url $AWS_ENDPOINT_URL events put-events --entries file://order-event.json')
         return
     console.print(_table(executions[:limit]))
-    target = _find(sfn, machine_arn, executions, execution)
-    events = tracing.history(sfn, target["executionArn"])
-    console.print(render(target, tracing.build(events)))
+    if histories is not None:
+        target = next((e for e in executions if execution is None or execution in (e["name"], e["executionArn"])), None)
+        if target is None:
+            raise LabError(f"No execution {execution!r} in {machine['name']}'s log.",
+                           "Pick a name from the table above, or leave out --execution for the latest.")
+        events = histories[target["executionArn"]]
+    else:
+        target = _find(sfn, machine_arn, executions, execution)
+        events = tracing.history(sfn, target["executionArn"])
+    console.print(render(target, tracing.build(events)), soft_wrap=False)  # long errors fold, not cut
 
 
 def _table(executions: list[dict]) -> Table:
@@ -80,7 +100,7 @@ def render(execution: dict, trace: tracing.ExecutionTrace) -> Tree:
     root = Tree(f"[bold]{execution['name']}[/]  [{style}]{trace.status}[/]{took}")
     _add(root, trace.states)
     if trace.error:
-        root.add(f"[red]{trace.error}[/]")
+        root.add(Text(trace.error, style="red", overflow="fold"))  # an error is read whole, however narrow the terminal
     return root
 
 
@@ -96,7 +116,7 @@ def _add(node: Tree, runs: list[tracing.StateRun]) -> None:
         child = node.add("  ".join(parts))
         for number, error in enumerate(run.errors, 1):
             label = f"attempt {number}: " if run.attempts > 1 else ""
-            child.add(f"[red]{label}{error}[/]")
+            child.add(Text(f"{label}{error}", style="red", overflow="fold"))
         for index, branch in enumerate(run.branches, 1):
             _add(child.add(f"[dim]{'branch' if run.type == 'Parallel' else 'iteration'} {index}[/]"), branch)
 

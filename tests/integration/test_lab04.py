@@ -109,12 +109,15 @@ def test_a_payment_rule_matching_every_order_fails_held_orders_not_charged(lab4,
     assert "was charged" in outcome.message and "payment rule also matches suspicious orders" in outcome.message
 
 
-def test_a_workflow_role_without_dynamodb_fails_held_orders_and_says_why(lab4, variant):
+def test_a_workflow_role_without_dynamodb_fails_held_orders_and_says_why_and_trace_shows_it(lab4, variant, cli):
     service.deploy(lab4, 4, source=variant({"                Action: dynamodb:UpdateItem\n                Resource: !Sub arn:aws:dynamodb:${AWS::Region}:${AWS::AccountId}:table/securecart-orders\n              - Effect: Allow\n                Action: events:PutEvents":
                                             "                Action: events:PutEvents"}))
     outcome = _outcomes(lab4, "held-orders-not-charged")["held-orders-not-charged"]
     assert outcome.status == FAIL
     assert "was not held: its fraud check failed" in outcome.message and "dynamodb:UpdateItem" in outcome.message
+    traced = cli("trace", "4")  # the EXPRESS workflow's history is its log
+    assert traced.exit_code == 0, traced.output
+    assert "FAILED" in traced.output and "HoldOrder" in traced.output and "dynamodb:UpdateItem" in traced.output
 
 
 def test_a_mapping_without_report_batch_item_failures_loses_the_poison_message(lab4, variant):

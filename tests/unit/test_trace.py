@@ -97,3 +97,40 @@ def test_render_prints_the_tree():
     assert "ord-1  FAILED in 2.00 s" in text
     assert "2 attempts (1 retries)" in text and "attempt 1: PaymentGatewayTimeout: slow" in text
     assert "branch 2" in text and "Reserve" in text
+
+
+def _record(number, kind, details=None, arn="arn:aws:states:us-east-1:123456789012:express:fraud:run-1:abc"):
+    record = {"id": str(number), "previous_event_id": str(number - 1), "event_timestamp": str(1767225600000 + 50 * number),
+              "type": kind, "execution_arn": arn}
+    if details is not None:
+        record["details"] = details
+    return record
+
+
+def test_an_express_workflows_log_records_become_its_history_and_tree():
+    # Out of order, as a log query may return them; states entered and exited, a failed task, the failed execution.
+    records = [
+        _record(5, "TaskFailed", {"error": "States.TaskFailed", "cause": "AccessDenied: dynamodb:UpdateItem"}),
+        _record(1, "ExecutionStarted", {"input": "{}"}),
+        _record(2, "TaskStateEntered", {"name": "HoldOrder"}),
+        _record(3, "TaskScheduled", {"resource": "updateItem", "resourceType": "dynamodb"}),
+        _record(6, "ExecutionFailed", {"error": "States.TaskFailed", "cause": "AccessDenied: dynamodb:UpdateItem"}),
+        _record(4, "TaskStarted", {"resource": "updateItem", "resourceType": "dynamodb"}),
+    ]
+    events = trace.history_from_log(records)
+    assert [e["id"] for e in events] == [1, 2, 3, 4, 5, 6]
+    assert events[1]["stateEnteredEventDetails"] == {"name": "HoldOrder"}
+    assert events[2]["taskScheduledEventDetails"]["resource"] == "updateItem"
+    built = trace.build(events)
+    assert built.status == "FAILED" and "dynamodb:UpdateItem" in built.error
+    assert built.states[0].name == "HoldOrder" and built.states[0].resource == "dynamodb:updateItem"
+    assert built.states[0].errors == ["States.TaskFailed: AccessDenied: dynamodb:UpdateItem"]
+
+
+def test_an_express_workflow_without_full_logging_has_nothing_to_trace():
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/vendedlogs/states/fraud:*"
+    destinations = [{"cloudWatchLogsLogGroup": {"logGroupArn": group}}]
+    assert trace.log_group_of({"loggingConfiguration": {"level": "ALL", "destinations": destinations}}) \
+        == "/aws/vendedlogs/states/fraud"
+    assert trace.log_group_of({"loggingConfiguration": {"level": "ERROR", "destinations": destinations}}) is None
+    assert trace.log_group_of({}) is None
