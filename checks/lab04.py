@@ -507,7 +507,10 @@ def held_orders_not_charged(ctx):
                            "(securecart-lab check 4 --only payment-burst).")
     if statuses.get(risky["orderId"]) != "ON_HOLD":
         error = _workflow_error(ctx, risky["orderId"])
-        return failed("The high-risk order was not held" + (f": its fraud check failed: {error}" if error else "."),
+        why = f": its fraud check failed: {error}" if error else (
+            ". Your workflow logs nothing, so the check cannot read why: give it a LoggingConfiguration (Level ALL, "
+            "a log group) and run securecart-lab trace 4." if not _logs_executions(ctx) else ".")
+        return failed("The high-risk order was not held" + why,
                       expected="status ON_HOLD in securecart-orders",
                       actual=f"status {statuses.get(risky['orderId'])}",
                       hint="The hold branch: arn:aws:states:::dynamodb:updateItem on securecart-orders, "
@@ -518,6 +521,16 @@ def held_orders_not_charged(ctx):
                       hint="Add an arn:aws:states:::events:putEvents task after the hold (EventBusName securecart, "
                            "Source securecart.fraud, DetailType SuspiciousOrder); the role needs events:PutEvents.")
     return passed("The high-risk order is ON_HOLD, was never charged, and a SuspiciousOrder event was published.")
+
+
+def _logs_executions(ctx) -> bool:
+    from securecart_lab import trace
+
+    try:
+        return trace.log_group_of(ctx.aws("stepfunctions").describe_state_machine(
+            stateMachineArn=_require_workflow(ctx))) is not None
+    except (ClientError, LabError):
+        return False
 
 
 def _workflow_error(ctx, order_id: str) -> str | None:
@@ -798,6 +811,7 @@ def _probe(ctx, rules: list[str]) -> str | None:
 
 BURST = 200
 DUPLICATES = 10
+DRAIN_SECONDS = 90.0
 
 
 def _payment_path(ctx) -> tuple[str, dict, str | None, dict]:
@@ -843,7 +857,7 @@ def payment_burst(ctx):
     duplicates = [{"EventBusName": KIT.BUS, "Source": KIT.ORDER_SOURCE, "DetailType": "OrderPlaced",
                    "Detail": json.dumps({**o, "placedAt": "retry"})} for o in orders[:DUPLICATES]]
     ctx.aws("events").put_events(Entries=duplicates)
-    paid = _wait(lambda: _count_paid(ctx, ids) == len(ids), 60.0, interval=0.5)
+    paid = _wait(lambda: _count_paid(ctx, ids) == len(ids), DRAIN_SECONDS, interval=0.5)
     drained = time.monotonic() - began
     charges = _charges(ctx, ids)
     twice = {i: c for i, c in charges.items() if len(c) > 1}
@@ -856,7 +870,7 @@ def payment_burst(ctx):
     missing = [i for i in ids if i not in charges]
     if missing:
         depth = _depths(ctx, url, dlq)
-        return failed(f"{len(missing)} of {BURST} orders were not charged within 60 s ({depth}).",
+        return failed(f"{len(missing)} of {BURST} orders were not charged within {DRAIN_SECONDS:.0f} s ({depth}).",
                       expected=f"{BURST} orders charged", actual=f"{BURST - len(missing)} charged",
                       hint="See the function's log (securecart-lab logs lambda securecart-process-payment): a failing "
                            "message, a missing permission on its role, or a mapping that is disabled.")
@@ -910,7 +924,7 @@ def payment_poison_dlq(ctx):
         return failed(f"With VisibilityTimeout {visibility} s and maxReceiveCount {max_receives}, a poison message "
                       f"needs about {max_receives * visibility} s to reach the DLQ; this check waits at most 105 s.",
                       expected="maxReceiveCount x VisibilityTimeout <= 105 s", actual=f"{max_receives * visibility} s",
-                      hint="The README's values: function Timeout 3, VisibilityTimeout 5, maxReceiveCount 3.")
+                      hint="The README's values: function Timeout 10, VisibilityTimeout 12, maxReceiveCount 2.")
     good = [_order(ctx) for _ in range(4)]
     poison = _order(ctx, cardToken="tok_corrupt")
     _checkout(ctx, [*good, poison])
@@ -961,21 +975,27 @@ def _queue_empty(ctx, url: str) -> bool:
 
 
 def _in_dlq(ctx, dlq: str, order_id: str) -> dict | None:
-    """The check's own message for `order_id` in the DLQ (deleted once found: it is the check's test data)."""
+    """The check's own message for `order_id` in the DLQ (deleted once found: it is the check's test data). The
+    others it receives on the way are made visible again at the end."""
     sqs = ctx.aws("sqs")
-    seen = set()
-    while True:
-        messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=2,
-                                       AttributeNames=["All"]).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen]
-        if not fresh:
-            return None
-        for message in fresh:
-            seen.add(message["MessageId"])
-            if order_id in message["Body"]:
-                sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-                return message
-            sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    seen: dict[str, str] = {}
+    try:
+        while True:
+            messages = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=20,
+                                           AttributeNames=["All"]).get("Messages", [])
+            if not messages:
+                return None
+            for message in messages:
+                if order_id in message["Body"]:
+                    sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+                    return message
+                seen[message["MessageId"]] = message["ReceiptHandle"]
+    finally:
+        for handle in seen.values():
+            try:
+                sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=handle, VisibilityTimeout=0)
+            except ClientError:
+                pass
 
 
 @check("payment-visibility", "The payment queue's visibility timeout is longer than the function's timeout",

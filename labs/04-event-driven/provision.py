@@ -61,8 +61,9 @@ OBSERVER_LOG_GROUP = "/aws/events/securecart-lab04"
 _ENV = {"ORDERS_TABLE": ORDERS_TABLE, "EVENT_BUS": BUS, "ORDER_SOURCE": ORDER_SOURCE,
         "REVIEWS_TABLE": REVIEWS_TABLE, "CHARGES_TABLE": CHARGES_TABLE}
 
-TRACE_EXAMPLE = (f"  aws lambda invoke --function-name {CHECKOUT} --cli-binary-format raw-in-base64-out "
-                 "--payload '{\"totalCents\": 150000}' /dev/stdout   # a guest order of $1,500: screened")
+PLACE_ORDER = (f"echo '{{\"totalCents\": 150000}}' > order.json && aws lambda invoke --function-name {CHECKOUT} "
+               "--payload fileb://order.json out.json   # a guest order of $1,500: screened")
+TRACE_EXAMPLE = f"  {PLACE_ORDER}"
 
 # What the lab asks for (README): the thresholds the checks test.
 HIGH_TOTAL_CENTS = 100000  # an order of $1,000 or more is screened
@@ -140,7 +141,7 @@ def _role(ctx) -> str:
 
 
 def _observer(ctx) -> None:
-    """The kit's rule copying securecart.fraud events (SuspiciousOrder) to a log group: aws logs tail shows them."""
+    """The kit's rule copying securecart.fraud events (SuspiciousOrder) to a log group (aws logs filter-log-events)."""
     logs, events = ctx.aws("logs"), ctx.aws("events")
     try:
         logs.create_log_group(logGroupName=OBSERVER_LOG_GROUP)
@@ -240,8 +241,7 @@ def deploy(ctx, source: Path) -> list[str]:
                           parameters=stacks.read_parameters(source, ctx.parameters), preview=ctx.preview)
     if ctx.preview:
         return lines
-    return lines + [f'Place an order: aws lambda invoke --function-name {CHECKOUT} --cli-binary-format raw-in-base64-out '
-                    '--payload \'{"customerId": "cus-1", "totalCents": 2500}\' /dev/stdout']
+    return lines + [f"Place an order: {PLACE_ORDER}"]
 
 
 def _deploy_security(ctx, source: Path) -> list[str]:

@@ -132,16 +132,16 @@ def test_a_function_timeout_raised_above_the_visibility_timeout_is_caught_by_its
     # cfn-lint refuses such a template (and AWS such a mapping): the state comes from changes made beside it,
     # e.g. a timeout raised in the console during an incident.
     service.deploy(lab4, 4, source=LAB.solution_dir)
-    aws("lambda").update_function_configuration(FunctionName="securecart-process-payment", Timeout=6)
+    aws("lambda").update_function_configuration(FunctionName="securecart-process-payment", Timeout=12)
     url = aws("sqs").get_queue_url(QueueName="securecart-payment-requests")["QueueUrl"]
     aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "2"})
     try:
         outcome = _outcomes(lab4, "payment-visibility")["payment-visibility"]
     finally:  # what the stack says again (a redeploy of the same template changes nothing, as on AWS)
-        aws("lambda").update_function_configuration(FunctionName="securecart-process-payment", Timeout=3)
-        aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "5"})
+        aws("lambda").update_function_configuration(FunctionName="securecart-process-payment", Timeout=10)
+        aws("sqs").set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "12"})
     assert outcome.status == FAIL
-    assert "VisibilityTimeout (2 s) is shorter than securecart-process-payment's Timeout (6 s)" in outcome.message
+    assert "VisibilityTimeout (2 s) is shorter than securecart-process-payment's Timeout (12 s)" in outcome.message
     assert "reached the gateway 2 times" in outcome.message or "reached the gateway 3 times" in outcome.message, \
         outcome.message
 

@@ -47,3 +47,10 @@ def test_checks_exist_and_steps_reference_them(lab):
     referenced = {cid for step in lab.steps for cid in step.checks}
     assert referenced <= ids, f"steps reference unknown checks: {referenced - ids}"
     assert lab.steps, "a lab has steps"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_lab_commands_work_with_aws_cli_v1_too(lab):
+    # pip install awscli gives v1, which has no --cli-binary-format: fileb:// payloads work in both.
+    for path in [lab.readme, lab.path / "provision.py"]:
+        assert "--cli-binary-format" not in path.read_text(), path
