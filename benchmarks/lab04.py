@@ -80,7 +80,7 @@ def main() -> None:
         shutil.copyfile(lab.solution_dir / "template.yaml", ctx.workspace / "template.yaml")
         times.append(("securecart-lab deploy 4, starter -> solution (in place)", _timed(lambda: cli("deploy", "4"))))
         times.append(("securecart-lab check 4 (6 checks)", _timed(lambda: cli("check", "4"))))
-        times.append(("securecart-lab ci --lab 4 (engine up: start, solve, check)", _timed(lambda: cli("ci", "--lab", "4"))))
+        times.append(("securecart-lab ci --lab 4 (engine up: start, solve, check)", _timed(lambda: cli("ci", "--lab", "4", "--junit", str(home / "ci.xml")))))
         checks = paths.load_module(paths.checks_dir() / "lab04.py")
         results = [burst(ctx, checks, size) for size in args.bursts]
     finally:
