@@ -52,8 +52,8 @@ def _machine(machine: dict, path: tuple, problems: list, function_exists, table_
     if not isinstance(start, str):
         problems.append(Problem(path + ("StartAt",), "StartAt must name the first state"))
     elif start not in states:
-        problems.append(Problem(path + ("StartAt",), f"StartAt names {start!r}, which is not a state here "
-                                                     f"(states: {', '.join(states)})"))
+        problems.append(Problem(path + ("StartAt",), f"StartAt names {start!r}, which is not a state here"
+                                                     f"{_did_you_mean(start, states)} (states: {', '.join(states)})"))
     for name, state in states.items():
         where = path + ("States", name)
         if len(name) > 80:
@@ -69,6 +69,17 @@ def _machine(machine: dict, path: tuple, problems: list, function_exists, table_
                                                              "no Next, Default, Choice or Catch leads to it"))
 
 
+def _did_you_mean(value, names) -> str:
+    """": did you mean 'X'?" for a state name that is a near miss (a typo, another case), else ""."""
+    import difflib
+
+    if not isinstance(value, str):
+        return ""
+    close = [n for n in names if n.lower() == value.lower()] or difflib.get_close_matches(value, list(names), n=1,
+                                                                                          cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
 def _state(name, state, where, states, problems, function_exists, table_exists) -> None:
     kind = state.get("Type")
     if kind not in STATE_TYPES:
@@ -78,8 +89,8 @@ def _state(name, state, where, states, problems, function_exists, table_exists) 
 
     def target(value, key_path, what):
         if not isinstance(value, str) or value not in states:
-            problems.append(Problem(key_path, f"{what} of state {name!r} is {value!r}, which is not a state "
-                                              f"(states: {', '.join(states)})"))
+            problems.append(Problem(key_path, f"{what} of state {name!r} is {value!r}, which is not a state"
+                                              f"{_did_you_mean(value, states)} (states: {', '.join(states)})"))
 
     if kind not in TERMINAL and kind != "Choice":
         has_next, ends = "Next" in state, state.get("End") is True

@@ -36,6 +36,21 @@ def test_next_to_a_missing_state_and_unreachable_states_are_reported():
     assert any("state 'AuthorizePayment' is not reachable" in p for p in problems)
 
 
+def test_a_misspelt_state_name_gets_a_did_you_mean():
+    definition = _solution()
+    definition["States"]["ValidateOrder"]["Next"] = "AuthorisePayment"
+    problems = _problems(definition)
+    assert any("Next of state 'ValidateOrder' is 'AuthorisePayment', which is not a state: did you mean "
+               "'AuthorizePayment'? (states: " in p for p in problems), problems
+    definition = _solution()
+    definition["StartAt"] = "validateorder"  # another case
+    assert any("StartAt names 'validateorder', which is not a state here: did you mean 'ValidateOrder'?" in p
+               for p in _problems(definition)), _problems(definition)
+    definition = _solution()
+    definition["States"]["ValidateOrder"]["Next"] = "Zzzzzz"  # nothing near: no guess
+    assert any("is 'Zzzzzz', which is not a state (states: " in p for p in _problems(definition))
+
+
 def test_problems_inside_parallel_branches_are_found():
     definition = _solution()
     branch = definition["States"]["FulfilOrder"]["Branches"][0]
