@@ -4,7 +4,11 @@ are refused."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import boto3
@@ -112,3 +116,19 @@ def test_a_role_of_the_other_account_is_assumed_only_if_its_trust_policy_allows_
     iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
     assert aws("sts").assume_role(RoleArn=role_arn, RoleSessionName="xx")["AssumedRoleUser"]["Arn"].startswith(
         f"arn:aws:sts::{SECURITY_ACCOUNT_ID}:assumed-role/{name}/")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("awscli") is None, reason="AWS CLI v1 (the test extra) not installed")
+def test_the_aws_cli_acts_in_the_security_account_after_env_account_security(engine, settings):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PG", "BOTO"))}
+    env["PY"] = sys.executable
+    script = ('set -e; eval "$("$PY" -m securecart_lab env --account security)"; '
+              '"$PY" -m awscli sts get-caller-identity --output json; '
+              'AWS_ACCESS_KEY_ID=123456789012 "$PY" -m awscli sts get-caller-identity --output json')
+    result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                            cwd=str(settings.home.parent))
+    assert result.returncode == 0, result.stderr
+    decoder, text = json.JSONDecoder(), result.stdout.strip()
+    first, end = decoder.raw_decode(text)
+    second, _ = decoder.raw_decode(text[end:].strip())
+    assert first["Account"] == SECURITY_ACCOUNT_ID and second["Account"] == ACCOUNT_ID
