@@ -210,7 +210,6 @@ HOOKS: dict[str, Hook] = {
         Hook("events.invalid_pattern", "moto.events.exceptions", "InvalidEventPatternException",
              "AWS's error for a malformed pattern"),
         Hook("events.validation_error", "moto.events.exceptions", "ValidationException", "EventBridge's ValidationException"),
-        Hook("events.send_to_logs", "moto.events.models", "Rule._send_to_cw_log_group", "moto's logs delivery"),
         Hook("events.send_to_archive", "moto.events.models", "Rule._send_to_events_archive",
              "moto's archive delivery"),
         Hook("events.template_parser", "moto.events.utils", "EventTemplateParser", "archive input template"),
