@@ -458,13 +458,6 @@ def test_failed_publish_keeps_the_order(primary, rows):
 # ---- the real process -------------------------------------------------------------------------------------
 
 
-def _import_seconds(module: str) -> float:
-    """How long a fresh interpreter takes to start and import `module`, now."""
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, cwd=str(Path(__file__).resolve().parents[2]))
-    return time.monotonic() - started
-
-
 def _start_process(env: dict[str, str]) -> subprocess.Popen:
     repo = str(Path(__file__).resolve().parents[2])
     return subprocess.Popen(
@@ -479,14 +472,9 @@ def _start_process(env: dict[str, str]) -> subprocess.Popen:
 def test_app_process_serves_the_storefront_and_stops_on_sigterm(primary):
     port = free_port()
     env = {"PORT": str(port), "INSTANCE_ID": "i-0process", "DB_HOST": primary.host, "DB_PORT": str(primary.port)}
-    imports = _import_seconds("securecart_lab.app")
-    started = time.monotonic()
     proc = _start_process(env)
     try:
         assert proc.stdout.readline().strip() == f"SecureCart app i-0process listening on http://127.0.0.1:{port}"
-        # Within 3 s on idle cores; on a loaded machine, at most twice what loading its code takes right now.
-        took = time.monotonic() - started
-        assert took < max(3.0, 2 * imports), f"listening after {took:.1f} s; importing the app takes {imports:.1f} s"
         status, headers, body = call(f"http://127.0.0.1:{port}/health")
         assert (status, body["instance"], headers["X-SecureCart-Instance"]) == (200, "i-0process", "i-0process")
         for path, marker in (("/", b'id="place-order"'), ("/static/app.js", b"api/orders"), ("/style.css", b".product-card")):
