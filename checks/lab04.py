@@ -398,6 +398,8 @@ def fraud_routing(ctx):
     kind = ctx.aws("stepfunctions").describe_state_machine(stateMachineArn=machine).get("type")
     ordinary = _order(ctx)
     suspicious = {why: _order(ctx, **fields) for why, fields in SUSPICIOUS.items()}
+    rules = _rules_starting(ctx, machine)
+    refused_before = {rule: _failed_invocations(ctx, rule) for rule in rules}
     _checkout(ctx, [ordinary, *suspicious.values()])
     ids = [o["orderId"] for o in suspicious.values()]
     _settle(lambda: _reviews(ctx, ids), lambda reviews: len(reviews) == len(ids))
@@ -410,7 +412,9 @@ def fraud_routing(ctx):
                       expected="no fraud check for an ordinary order", actual=f"{ordinary['orderId']} scored")
     missed = [why for why, order in suspicious.items() if order["orderId"] not in reviews]
     if missed:
-        return failed(f"Suspicious orders never reached the fraud model: the one with {', the one with '.join(missed)}.",
+        why = _why_unscreened(ctx, machine, rules, refused_before)
+        return failed(f"Suspicious orders never reached the fraud model: the one with {', the one with '.join(missed)}."
+                      + (f" {why}" if why else ""),
                       expected="every suspicious order scored", actual=f"{len(ids) - len(missed)} of {len(ids)} scored",
                       hint="Check the rule's pattern for each condition (aws events test-event-pattern tells you "
                            "whether an event matches), that its target is the state machine with a RoleArn allowed to "
@@ -427,6 +431,60 @@ def fraud_routing(ctx):
                       "workflows).", expected="StateMachineType EXPRESS", actual=kind,
                       hint="Set StateMachineType: EXPRESS (changing it replaces the state machine) and deploy 4.")
     return passed(f"{len(ids)} suspicious orders scored once each; the ordinary order was not screened.")
+
+
+_OPERATORS = {">", ">=", "<", "<=", "="}
+
+
+def _rules_starting(ctx, machine: str) -> list[str]:
+    """The enabled rules on the securecart bus with the state machine `machine` as a target."""
+    events, found = ctx.aws("events"), []
+    for rule in events.list_rules(EventBusName=KIT.BUS).get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=KIT.BUS)["Targets"]
+        if rule.get("State") != "DISABLED" and any(target["Arn"] == machine for target in targets):
+            found.append(rule["Name"])
+    return found
+
+
+def _operator_lists(pattern, path: str = "") -> list[str]:
+    """Where a pattern holds a list like [">=", 100000]: a list of exact values, not the numeric filter it resembles."""
+    found = []
+    if isinstance(pattern, dict):
+        for key, value in pattern.items():
+            if key == "$or" and isinstance(value, list):
+                for branch in value:
+                    found += _operator_lists(branch, path)
+            else:
+                found += _operator_lists(value, f"{path}.{key}" if path else key)
+    elif isinstance(pattern, list) and any(isinstance(v, str) and v in _OPERATORS for v in pattern) \
+            and any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pattern):
+        found.append(f"{path}: {json.dumps(pattern)}")
+    return found
+
+
+def _why_unscreened(ctx, machine: str, rules: list[str], refused_before: dict[str, int]) -> str | None:
+    """Why suspicious orders did not start the workflow, when the rules say so: a look-alike numeric filter, or
+    EventBridge failing to start the workflow (the rule's FailedInvocations rose)."""
+    if not rules:
+        return (f"No enabled rule on the {KIT.BUS} bus has the state machine {machine.rsplit(':', 1)[1]} as its "
+                "target.")
+    for rule in rules:
+        refused = _failed_invocations(ctx, rule) - refused_before.get(rule, 0)
+        if refused > 0:
+            return (f"EventBridge could not start the workflow: rule {rule}'s FailedInvocations rose by {refused} "
+                    "(AWS/Events). Its target's role (RoleArn) must allow states:StartExecution on the state "
+                    "machine; \"securecart-lab logs emulator\" shows the refusal.")
+    for rule in rules:
+        try:
+            pattern = json.loads(ctx.aws("events").describe_rule(Name=rule, EventBusName=KIT.BUS)["EventPattern"])
+        except (ClientError, KeyError, ValueError):
+            continue
+        lists = _operator_lists(pattern)
+        if lists:
+            return (f"Rule {rule}'s pattern has {lists[0]}: a list of exact values, which matches only those values "
+                    '(the string ">=" or exactly that number), never a range. A range is a numeric filter: '
+                    '[{"numeric": [">=", 100000]}].')
+    return None
 
 
 @check("fraud-boundaries", "An order of exactly $1,000 is screened, $999.99 is not, and nothing is paid before review",

@@ -37,6 +37,8 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
                   soft_wrap=False)
     for number in result.prerequisites:
         console.print(f"Deployed lab {number}'s reference solution, which this lab builds on.")
+    for number in result.restored:
+        console.print(f"Deployed your lab {number} files again, which this lab builds on.")
     for path in result.created:
         console.print(f"Created [cyan]{path}[/]")
     if not result.created:

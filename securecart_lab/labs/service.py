@@ -32,6 +32,7 @@ class StartResult:
     deployed: list[str] = field(default_factory=list)
     deploy_error: LabError | None = None
     prerequisites: list[int] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)  # earlier labs deployed again from the learner's own files
 
 
 def context(settings: Settings, lab: Lab, verbose: bool = False) -> LabContext:
@@ -54,13 +55,14 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     workspace.preflight(settings.workspace, lab)
     ctx = context(settings, lab)
     ctx.engine.up()
-    prereqs = ensure_prerequisites(ctx, with_prereqs, confirm)
+    restored: list[int] = []
+    prereqs = ensure_prerequisites(ctx, with_prereqs, confirm, restored)
     lab.provisioner().provision(ctx)
     created = workspace.copy_starter(settings.workspace, lab)
     instructions = workspace.copy_instructions(settings.workspace, lab)
     workspace.copy_references(settings.workspace, lab)
     result = StartResult(lab=lab, workspace=ctx.workspace, created=created, instructions=instructions,
-                         prerequisites=prereqs)
+                         prerequisites=prereqs, restored=restored)
     progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
@@ -71,16 +73,35 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     return result
 
 
-def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[[str], bool] | None) -> list[int]:
-    """Deploy the reference solution of each lab this one builds on, when it is missing."""
+def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[[str], bool] | None,
+                         restored: list[int] | None = None) -> list[int]:
+    """Deploy each lab this one builds on when it is missing: again as it was before the engine lost it (down/up keeps
+    nothing), from the learner's own files (numbers appended to `restored`) or the reference solution they chose;
+    else the reference solution, when allowed. Returns the labs deployed from their reference solution."""
     deployed = []
     for number in ctx.lab.requires:
         req = get_lab(number)
         req_ctx = ctx.lab_context(req)
         if is_deployed(req_ctx):
             continue
+        before = state.load(ctx.settings).lab(number).get("deployed_from")
+        if before == WORKSPACE and req_ctx.workspace.is_dir():
+            req.provisioner().provision(req_ctx)
+            try:
+                _deploy(req_ctx, req_ctx.workspace)
+            except LabError as exc:
+                if not with_prereqs:
+                    raise LabError(
+                        f"Lab {ctx.lab.number} needs lab {number}'s resources, and deploying your lab {number} files "
+                        f"again failed: {exc.message}",
+                        f'Fix them and run "securecart-lab deploy {number}", or run "securecart-lab start '
+                        f'{ctx.lab.number} --with-prereqs" (deploys lab {number}\'s reference solution).') from exc
+            else:
+                if restored is not None:
+                    restored.append(number)
+                continue
         question = f"Lab {ctx.lab.number} builds on lab {number} ({req.title}), which is not deployed. Deploy its reference solution now?"
-        if not with_prereqs and not (confirm and confirm(question)):
+        if before != SOLUTION and not with_prereqs and not (confirm and confirm(question)):
             raise LabError(
                 f"Lab {ctx.lab.number} needs lab {number}'s resources, and they are not deployed.",
                 f'Run "securecart-lab start {ctx.lab.number} --with-prereqs" (deploys lab {number}\'s reference solution), '

@@ -184,7 +184,11 @@ def event(stack, logical_id: str, resource_type: str, status: str, physical_id: 
 
 
 def error_text(exc: BaseException) -> str:
-    """An AWS-style 'Code: message' for a moto error (or the exception's text)."""
+    """An AWS-style 'Code: message' for a moto or botocore error (or the exception's text)."""
+    error = getattr(exc, "response", None)
+    error = error.get("Error") if isinstance(error, dict) else None
+    if isinstance(error, dict) and error.get("Code"):  # botocore's "An error occurred (...) when calling ..." is not AWS's
+        return f"{error['Code']}: {error.get('Message') or error['Code']}"
     code = getattr(exc, "error_type", None) or getattr(exc, "code", None)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return f"{code}: {message}" if isinstance(code, str) and code not in message else str(message)

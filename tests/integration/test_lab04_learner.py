@@ -1,0 +1,121 @@
+"""Lab 4 as a learner walks it: the mistakes a first learner made, each answered with AWS's words or a check that
+names the cause, and the engine restart a learner does between sessions."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from securecart_lab import state
+from securecart_lab.checking import FAIL
+from securecart_lab.errors import DeployError
+from securecart_lab.labs import service
+from securecart_lab.labs.registry import get_lab
+
+pytestmark = pytest.mark.integration
+
+LAB = get_lab(4)
+SOLUTION = (LAB.solution_dir / "template.yaml").read_text()
+LAB1_MACHINE = "securecart-order-processing"
+
+
+@pytest.fixture(scope="module")
+def lab4(settings, engine):
+    service.start(settings, 4, with_prereqs=True)
+    yield settings
+
+
+@pytest.fixture
+def variant():
+    """variant({old: new}) -> a folder holding the reference template with those replacements (each must occur)."""
+    folders = []
+
+    def make(replacements: dict[str, str]) -> Path:
+        text = SOLUTION
+        for old, new in replacements.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        folder = Path(tempfile.mkdtemp(prefix="lab04-learner-", dir="/tmp"))
+        folders.append(folder)
+        (folder / "template.yaml").write_text(text)
+        shutil.copy(LAB.solution_dir / "security.yaml", folder / "security.yaml")
+        return folder
+
+    yield make
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _outcome(settings, check_id: str):
+    return {o.id: o for o in service.check(settings, 4, only={check_id}).outcomes}[check_id]
+
+
+def _lose_lab_1(settings, aws) -> None:
+    """What down/up does to lab 1 (the engine keeps nothing): its state machine is gone."""
+    sfn = aws("stepfunctions")
+    arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == LAB1_MACHINE)
+    sfn.delete_state_machine(stateMachineArn=arn)
+    assert not service.is_deployed(service.context(settings, get_lab(1)))
+
+
+def _lab_1_machines(aws) -> list[str]:
+    return [m["name"] for m in aws("stepfunctions").list_state_machines()["stateMachines"] if m["name"] == LAB1_MACHINE]
+
+
+def test_start_4_after_a_restart_deploys_the_reference_lab_1_again_without_asking(lab4, aws):
+    # The learner ran "start 4 --with-prereqs" before; after down/up the check says "run start 4", which must work.
+    assert state.load(lab4).lab(1).get("deployed_from") == service.SOLUTION
+    _lose_lab_1(lab4, aws)
+    result = service.start(lab4, 4)
+    assert result.prerequisites == [1] and result.restored == []
+    assert _lab_1_machines(aws) == [LAB1_MACHINE]
+
+
+def test_start_4_after_a_restart_deploys_the_learners_own_lab_1_again(lab4, aws):
+    lab1 = get_lab(1)
+    folder = lab4.workspace / "lab01"
+    existed = folder.exists()
+    before = dict(state.load(lab4).lab(1))
+    if not existed:
+        shutil.copytree(lab1.solution_dir, folder)
+    try:
+        state.load(lab4).record(1, deployed_from=service.WORKSPACE)
+        _lose_lab_1(lab4, aws)
+        result = service.start(lab4, 4)
+        assert result.restored == [1] and result.prerequisites == []
+        assert _lab_1_machines(aws) == [LAB1_MACHINE]
+    finally:
+        state.load(lab4).record(1, **before)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        if not _lab_1_machines(aws):
+            service.start(lab4, 4, with_prereqs=True)
+
+
+def test_a_refused_rule_update_reads_in_awss_words(lab4, variant):
+    service.deploy(lab4, 4, source=LAB.solution_dir)  # the fraud rule exists: the bad pattern is an update
+    with pytest.raises(DeployError) as raised:
+        service.deploy(lab4, 4, source=variant({'[{numeric: [">=", 100000]}]': '[{numeric: [">=", "100000"]}]'}))
+    message = raised.value.message
+    assert "InvalidEventPatternException: Event pattern is not valid. Reason: Value of >= must be numeric" in message
+    assert "when calling the" not in message, message
+
+
+def test_a_range_written_as_a_list_of_values_fails_fraud_routing_and_says_so(lab4, variant):
+    service.deploy(lab4, 4, source=variant({'totalCents: [{numeric: [">=", 100000]}]': 'totalCents: [">=", 100000]'}))
+    outcome = _outcome(lab4, "fraud-routing")
+    assert outcome.status == FAIL
+    assert "the one with a total of $1,000 or more" in outcome.message
+    assert 'detail.totalCents: [">=", 100000]: a list of exact values' in outcome.message, outcome.message
+    assert '[{"numeric": [">=", 100000]}]' in outcome.message
+
+
+def test_a_rule_role_that_cannot_start_the_workflow_fails_fraud_routing_and_says_so(lab4, variant):
+    service.deploy(lab4, 4, source=variant({"Action: states:StartExecution": "Action: states:StartSyncExecution"}))
+    outcome = _outcome(lab4, "fraud-routing")
+    assert outcome.status == FAIL
+    assert "EventBridge could not start the workflow" in outcome.message, outcome.message
+    assert "FailedInvocations rose by 3" in outcome.message and "states:StartExecution" in outcome.message
