@@ -402,7 +402,9 @@ def fraud_routing(ctx):
     refused_before = {rule: _failed_invocations(ctx, rule) for rule in rules}
     _checkout(ctx, [ordinary, *suspicious.values()])
     ids = [o["orderId"] for o in suspicious.values()]
-    _settle(lambda: _reviews(ctx, ids), lambda reviews: len(reviews) == len(ids))
+    # An order EventBridge failed to deliver (FailedInvocations) is settled too: it will not be scored.
+    _settle(lambda: (_reviews(ctx, ids), sum(_failed_invocations(ctx, r) - refused_before[r] for r in rules)),
+            lambda found: len(found[0]) + found[1] >= len(ids))
     # Routing happens when checkout publishes; the ordinary order is settled once paid (or a moment later).
     _wait(lambda: _statuses(ctx, [ordinary["orderId"]]).get(ordinary["orderId"]) == "PAID", 3.0)
     reviews = _reviews(ctx, [*ids, ordinary["orderId"]])
