@@ -54,3 +54,6 @@ def test_lab_commands_work_with_aws_cli_v1_too(lab):
     # pip install awscli gives v1, which has no --cli-binary-format: fileb:// payloads work in both.
     for path in [lab.readme, lab.path / "provision.py"]:
         assert "--cli-binary-format" not in path.read_text(), path
+    # v1 has no "aws logs tail" either; a note may mention it as v2's.
+    commands = [line.strip() for line in lab.readme.read_text().splitlines() if line.strip().startswith("aws logs tail")]
+    assert not commands, commands
