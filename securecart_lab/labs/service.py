@@ -84,7 +84,10 @@ def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[
         req_ctx = ctx.lab_context(req)
         if is_deployed(req_ctx):
             continue
-        before = state.load(ctx.settings).lab(number).get("deployed_from")
+        record = state.load(ctx.settings).lab(number)
+        # Deployed into an engine that has stopped since (down/up keeps nothing): deploy it again as it was.
+        lost = record.get("deployed_environment") not in (None, ctx.engine.environment_id())
+        before = record.get("deployed_from") if lost else None
         if before == WORKSPACE and req_ctx.workspace.is_dir():
             req.provisioner().provision(req_ctx)
             try:
@@ -109,7 +112,7 @@ def ensure_prerequisites(ctx: LabContext, with_prereqs: bool, confirm: Callable[
             )
         req.provisioner().provision(req_ctx)
         _deploy(req_ctx, req.solution_dir)
-        state.load(ctx.settings).record(number, deployed_from=SOLUTION)
+        state.load(ctx.settings).record(number, deployed_from=SOLUTION, deployed_environment=ctx.engine.environment_id())
         deployed.append(number)
     return deployed
 
@@ -179,7 +182,8 @@ def _deployed_workspace(ctx: LabContext) -> dict[str, str]:
     """The record of a deploy of the learner's files (deploy, start, reset): check compares their fingerprint with
     the files to say "changed since your last deploy"."""
     return {"deployed_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "deployed_from": WORKSPACE,
-            "deployed_hash": workspace.fingerprint(ctx.workspace, ctx.lab)}
+            "deployed_hash": workspace.fingerprint(ctx.workspace, ctx.lab),
+            "deployed_environment": ctx.engine.environment_id()}
 
 
 def parse_parameters(pairs: list[str]) -> dict[str, str]:
@@ -213,7 +217,8 @@ def solve(settings: Settings, number) -> SolveResult:
     ensure_prerequisites(ctx, with_prereqs=True, confirm=None)
     lab.provisioner().provision(ctx)
     applied = _deploy(ctx, lab.solution_dir)
-    state.load(settings).record(lab.number, deployed_from=SOLUTION, solved_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    state.load(settings).record(lab.number, deployed_from=SOLUTION, solved_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                deployed_environment=ctx.engine.environment_id())
     copy, backup = workspace.save_solution_copy(settings.workspace, lab)
     return SolveResult(lab, applied, copy, backup)
 

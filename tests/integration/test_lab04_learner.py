@@ -11,7 +11,7 @@ import pytest
 
 from securecart_lab import state
 from securecart_lab.checking import FAIL
-from securecart_lab.errors import DeployError
+from securecart_lab.errors import DeployError, LabError
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import get_lab
 
@@ -53,12 +53,18 @@ def _outcome(settings, check_id: str):
     return {o.id: o for o in service.check(settings, 4, only={check_id}).outcomes}[check_id]
 
 
-def _lose_lab_1(settings, aws) -> None:
-    """What down/up does to lab 1 (the engine keeps nothing): its state machine is gone."""
+def _lose_lab_1(settings, aws, deployed_from: str) -> None:
+    """What down/up does to lab 1: the new engine has none of it (its state machine is gone), and the progress record
+    says lab 1 was deployed (from `deployed_from`) into an engine that is no longer running."""
+    state.load(settings).record(1, deployed_from=deployed_from, deployed_environment="an-engine-stopped-since")
     sfn = aws("stepfunctions")
     arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if m["name"] == LAB1_MACHINE)
     sfn.delete_state_machine(stateMachineArn=arn)
     assert not service.is_deployed(service.context(settings, get_lab(1)))
+
+
+def _engine_id(settings) -> str:
+    return service.context(settings, LAB).engine.environment_id()
 
 
 def _lab_1_machines(aws) -> list[str]:
@@ -68,9 +74,22 @@ def _lab_1_machines(aws) -> list[str]:
 def test_start_4_after_a_restart_deploys_the_reference_lab_1_again_without_asking(lab4, aws):
     # The learner ran "start 4 --with-prereqs" before; after down/up the check says "run start 4", which must work.
     assert state.load(lab4).lab(1).get("deployed_from") == service.SOLUTION
-    _lose_lab_1(lab4, aws)
+    _lose_lab_1(lab4, aws, service.SOLUTION)
     result = service.start(lab4, 4)
     assert result.prerequisites == [1] and result.restored == []
+    assert _lab_1_machines(aws) == [LAB1_MACHINE]
+    assert state.load(lab4).lab(1)["deployed_environment"] != "an-engine-stopped-since"
+
+
+def test_lab_1_removed_from_a_running_engine_is_not_deployed_again_without_asking(lab4, aws):
+    _lose_lab_1(lab4, aws, service.SOLUTION)
+    state.load(lab4).record(1, deployed_environment=_engine_id(lab4))  # removed from this engine, not lost
+    try:
+        with pytest.raises(LabError) as raised:
+            service.start(lab4, 4)
+        assert "--with-prereqs" in raised.value.hint
+    finally:
+        service.start(lab4, 4, with_prereqs=True)
     assert _lab_1_machines(aws) == [LAB1_MACHINE]
 
 
@@ -82,8 +101,7 @@ def test_start_4_after_a_restart_deploys_the_learners_own_lab_1_again(lab4, aws)
     if not existed:
         shutil.copytree(lab1.solution_dir, folder)
     try:
-        state.load(lab4).record(1, deployed_from=service.WORKSPACE)
-        _lose_lab_1(lab4, aws)
+        _lose_lab_1(lab4, aws, service.WORKSPACE)
         result = service.start(lab4, 4)
         assert result.restored == [1] and result.prerequisites == []
         assert _lab_1_machines(aws) == [LAB1_MACHINE]
