@@ -140,11 +140,20 @@ def _wait_for_targets(ctx) -> list[str]:
                     or (replaced and not health.healthy):
                 break
             time.sleep(0.2)
-        health = health.with_replaced(verdicts, size)
+        health = health.with_replaced(verdicts, max(size, _desired_capacity(ctx)))
         lines.append(f"Target group {health.name}: {health.healthy} of {health.total} targets healthy")
         if health.healthy == 0:
             lines.append(f"Warning: the site is not serving yet: {health.explain()}")
     return lines
+
+
+def _desired_capacity(ctx) -> int:
+    """How many instances the stack's Auto Scaling groups keep (a replaced one may not be registered yet)."""
+    if "autoscaling" not in ctx.engine.capabilities:
+        return 0
+    names = _stack_resources(ctx, "AWS::AutoScaling::AutoScalingGroup")
+    groups = ctx.aws("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=names)["AutoScalingGroups"] if names else []
+    return sum(g.get("DesiredCapacity") or 0 for g in groups)
 
 
 @dataclass
