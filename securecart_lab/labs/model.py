@@ -15,11 +15,13 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Step:
-    """One step of the lab's instructions: a title, its text, and the ids of the checks that verify it."""
+    """One step of the lab's instructions: a title, its text, the ids of the checks that verify it, and hints from
+    a nudge to nearly the answer (`check --verbose` shows them for a step with a failing check; `solve` is the rest)."""
 
     title: str
     text: str
     checks: tuple[str, ...] = ()
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,8 @@ def load_lab(folder: Path) -> Lab:
     if not number_text.isdigit() or int(number_text) != number:
         raise LabError(f"{manifest}: id {number} does not match the folder name {folder.name}.")
     steps = tuple(
-        Step(title=_require(s, "title", str, manifest), text=s.get("text", ""), checks=tuple(s.get("checks", ())))
+        Step(title=_require(s, "title", str, manifest), text=s.get("text", ""), checks=tuple(s.get("checks", ())),
+             hints=tuple(s.get("hints", ())))
         for s in data.get("steps", [])
     )
     return Lab(

@@ -48,3 +48,22 @@ def render(report: LabReport, info: RunInfo, verbose: bool = False) -> None:
                       f"not your files.[/] Run \"securecart-lab deploy {report.lab}\" to check your own work.")
     if report.failed and not verbose:
         console.print(f"[dim]More help: securecart-lab check {report.lab} --verbose[/]")
+    if report.failed and verbose:
+        _step_hints(report)
+
+
+def _step_hints(report: LabReport) -> None:
+    """The staged hints (lab.toml) of each step with a failing check, in order."""
+    from securecart_lab.errors import LabError
+    from securecart_lab.labs.registry import get_lab
+
+    try:
+        steps = get_lab(report.lab).steps
+    except LabError:
+        return
+    failing = {o.id for o in report.outcomes if o.status == "fail"}
+    for number, step in enumerate(steps, 1):
+        if step.hints and failing & set(step.checks):
+            console.print(f"[bold]Step {number}: {step.title}[/] — hints, from a nudge to nearly the answer:")
+            for index, hint in enumerate(step.hints, 1):
+                console.print(f"  [cyan]{index}.[/] {hint}")

@@ -57,3 +57,10 @@ def test_lab_commands_work_with_aws_cli_v1_too(lab):
     # v1 has no "aws logs tail" either; a note may mention it as v2's.
     commands = [line.strip() for line in lab.readme.read_text().splitlines() if line.strip().startswith("aws logs tail")]
     assert not commands, commands
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_staged_hints_are_text_and_belong_to_steps_with_checks(lab):
+    for step in lab.steps:
+        assert all(isinstance(h, str) and len(h) > 20 for h in step.hints), step.title
+        assert not step.hints or step.checks, f"{step.title}: hints for a step nothing checks"

@@ -88,3 +88,19 @@ def test_the_table_shows_a_long_arn_whole(capsys):
     table.render(LabReport(1, "Demo", [outcome]), INFO)
     printed = "".join(line.strip(" │┃") for line in capsys.readouterr().out.splitlines())
     assert "…" not in printed and "x" * 120 + "-its-end" in printed.replace(" ", "")
+
+
+def test_verbose_shows_the_staged_hints_of_each_step_with_a_failing_check(capsys):
+    from securecart_lab.reporting import table
+
+    def outcome(check_id: str, status: str) -> Outcome:
+        return Outcome(check_id, check_id, 10, status, "", None, None, "the check's hint", "", 0.1)
+
+    report = LabReport(4, "Demo", [outcome("fraud-routing", "fail"), outcome("payment-burst", "pass")])
+    table.render(report, INFO)
+    assert "hints, from a nudge" not in capsys.readouterr().out  # first the check's own hint
+    table.render(report, INFO, verbose=True)
+    printed = capsys.readouterr().out
+    assert "Step 2: Fraud detection" in printed and "1. Place one order of each kind" in printed
+    assert "3. The workflow: ScoreOrder" in printed.replace("\n", " ")
+    assert "Step 4" not in printed  # its checks passed
