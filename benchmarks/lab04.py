@@ -77,7 +77,8 @@ def main() -> None:
         times.append(("securecart-lab start 4 --with-prereqs (lab 1's solution, then lab 4's starter)",
                       _timed(lambda: cli("start", "4", "--with-prereqs"))))
         times.append(("securecart-lab deploy 4, unchanged starter", _timed(lambda: cli("deploy", "4"))))
-        shutil.copyfile(lab.solution_dir / "template.yaml", ctx.workspace / "template.yaml")
+        for name in lab.workspace_files:
+            shutil.copyfile(lab.solution_dir / name, ctx.workspace / name)
         times.append(("securecart-lab deploy 4, starter -> solution (in place)", _timed(lambda: cli("deploy", "4"))))
         times.append(("securecart-lab check 4 (6 checks)", _timed(lambda: cli("check", "4"))))
         times.append(("securecart-lab ci --lab 4 (engine up: start, solve, check)", _timed(lambda: cli("ci", "--lab", "4", "--junit", str(home / "ci.xml")))))

@@ -264,8 +264,30 @@ def _detach_from_queue(backend, mapping) -> None:
             del queue.lambda_event_source_mappings[mapping.function_arn]
 
 
+def _refuse_a_short_visibility_timeout(backend, spec) -> None:
+    """AWS refuses to map an SQS queue whose visibility timeout is shorter than the function's timeout: a batch
+    still running would be delivered again. (Lowering either afterwards is allowed, and causes just that.)"""
+    arn = str(spec.get("EventSourceArn") or "")
+    if arn.split(":")[2:3] != ["sqs"]:
+        return
+    from moto.awslambda.exceptions import InvalidParameterValueException
+
+    try:
+        function = backend.get_function(spec["FunctionName"])
+        queue = next(q for q in hooks.resolve("sqs.backends")[backend.account_id][backend.region_name].queues.values()
+                     if q.queue_arn == arn)
+    except Exception:  # noqa: BLE001 - moto's own call says what is missing
+        return
+    visibility = int(queue.visibility_timeout if queue.visibility_timeout is not None else 30)
+    timeout = int(getattr(function, "timeout", 3) or 3)
+    if visibility < timeout:
+        raise InvalidParameterValueException(
+            f"Queue visibility timeout: {visibility} seconds is less than Function timeout: {timeout} seconds")
+
+
 def _create(original):
     def create_event_source_mapping(self, spec):
+        _refuse_a_short_visibility_timeout(self, spec)
         mapping = original(self, spec)
         _detach_from_queue(self, mapping)
         _sync(mapping)

@@ -62,6 +62,15 @@ def _consumer(handle, name: str, out_url: str) -> str:
     return create_function(handle, name, CONSUMER, Timeout=10, Environment={"Variables": {"OUT": out_url}})
 
 
+def _map_then_shorten(handle, url: str, arn: str, function: str, visibility: int, **mapping) -> None:
+    """Map the queue, then give it a visibility timeout shorter than the function's (AWS refuses the mapping while it
+    is shorter; lowering it afterwards is allowed): failed messages come back within the test's patience."""
+    sqs = client(handle, "sqs")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "30"})
+    client(handle, "lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName=function, **mapping)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility)})
+
+
 def _drain(handle, url: str, expected: int, timeout: float = 60) -> list[dict]:
     sqs = client(handle, "sqs")
     found: list[dict] = []
@@ -121,8 +130,8 @@ def test_a_poison_message_reaches_the_dlq_while_the_rest_of_its_batch_succeeds(e
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
     out, _ = _queue(emulator, "refunds-done")
     function = _consumer(emulator, "refund", out)
-    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=function, BatchSize=10,
-                                    MaximumBatchingWindowInSeconds=1, FunctionResponseTypes=["ReportBatchItemFailures"])
+    _map_then_shorten(emulator, source, source_arn, function, 1, BatchSize=10, MaximumBatchingWindowInSeconds=1,
+                      FunctionResponseTypes=["ReportBatchItemFailures"])
     sqs.send_message_batch(QueueUrl=source, Entries=[
         {"Id": str(i), "MessageBody": body} for i, body in enumerate(["r-1", "r-2", "poison", "r-3", "r-4"])])
     [dead] = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, AttributeNames=["All"]).get(
@@ -141,8 +150,7 @@ def test_a_function_error_returns_the_whole_batch(emulator):
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
     out, _ = _queue(emulator, "invoices-done")
     function = _consumer(emulator, "invoice", out)
-    lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=function, BatchSize=10,
-                                    MaximumBatchingWindowInSeconds=1)
+    _map_then_shorten(emulator, source, source_arn, function, 1, BatchSize=10, MaximumBatchingWindowInSeconds=1)
     sqs.send_message_batch(QueueUrl=source, Entries=[
         {"Id": str(i), "MessageBody": body} for i, body in enumerate(["i-1", "explode", "i-2"])])
     dead: list = []
@@ -199,7 +207,14 @@ def test_a_visibility_timeout_shorter_than_the_function_delivers_the_message_aga
     source, source_arn = _queue(emulator, "captures", VisibilityTimeout=1)
     out, _ = _queue(emulator, "captures-done")
     function = create_function(emulator, "capture", SLOW, Timeout=10, Environment={"Variables": {"OUT": out}})
+    # As on AWS, a mapping is refused when the queue's visibility timeout is shorter than the function's timeout...
+    with pytest.raises(lam.exceptions.InvalidParameterValueException,
+                       match="Queue visibility timeout: 1 seconds is less than Function timeout: 10 seconds"):
+        lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=function, BatchSize=1)
+    # ...but nothing stops the queue's timeout being lowered later: then a batch still running is delivered again.
+    sqs.set_queue_attributes(QueueUrl=source, Attributes={"VisibilityTimeout": "10"})
     lam.create_event_source_mapping(EventSourceArn=source_arn, FunctionName=function, BatchSize=1)
+    sqs.set_queue_attributes(QueueUrl=source, Attributes={"VisibilityTimeout": "1"})
     sqs.send_message(QueueUrl=source, MessageBody="charge-once")
     deliveries = _drain(emulator, out, 2, timeout=30)
     assert sorted((d["body"], d["count"]) for d in deliveries[:2]) == [("charge-once", "1"), ("charge-once", "2")]
