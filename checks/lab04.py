@@ -92,7 +92,11 @@ def _charges(ctx, ids: list[str]) -> dict[str, list[dict]]:
     """orderId -> its charges at the gateway (each {"chargeId", "calls", "chargedAt"})."""
     wanted = set(ids)
     found: dict[str, list[dict]] = {}
-    for page in ctx.aws("dynamodb").get_paginator("scan").paginate(TableName=KIT.CHARGES_TABLE, ConsistentRead=True):
+    scan = {"TableName": KIT.CHARGES_TABLE, "ConsistentRead": True}
+    if len(ids) <= 100:  # the table keeps every charge of every run: only these orders' come back
+        values = {f":o{n}": {"S": i} for n, i in enumerate(ids)}
+        scan.update(FilterExpression=f"orderId IN ({', '.join(values)})", ExpressionAttributeValues=values)
+    for page in ctx.aws("dynamodb").get_paginator("scan").paginate(**scan):
         for item in page["Items"]:
             order_id = item.get("orderId", {}).get("S")
             if order_id in wanted:
