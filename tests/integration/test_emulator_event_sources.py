@@ -62,13 +62,16 @@ def _consumer(handle, name: str, out_url: str) -> str:
     return create_function(handle, name, CONSUMER, Timeout=10, Environment={"Variables": {"OUT": out_url}})
 
 
-def _map_then_shorten(handle, url: str, arn: str, function: str, visibility: int, **mapping) -> None:
-    """Map the queue, then give it a visibility timeout shorter than the function's (AWS refuses the mapping while it
-    is shorter; lowering it afterwards is allowed): failed messages come back within the test's patience."""
-    sqs = client(handle, "sqs")
+def _map_then_shorten(handle, url: str, arn: str, function: str, visibility: int, bodies: list[str], **mapping) -> None:
+    """Map the queue, give it a visibility timeout shorter than the function's (AWS refuses the mapping while it is
+    shorter; lowering it afterwards is allowed) so failed messages come back within the test's patience, then send
+    `bodies` and start polling: the first batch holds them all."""
+    sqs, lam = client(handle, "sqs"), client(handle, "lambda")
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "30"})
-    client(handle, "lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName=function, **mapping)
+    uuid = lam.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, Enabled=False, **mapping)["UUID"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility)})
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)])
+    lam.update_event_source_mapping(UUID=uuid, Enabled=True)
 
 
 def _drain(handle, url: str, expected: int, timeout: float = 60) -> list[dict]:
@@ -130,10 +133,8 @@ def test_a_poison_message_reaches_the_dlq_while_the_rest_of_its_batch_succeeds(e
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
     out, _ = _queue(emulator, "refunds-done")
     function = _consumer(emulator, "refund", out)
-    _map_then_shorten(emulator, source, source_arn, function, 1, BatchSize=10, MaximumBatchingWindowInSeconds=1,
-                      FunctionResponseTypes=["ReportBatchItemFailures"])
-    sqs.send_message_batch(QueueUrl=source, Entries=[
-        {"Id": str(i), "MessageBody": body} for i, body in enumerate(["r-1", "r-2", "poison", "r-3", "r-4"])])
+    _map_then_shorten(emulator, source, source_arn, function, 5, ["r-1", "r-2", "poison", "r-3", "r-4"], BatchSize=10,
+                      MaximumBatchingWindowInSeconds=1, FunctionResponseTypes=["ReportBatchItemFailures"])
     [dead] = wait_for(lambda: sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, AttributeNames=["All"]).get(
         "Messages"), timeout=30, what="the poison message in the DLQ")
     assert dead["Body"] == "poison"
@@ -150,9 +151,8 @@ def test_a_function_error_returns_the_whole_batch(emulator):
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
     out, _ = _queue(emulator, "invoices-done")
     function = _consumer(emulator, "invoice", out)
-    _map_then_shorten(emulator, source, source_arn, function, 1, BatchSize=10, MaximumBatchingWindowInSeconds=1)
-    sqs.send_message_batch(QueueUrl=source, Entries=[
-        {"Id": str(i), "MessageBody": body} for i, body in enumerate(["i-1", "explode", "i-2"])])
+    _map_then_shorten(emulator, source, source_arn, function, 5, ["i-1", "explode", "i-2"], BatchSize=10,
+                      MaximumBatchingWindowInSeconds=1)
     dead: list = []
     deadline = time.monotonic() + 30
     while len(dead) < 3 and time.monotonic() < deadline:
