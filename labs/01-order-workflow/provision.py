@@ -9,22 +9,18 @@ Workspace files (all JSON, with ${...} placeholders so nobody types account ids)
 
 from __future__ import annotations
 
-import base64
 import difflib
-import hashlib
 import importlib.util
-import io
 import json
 import re
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
 from securecart_lab.errors import WorkspaceFileError
-from securecart_lab.labs import workspace
+from securecart_lab.labs import functions, workspace
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS_DIR = HERE / "functions"
@@ -216,39 +212,10 @@ def _roles(ctx) -> None:
         ]}))
 
 
-def function_zip(module: str) -> bytes:
-    """The function's deployment package: its one source file, with fixed timestamps so equal code zips equally."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(f"{module}.py", date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, (FUNCTIONS_DIR / f"{module}.py").read_bytes())
-    return buffer.getvalue()
-
-
 def _functions(ctx) -> None:
-    lam = ctx.aws("lambda")
     role_arn = ctx.aws("iam").get_role(RoleName=LAMBDA_ROLE)["Role"]["Arn"]
-    for name, module in FUNCTIONS.items():
-        package = function_zip(module)
-        digest = base64.b64encode(hashlib.sha256(package).digest()).decode()
-        settings = {"Runtime": "python3.12", "Handler": f"{module}.handler", "Timeout": 10, "MemorySize": 128,
-                    "Environment": {"Variables": _ENV}, "Role": role_arn}
-        try:
-            current = lam.get_function(FunctionName=name)["Configuration"]
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise
-            lam.create_function(FunctionName=name, Code={"ZipFile": package},
-                                Description=f"SecureCart lab 1: functions/{module}.py", **settings)
-            lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-            continue
-        if current.get("CodeSha256") != digest:
-            lam.update_function_code(FunctionName=name, ZipFile=package)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        if (current.get("Environment") or {}).get("Variables") != _ENV or current.get("Handler") != settings["Handler"]:
-            lam.update_function_configuration(FunctionName=name, **settings)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    functions.ensure(ctx.aws("lambda"), FUNCTIONS_DIR, FUNCTIONS, role_arn=role_arn, environment=_ENV,
+                     timeout=10, label="SecureCart lab 1")
 
 
 # --- names --------------------------------------------------------------------------------------------------------
@@ -652,16 +619,16 @@ def _fail(path: Path, text: str, where: tuple[str, ...], message: str, hint: str
 
 
 def _validate_definition(ctx, path: Path, text: str, definition) -> None:
-    functions = set(FUNCTIONS)
+    kit_functions = set(FUNCTIONS)
 
     def function_exists(name: str) -> bool:
-        if name in functions:
+        if name in kit_functions:
             return True
         try:
             ctx.aws("lambda").get_function(FunctionName=name)
         except ClientError:
             return False
-        functions.add(name)
+        kit_functions.add(name)
         return True
 
     def table_exists(name: str) -> bool:

@@ -16,16 +16,12 @@ resources call and what the checks observe:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
-import zipfile
 from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from securecart_lab.labs import stacks
+from securecart_lab.labs import functions, stacks
 
 HERE = Path(__file__).resolve().parent
 FUNCTIONS_DIR = HERE / "functions"
@@ -159,39 +155,9 @@ def _observer(ctx) -> None:
     events.put_targets(Rule=OBSERVER_RULE, EventBusName=BUS, Targets=[{"Id": "log-group", "Arn": arn}])
 
 
-def function_zip(module: str) -> bytes:
-    """The function's deployment package: its one source file, with fixed timestamps so equal code zips equally."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        info = zipfile.ZipInfo(f"{module}.py", date_time=(1980, 1, 1, 0, 0, 0))
-        info.external_attr = 0o644 << 16
-        archive.writestr(info, (FUNCTIONS_DIR / f"{module}.py").read_bytes())
-    return buffer.getvalue()
-
-
 def _functions(ctx, role_arn: str) -> None:
-    lam = ctx.aws("lambda")
-    waiter = {"Delay": 1, "MaxAttempts": 60}
-    for name, module in FUNCTIONS.items():
-        package = function_zip(module)
-        digest = base64.b64encode(hashlib.sha256(package).digest()).decode()
-        settings = {"Runtime": "python3.12", "Handler": f"{module}.handler", "Timeout": 30, "MemorySize": 128,
-                    "Environment": {"Variables": _ENV}, "Role": role_arn}
-        try:
-            current = lam.get_function(FunctionName=name)["Configuration"]
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise
-            lam.create_function(FunctionName=name, Code={"ZipFile": package},
-                                Description=f"SecureCart lab 4 (the kit's): functions/{module}.py", **settings)
-            lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=waiter)
-            continue
-        if current.get("CodeSha256") != digest:
-            lam.update_function_code(FunctionName=name, ZipFile=package)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=waiter)
-        if (current.get("Environment") or {}).get("Variables") != _ENV or current.get("Timeout") != settings["Timeout"]:
-            lam.update_function_configuration(FunctionName=name, **settings)
-            lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=waiter)
+    functions.ensure(ctx.aws("lambda"), FUNCTIONS_DIR, FUNCTIONS, role_arn=role_arn, environment=_ENV,
+                     timeout=30, label="SecureCart lab 4 (the kit's)")
 
 
 # --- names --------------------------------------------------------------------------------------------------------
