@@ -43,7 +43,7 @@ def superuser_password(home: Path) -> str:
                        "SECURECART_HOME must be a writable folder; set it to one, e.g. export SECURECART_HOME=~/.securecart-lab") from None
     secret = _read(path)
     if not secret:
-        raise LabError(f"The PostgreSQL password file {path} is empty.", f"Delete it and run `securecart-lab down --purge`, then `securecart-lab up`.")
+        raise LabError(f"The PostgreSQL password file {path} is empty.", "Delete it and run `securecart-lab down --purge`, then `securecart-lab up`.")
     return secret
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from securecart_lab import paths
 from securecart_lab.config import Settings
 from securecart_lab.errors import LabError
-from securecart_lab.postgres.binaries import OsUser, can_traverse, first_blocking_dir, os_user
+from securecart_lab.postgres.binaries import OsUser, first_blocking_dir, os_user
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 

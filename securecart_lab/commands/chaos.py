@@ -55,7 +55,7 @@ def down_with_it(outage) -> str:
             f"database), {', '.join(others)}.")
 
 
-def confirmed_before(outage: replicas.Outage) -> str:
+def confirmed_before(outage) -> str:
     if len(outage.orders) == 1:
         return "1 order was confirmed before the failure; `check 3` looks for it after your failover."
     return (f"{len(outage.orders)} orders were confirmed before the failure; `check 3` looks for each of them after "

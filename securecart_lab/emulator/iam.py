@@ -23,7 +23,6 @@ StringEquals, treats an Allow whose condition fails as a Deny, and lets a NotRes
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import ipaddress
 import json

@@ -127,7 +127,7 @@ def test_a_burst_drains_in_batches_with_none_lost(emulator):
 
 
 def test_a_poison_message_reaches_the_dlq_while_the_rest_of_its_batch_succeeds(emulator):
-    sqs, lam = client(emulator, "sqs"), client(emulator, "lambda")
+    sqs = client(emulator, "sqs")
     dlq, dlq_arn = _queue(emulator, "refunds-dlq")
     source, source_arn = _queue(emulator, "refunds", VisibilityTimeout=1, RedrivePolicy=json.dumps(
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))
@@ -145,7 +145,7 @@ def test_a_poison_message_reaches_the_dlq_while_the_rest_of_its_batch_succeeds(e
 
 
 def test_a_function_error_returns_the_whole_batch(emulator):
-    sqs, lam = client(emulator, "sqs"), client(emulator, "lambda")
+    sqs = client(emulator, "sqs")
     dlq, dlq_arn = _queue(emulator, "invoices-dlq")
     source, source_arn = _queue(emulator, "invoices", VisibilityTimeout=1, RedrivePolicy=json.dumps(
         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}))

@@ -76,7 +76,7 @@ def test_a_foreign_origin_cannot_create_a_function_or_a_stack(emulator):
 
 
 def test_a_simple_form_post_from_a_foreign_origin_is_refused_before_moto(emulator):
-    body = f"Action=CreateQueue&QueueName=drive-by&Version=2012-11-05".encode()
+    body = "Action=CreateQueue&QueueName=drive-by&Version=2012-11-05".encode()
     status, headers, payload = request(emulator, "POST", "/", {
         "Host": f"127.0.0.1:{emulator.port}", "Origin": EVIL, "Content-Type": "application/x-www-form-urlencoded",
         "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0"}, body)

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import pwd
-import time
 from pathlib import Path
 
 import pytest

@@ -16,7 +16,6 @@ from securecart_lab import envstate, postgres
 from securecart_lab.postgres import topology as replicas
 from securecart_lab.app.config import READER_PARAMETER, WRITER_PARAMETER
 from securecart_lab.checking import FAIL, PASS
-from securecart_lab.labs import stacks
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import get_lab
 from securecart_lab.postgres.testing import remove_home

@@ -5,9 +5,6 @@ passes with the reference solution."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -19,36 +16,8 @@ from securecart_lab.labs.registry import get_lab
 pytestmark = pytest.mark.integration
 
 LAB = get_lab(4)
-SOLUTION = (LAB.solution_dir / "template.yaml").read_text()
 STEP_2 = ("fraud-routing", "fraud-boundaries", "held-orders-not-charged")
 STEP_4 = ("payment-burst", "payment-poison-dlq", "payment-visibility")
-
-
-@pytest.fixture(scope="module")
-def lab4(settings, engine):
-    service.start(settings, 4, with_prereqs=True)
-    yield settings
-
-
-@pytest.fixture
-def variant():
-    """variant({old: new}) -> a folder holding the reference template with those replacements (each must occur)."""
-    folders = []
-
-    def make(replacements: dict[str, str]) -> Path:
-        text = SOLUTION
-        for old, new in replacements.items():
-            assert old in text, old
-            text = text.replace(old, new)
-        folder = Path(tempfile.mkdtemp(prefix="lab04-", dir="/tmp"))
-        folders.append(folder)
-        (folder / "template.yaml").write_text(text)
-        shutil.copy(LAB.solution_dir / "security.yaml", folder / "security.yaml")  # deploy 4 deploys both files
-        return folder
-
-    yield make
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _outcomes(settings, *only: str) -> dict:

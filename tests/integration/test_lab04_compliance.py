@@ -5,9 +5,6 @@ names the mistake."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -22,35 +19,8 @@ pytestmark = pytest.mark.integration
 LAB = get_lab(4)
 KIT = LAB.provisioner()
 STEP_3 = ("compliance-delivery", "compliance-policy")
-TEMPLATE = (LAB.solution_dir / "template.yaml").read_text()
 SECURITY = (LAB.solution_dir / "security.yaml").read_text()
 PRINCIPAL = 'AWS: !Sub "arn:aws:iam::${SecureCartAccountId}:root"'
-
-
-@pytest.fixture(scope="module")
-def lab4(settings, engine):
-    service.start(settings, 4, with_prereqs=True)
-    yield settings
-
-
-@pytest.fixture
-def variant():
-    """variant(template={old: new}, security={old: new}) -> a folder with the reference files, so changed."""
-    folders = []
-
-    def make(template: dict[str, str] | None = None, security: dict[str, str] | None = None) -> Path:
-        folder = Path(tempfile.mkdtemp(prefix="lab04-compliance-", dir="/tmp"))
-        folders.append(folder)
-        for name, text, replacements in (("template.yaml", TEMPLATE, template), ("security.yaml", SECURITY, security)):
-            for old, new in (replacements or {}).items():
-                assert old in text, old
-                text = text.replace(old, new)
-            (folder / name).write_text(text)
-        return folder
-
-    yield make
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _outcomes(settings) -> dict:

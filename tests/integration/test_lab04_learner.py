@@ -4,8 +4,6 @@ names the cause, and the engine restart a learner does between sessions."""
 from __future__ import annotations
 
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -20,33 +18,6 @@ pytestmark = pytest.mark.integration
 LAB = get_lab(4)
 SOLUTION = (LAB.solution_dir / "template.yaml").read_text()
 LAB1_MACHINE = "securecart-order-processing"
-
-
-@pytest.fixture(scope="module")
-def lab4(settings, engine):
-    service.start(settings, 4, with_prereqs=True)
-    yield settings
-
-
-@pytest.fixture
-def variant():
-    """variant({old: new}) -> a folder holding the reference template with those replacements (each must occur)."""
-    folders = []
-
-    def make(replacements: dict[str, str]) -> Path:
-        text = SOLUTION
-        for old, new in replacements.items():
-            assert old in text, old
-            text = text.replace(old, new)
-        folder = Path(tempfile.mkdtemp(prefix="lab04-learner-", dir="/tmp"))
-        folders.append(folder)
-        (folder / "template.yaml").write_text(text)
-        shutil.copy(LAB.solution_dir / "security.yaml", folder / "security.yaml")
-        return folder
-
-    yield make
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _outcome(settings, check_id: str):

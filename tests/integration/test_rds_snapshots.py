@@ -252,7 +252,6 @@ def test_a_bad_deploy_2_keeps_the_learners_orders_and_says_where(settings, engin
     ctx = service.context(settings, lab)
     rds = ctx.aws("rds")
     ident = stacks.resources(ctx.aws("cloudformation"), "securecart-lab02", "AWS::RDS::DBInstance")[0]
-    dbname = rds.describe_db_instances(DBInstanceIdentifier=ident)["DBInstances"][0]["DBName"]
     order = f"ord-{uuid.uuid4().hex[:8]}"
     with admin(rds, ident) as conn:
         conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES (%s, 'learner@example.com', 100)", (order,))

@@ -8,7 +8,6 @@ import shutil
 import typing
 from pathlib import Path
 
-import pytest
 import typer.main
 
 from securecart_lab import cli as cli_module

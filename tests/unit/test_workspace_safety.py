@@ -4,7 +4,6 @@ and solve backs up edits in labNN/solution/ (no engine needed: every refusal com
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
