@@ -737,11 +737,36 @@ def _matches(ctx, rule: str, detail_type: str) -> bool:
     return events.test_event_pattern(EventPattern=pattern, Event=json.dumps(sample))["Result"]
 
 
+def _roles_denied(ctx, rules: list[str], bus_arn: str) -> list[str]:
+    """The roles of forwarding targets that may not events:PutEvents on the compliance bus (IAM's simulator)."""
+    events, iam = ctx.aws("events"), ctx.aws("iam")
+    denied = []
+    for rule in rules:
+        for target in events.list_targets_by_rule(Rule=rule, EventBusName=KIT.BUS)["Targets"]:
+            role = target.get("RoleArn")
+            if target["Arn"] != bus_arn or not role:
+                continue
+            try:
+                result = iam.simulate_principal_policy(PolicySourceArn=role, ActionNames=["events:PutEvents"],
+                                                       ResourceArns=[bus_arn])["EvaluationResults"][0]
+            except ClientError:
+                denied.append(role)  # a role that does not exist cannot put anything
+                continue
+            if result["EvalDecision"] != "allowed":
+                denied.append(role)
+    return denied
+
+
 def _why_missing(ctx, rules: list[str], before: dict[str, int], missing_types: list[str]) -> str:
     rose = {rule: _failed_invocations(ctx, rule) - before[rule] for rule in rules}
     rose = {rule: count for rule, count in rose.items() if count > 0}
     if rose:
         rule, count = next(iter(rose.items()))
+        denied = _roles_denied(ctx, rules, _compliance_bus(ctx)["Arn"])
+        if denied:
+            return (f"EventBridge dropped them: rule {rule}'s FailedInvocations rose by {count}, and its target's role "
+                    f"{denied[0]} may not events:PutEvents on {KIT.COMPLIANCE_BUS} (IAM denies it): allow that "
+                    "action on the bus's ARN in the role's policy.")
         return (f"EventBridge dropped them: rule {rule}'s FailedInvocations rose by {count}. The bus "
                 f"{KIT.COMPLIANCE_BUS} must let SecureCart's account ({ACCOUNT_ID}) put events (its resource policy, "
                 "security.yaml), and the rule's role must allow events:PutEvents on it.")
@@ -860,6 +885,10 @@ def compliance_policy(ctx):
         return failed(f"The policy of {KIT.COMPLIANCE_BUS} does not name SecureCart's account ({ACCOUNT_ID}): only "
                       f"{'the security account itself' if not policy else 'the accounts it names'} may put events "
                       f"on it.{why}", expected=expected, actual=found)
+    if dropped and _roles_denied(ctx, rules, bus["Arn"]):
+        return passed(f"{KIT.COMPLIANCE_BUS} accepts events from {ACCOUNT_ID} (statement {names[0].get('Sid', '?')}) "
+                      "and from no one else. (Events are still dropped, by the forwarding rule's role: "
+                      "compliance-delivery says why.)")
     if dropped:
         return failed(f"The policy of {KIT.COMPLIANCE_BUS} names SecureCart's account, but SecureCart's payment events "
                       f"are still refused: {dropped} Look at its conditions, and at the forwarding rule's role.",

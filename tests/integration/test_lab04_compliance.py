@@ -80,3 +80,17 @@ def test_a_rule_matching_one_detail_type_fails_compliance_delivery(lab4, variant
     assert delivery.status == FAIL, delivery.message
     assert "2 of 3 payment events never reached" in delivery.message
     assert "pattern matches PaymentCaptured, PaymentRefunded events" in delivery.message
+
+
+def test_a_forwarding_role_that_may_not_put_events_fails_delivery_not_the_policy(lab4, variant):
+    """A right bus policy with a forwarding role too narrow: the events are dropped, and compliance-delivery names
+    the role; compliance-policy, which judges the bus's policy, passes."""
+    grant = "Action: events:PutEvents\n                Resource: !Sub \"arn:aws:events:${AWS::Region}:222222222222"
+    narrow = {grant: grant.replace("events:PutEvents", "events:DescribeRule")}
+    service.deploy(lab4, 4, source=variant(template=narrow))
+    outcomes = _outcomes(lab4)
+    delivery, policy = outcomes["compliance-delivery"], outcomes["compliance-policy"]
+    assert delivery.status == FAIL and "FailedInvocations rose by 3" in delivery.message, delivery.message
+    assert "role arn:aws:iam::123456789012:role/securecart-lab04-compliance-forwarder may not events:PutEvents" \
+        in delivery.message, delivery.message
+    assert policy.status == PASS and "dropped, by the forwarding rule's role" in policy.message, policy.message
