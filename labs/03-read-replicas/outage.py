@@ -251,7 +251,13 @@ def teardown(ctx) -> list[str]:
         rds.delete_db_instance(DBInstanceIdentifier=instance.id, **args)
         lines.append(f"Deleted DB instance {instance.id}" + ("" if instance.source else " (final snapshot taken)"))
     if stacks.find(cf, STACK) is not None:
-        cf.delete_stack(StackName=STACK)
+        try:
+            cf.delete_stack(StackName=STACK)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise LabError(f"Stack {STACK} could not be deleted: {error.get('Code')}: {error.get('Message')}",
+                           f"Run reset 3 --environment again; aws cloudformation describe-stack-events --stack-name "
+                           f"{STACK} says what failed.") from None
         left = stacks.wait(cf, STACK)
         if left is not None and left["StackStatus"] != "DELETE_COMPLETE":
             raise LabError(f"Stack {STACK} could not be deleted ({left['StackStatus']}).",

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from securecart_lab.labs import stacks
-from securecart_lab.postgres import dumps, topology
+from securecart_lab.postgres import dumps, instances, topology
 
 pytestmark = pytest.mark.integration
 
@@ -108,6 +108,23 @@ def test_a_snapshot_is_a_real_dump_and_a_restore_brings_the_data_back(aws, setti
     rds.delete_db_snapshot(DBSnapshotIdentifier=f"{ident}-manual")
     assert not dump.exists()
     assert f"{ident}-manual" not in {s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots()["DBSnapshots"]}
+
+
+def test_a_stopped_instance_can_be_snapshotted_and_stays_stopped(aws, settings):
+    """RDS snapshots an instance's storage whatever its engine does (was: InvalidDBInstanceState, pg_dump could not
+    connect; reset 3 --environment failed so when the stack's final snapshot met a server that was not up)."""
+    rds = aws("rds")
+    ident, dbname = names()
+    create_instance(rds, ident, dbname)
+    place_order(rds, ident, "ord-before-stop")
+    rds.stop_db_instance(DBInstanceIdentifier=ident)
+    snapshot = rds.create_db_snapshot(DBInstanceIdentifier=ident, DBSnapshotIdentifier=f"{ident}-stopped")["DBSnapshot"]
+    assert snapshot["Status"] == "available"
+    dump = next(dumps.snapshot_dir(settings).glob(f"{ident}-stopped-*.sql"))
+    assert "ord-before-stop" in dump.read_text()
+    assert not instances.server(settings, ident).is_running()
+    rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
+    rds.delete_db_snapshot(DBSnapshotIdentifier=f"{ident}-stopped")
 
 
 def test_a_snapshot_of_an_instance_that_does_not_exist_is_an_aws_error(aws):

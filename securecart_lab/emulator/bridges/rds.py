@@ -359,8 +359,14 @@ def _create_db_snapshot(self, db_instance_identifier: str, db_snapshot_identifie
     if handle is None or snapshot.snapshot_type == "automated":
         return snapshot
     snapshot_id = snapshot.db_snapshot_identifier
+    stopped = not handle.server.is_running()
     try:
+        # RDS snapshots an instance's storage whatever its engine is doing (a stopped instance, or one whose server
+        # is between a crash and its restart): start the server for the dump, and leave it as it was.
+        handle.server.start()
         path = dump_database(handle.server, handle.dbname, dumps.snapshot_dir(Settings.from_env()), snapshot_id)
+        if stopped:
+            handle.server.stop(mode="fast")
     except (LabError, psycopg.Error, OSError) as exc:
         self.database_snapshots.pop(snapshot_id, None)
         message = exc.message if isinstance(exc, LabError) else str(exc).strip()
