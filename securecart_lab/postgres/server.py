@@ -221,6 +221,7 @@ class PostgresServer:
                 raise PostgresError(f"PostgreSQL in {self.datadir} did not become ready within {timeout:.0f} s.", f"See {self.log_path}.")
         while True:
             self._wait_stale_pid_gone(deadline)
+            self._wait_orphans_gone(deadline)
             self._check_port()
             self._spawn()
             if self._wait_ready(deadline):
@@ -255,6 +256,14 @@ class PostgresServer:
                 return
             if _is_postgres_process(stale) or _process_state(stale) not in ("Z", "X", None):
                 return  # alive, e.g. a reused pid: PostgreSQL itself decides and reports
+            time.sleep(0.01)
+
+    def _wait_orphans_gone(self, deadline: float) -> None:
+        """After a crash, the dead postmaster's children leave as they notice its death; until the last one has,
+        one of them may still hold the port (PortInUse by an unknown process). Nothing waits when none is left."""
+        if self.pid() is not None:
+            return
+        while time.monotonic() < deadline and any(_is_postgres_process(pid) for pid in _processes_in(self.datadir)):
             time.sleep(0.01)
 
     def _spawn(self) -> None:
