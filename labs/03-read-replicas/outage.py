@@ -251,17 +251,10 @@ def teardown(ctx) -> list[str]:
         rds.delete_db_instance(DBInstanceIdentifier=instance.id, **args)
         lines.append(f"Deleted DB instance {instance.id}" + ("" if instance.source else " (final snapshot taken)"))
     if stacks.find(cf, STACK) is not None:
-        try:
-            cf.delete_stack(StackName=STACK)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise LabError(f"Stack {STACK} could not be deleted: {error.get('Code')}: {error.get('Message')}",
-                           f"Run reset 3 --environment again; aws cloudformation describe-stack-events --stack-name "
-                           f"{STACK} says what failed.") from None
-        left = stacks.wait(cf, STACK)
-        if left is not None and left["StackStatus"] != "DELETE_COMPLETE":
-            raise LabError(f"Stack {STACK} could not be deleted ({left['StackStatus']}).",
-                           f"aws cloudformation describe-stack-events --stack-name {STACK} says why.")
+        failure = stacks.delete(cf, STACK)
+        if failure:
+            raise LabError(failure, f"Fix what it says, then run reset 3 --environment again (aws cloudformation "
+                                    f"describe-stack-events --stack-name {STACK} shows every event).")
         lines.append(f"Deleted stack {STACK}" + (f" (with {', '.join(sorted(in_stack))})" if in_stack else ""))
     lines += _delete_parameters(ssm, [WRITER_PARAMETER, READER_PARAMETER])
     if outage is not None:

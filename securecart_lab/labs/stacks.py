@@ -145,6 +145,28 @@ def wait(cf, name: str, timeout: float = 300) -> dict | None:
         time.sleep(0.1)
 
 
+def delete(cf, name: str) -> str | None:
+    """DeleteStack, then wait for its outcome (CloudFormation deletes in the background): None once the stack is
+    gone, else one line saying why it is not (each resource that could not go, with AWS's reason)."""
+    try:
+        cf.delete_stack(StackName=name)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        return f"Stack {name} could not be deleted: {error.get('Code')}: {error.get('Message')}"
+    stack = wait(cf, name)
+    if stack is None:
+        return None
+    failed = [f"{e['LogicalResourceId']} ({e['ResourceType']}): {e.get('ResourceStatusReason') or e['ResourceStatus']}"
+              for e in _failed_events(cf, name)]
+    return (f"Stack {name} could not be deleted ({stack['StackStatus']}): "
+            + ("; ".join(failed) or stack.get("StackStatusReason") or "see its events"))
+
+
+def _discard(cf, name: str) -> None:
+    """Delete the stack a change set created for nothing (it holds no resources)."""
+    delete(cf, name)
+
+
 def is_complete(cf, name: str) -> bool:
     try:
         stack = find(cf, name)
@@ -213,8 +235,10 @@ def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | Non
         if preview:
             return [f"Stack {name} is {status} (left by an earlier failed deploy): deploy deletes it and creates "
                     "every resource of the template."]
-        cf.delete_stack(StackName=name)
-        wait(cf, name)
+        failure = delete(cf, name)
+        if failure:
+            raise DeployError(failure, f"Fix what it says, then deploy again (aws cloudformation describe-stack-events "
+                                       f"--stack-name {name} shows every event).")
         existing, status = None, None
     elif status == "UPDATE_ROLLBACK_FAILED" and not preview:
         cf.continue_update_rollback(StackName=name)
@@ -241,12 +265,12 @@ def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | Non
     if change_set["Status"] == "FAILED":
         cf.delete_change_set(ChangeSetName=created["Id"])
         if existing is None:
-            cf.delete_stack(StackName=name)
+            _discard(cf, name)
         return lines + [f"Stack {name} is up to date ({status}): {change_set.get('StatusReason', '')}"]
     if preview:
         cf.delete_change_set(ChangeSetName=created["Id"])
         if existing is None:
-            cf.delete_stack(StackName=name)
+            _discard(cf, name)
         return lines + [f"Preview of stack {name} (nothing was changed):"] + ["  " + row for row in plan.table()]
     if guard:
         try:
@@ -254,7 +278,7 @@ def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | Non
         except Exception:
             cf.delete_change_set(ChangeSetName=created["Id"])
             if existing is None:
-                cf.delete_stack(StackName=name)
+                _discard(cf, name)
             raise
     started = time.time()
     cf.execute_change_set(ChangeSetName=created["Id"])
@@ -288,20 +312,24 @@ def _warnings(cf, path: Path, change_set_id: str) -> list[str]:
     return warnings
 
 
-def _failure(cf, name: str, path: Path, body: str, status: str) -> str:
-    events = cf.describe_stack_events(StackName=name)["StackEvents"]  # newest first
+def _failed_events(cf, name: str) -> list[dict]:
+    """The resources' *_FAILED events of the stack's last operation, oldest first."""
     recent = []
-    for event in events:
+    for event in cf.describe_stack_events(StackName=name)["StackEvents"]:  # newest first
         recent.append(event)
         if event["ResourceType"] == "AWS::CloudFormation::Stack" and event.get("ResourceStatusReason") == "User Initiated":
             break
+    return [e for e in reversed(recent)
+            if e["ResourceStatus"].endswith("_FAILED") and e["ResourceType"] != "AWS::CloudFormation::Stack"]
+
+
+def _failure(cf, name: str, path: Path, body: str, status: str) -> str:
     failures = []
-    for event in reversed(recent):
-        if event["ResourceStatus"].endswith("_FAILED") and event["ResourceType"] != "AWS::CloudFormation::Stack":
-            line = declared_at(body, event["LogicalResourceId"])
-            where = f", declared at {path.name}:{line}" if line else ""
-            failures.append(f"{event['LogicalResourceId']} ({event['ResourceType']}{where}): "
-                            f"{event.get('ResourceStatusReason') or event['ResourceStatus']}")
+    for event in _failed_events(cf, name):
+        line = declared_at(body, event["LogicalResourceId"])
+        where = f", declared at {path.name}:{line}" if line else ""
+        failures.append(f"{event['LogicalResourceId']} ({event['ResourceType']}{where}): "
+                        f"{event.get('ResourceStatusReason') or event['ResourceStatus']}")
     outcome = ("the previous resources were restored and still run" if status == "UPDATE_ROLLBACK_COMPLETE"
                else "nothing of it was left behind" if status == "ROLLBACK_COMPLETE" else "")
     return (f"Stack {name} failed ({status}{': ' + outcome if outcome else ''}):\n  "

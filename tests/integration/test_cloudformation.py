@@ -319,6 +319,7 @@ def test_a_failed_first_create_leaves_nothing_and_the_next_deploy_recovers(lab2,
     path.write_text(good)
     assert stacks.apply(cf, "cfn-first-create", path, good)[0].startswith("Stack cfn-first-create: CREATE_COMPLETE")
     cf.delete_stack(StackName="cfn-first-create")
+    assert stacks.wait(cf, "cfn-first-create") is None
     assert {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"]} == vpcs
 
 

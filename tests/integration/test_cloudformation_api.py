@@ -9,6 +9,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from securecart_lab.errors import DeployError
 from securecart_lab.labs import stacks
 
 pytestmark = pytest.mark.integration
@@ -131,3 +132,79 @@ def test_a_stack_whose_resource_was_deleted_by_hand_is_deleted(aws):
         aws("ssm").get_parameter(Name=ids["Setting"])
     with pytest.raises(ClientError, match="InvalidGroup.NotFound"):
         aws("ec2").describe_security_groups(GroupIds=[ids["Web"]])
+
+
+UPLOADS = """
+Resources:
+  Uploads:
+    Type: AWS::S3::Bucket
+  Pointer:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Type: String
+      Value: !Ref Uploads
+  Jobs:
+    Type: AWS::SQS::Queue
+"""
+
+
+def _since_last_delete(cf, name: str) -> list[tuple[str, str, str | None]]:
+    """(logical id, status, reason) of the events of the last DeleteStack, oldest first."""
+    events = []
+    for event in cf.describe_stack_events(StackName=name)["StackEvents"]:  # newest first
+        if event["ResourceStatus"] == "DELETE_IN_PROGRESS" and event["ResourceType"] == "AWS::CloudFormation::Stack":
+            break
+        events.append((event["LogicalResourceId"], event["ResourceStatus"], event.get("ResourceStatusReason")))
+    return events[::-1]
+
+
+def test_a_resource_that_cannot_be_deleted_leaves_the_stack_delete_failed_and_retaining_it_deletes_it(aws, tmp_path):
+    """As on AWS: DeleteStack answers at once; a bucket holding objects is not deleted (was: moto kept it and the
+    stack said DELETE_COMPLETE), so the stack goes DELETE_FAILED naming it, with what could go gone; DeleteStack
+    again (deploy's) continues; RetainResources (only on a DELETE_FAILED stack) deletes the stack, keeping the
+    bucket."""
+    cf, s3, name = aws("cloudformation"), aws("s3"), f"api-del-{uuid.uuid4().hex[:8]}"
+    cf.create_stack(StackName=name, TemplateBody=UPLOADS)
+    assert stacks.wait(cf, name)["StackStatus"] == "CREATE_COMPLETE"
+    ids = physical(aws, name)
+    s3.put_object(Bucket=ids["Uploads"], Key="orders.csv", Body=b"ord-1")
+    with pytest.raises(ClientError, match="RetainResources can be specified only for a stack in the DELETE_FAILED"):
+        cf.delete_stack(StackName=name, RetainResources=["Uploads"])
+
+    cf.delete_stack(StackName=name)
+    failed = stacks.wait(cf, name)
+    assert (failed["StackStatus"], failed.get("StackStatusReason")) == (
+        "DELETE_FAILED", "The following resource(s) failed to delete: [Uploads]. ")
+    events = _since_last_delete(cf, name)
+    assert events == [
+        ("Jobs", "DELETE_IN_PROGRESS", None), ("Jobs", "DELETE_COMPLETE", None),
+        ("Pointer", "DELETE_IN_PROGRESS", None), ("Pointer", "DELETE_COMPLETE", None),
+        ("Uploads", "DELETE_IN_PROGRESS", None),
+        ("Uploads", "DELETE_FAILED", "BucketNotEmpty: The bucket you tried to delete is not empty"),
+        (name, "DELETE_FAILED", "The following resource(s) failed to delete: [Uploads]. "),
+    ], events
+    assert list(physical(aws, name)) == ["Uploads"]
+    with pytest.raises(ClientError, match="ParameterNotFound"):
+        aws("ssm").get_parameter(Name=ids["Pointer"])
+
+    # deploy deletes a DELETE_FAILED stack before creating it again: only what is left is tried, and it says why not.
+    (tmp_path / "template.yaml").write_text(UPLOADS)
+    with pytest.raises(DeployError) as error:
+        stacks.apply(cf, name, tmp_path / "template.yaml", UPLOADS)
+    assert error.value.message == (f"Stack {name} could not be deleted (DELETE_FAILED): Uploads (AWS::S3::Bucket): "
+                                   "BucketNotEmpty: The bucket you tried to delete is not empty")
+    assert stacks.wait(cf, name)["StackStatus"] == "DELETE_FAILED"
+    assert [e[:2] for e in _since_last_delete(cf, name)] == [
+        ("Uploads", "DELETE_IN_PROGRESS"), ("Uploads", "DELETE_FAILED"), (name, "DELETE_FAILED")]
+    with pytest.raises(ClientError, match="Do not specify resources that are in the DELETE_COMPLETE state"):
+        cf.delete_stack(StackName=name, RetainResources=["Pointer"])
+
+    stack_id = failed["StackId"]
+    cf.delete_stack(StackName=name, RetainResources=["Uploads"])
+    assert stacks.wait(cf, name) is None
+    assert cf.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert [e[:2] for e in _since_last_delete(cf, stack_id)] == [
+        ("Uploads", "DELETE_SKIPPED"), (name, "DELETE_COMPLETE")]
+    assert s3.get_object(Bucket=ids["Uploads"], Key="orders.csv")["Body"].read() == b"ord-1"
+    s3.delete_object(Bucket=ids["Uploads"], Key="orders.csv")
+    s3.delete_bucket(Bucket=ids["Uploads"])

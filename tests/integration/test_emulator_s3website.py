@@ -10,6 +10,7 @@ import pytest
 from emulator_fixture import client, running_emulator
 
 from securecart_lab.emulator import hooks, s3website
+from securecart_lab.labs import stacks
 
 pytestmark = pytest.mark.integration
 
@@ -138,4 +139,5 @@ def test_cloudformation_bucket_policy_is_applied_and_removed_with_the_stack(emul
     assert {r["ResourceType"] for r in resources} == {"AWS::S3::Bucket", "AWS::S3::BucketPolicy"}
     assert json.loads(s3.get_bucket_policy(Bucket="public-site")["Policy"])["Statement"] == [statement]
     cf.delete_stack(StackName="public-site")
+    assert stacks.wait(cf, "public-site") is None
     assert "public-site" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

@@ -342,3 +342,34 @@ def test_ci_lab_3_passes(lab3, cli, tmp_path):
     assert cli("reset", "3", "--environment").exit_code == 0
     result = cli("ci", "--lab", "3", "--junit", str(tmp_path / "ci.xml"))
     assert result.exit_code == 0, result.output
+
+
+def test_reset_environment_says_in_one_line_why_the_stack_could_not_be_deleted_and_a_retry_finishes(lab3, settings,
+                                                                                                      cli, folder):
+    """DeleteStack answers at once and the stack goes DELETE_FAILED when a resource cannot go (here a replica with
+    deletion protection, which RDS refuses to delete): reset 3 --environment waits for that outcome and says it in
+    one line with AWS's reason (was: the delete's error surfaced from DeleteStack itself). Run again once the
+    cause is gone, it finishes what the first one left."""
+    from securecart_lab.labs import stacks
+
+    deploy_template(settings, folder, solution_text(lab3))
+    rds, cf = lab3.aws("rds"), lab3.aws("cloudformation")
+    [replica] = stacks.resources(cf, "securecart-lab03", "AWS::RDS::DBInstance")
+    rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=True, ApplyImmediately=True)
+    try:
+        result = cli("reset", "3", "--environment")
+    finally:
+        rds.modify_db_instance(DBInstanceIdentifier=replica, DeletionProtection=False, ApplyImmediately=True)
+    assert result.exit_code == 1, result.output
+    [error] = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert error == ("Error: Stack securecart-lab03 could not be deleted (DELETE_FAILED): ReadReplica "
+                     "(AWS::RDS::DBInstance): InvalidParameterCombination: Cannot delete protected DB Instance, please "
+                     "disable deletion protection and try again."), result.output
+    assert "Traceback" not in result.output and "Unexpected" not in result.output
+    assert stacks.find(cf, "securecart-lab03")["StackStatus"] == "DELETE_FAILED"
+    assert stacks.resources(cf, "securecart-lab03") == [replica]  # the rest went
+
+    result = cli("reset", "3", "--environment")
+    assert result.exit_code == 0, result.output
+    assert f"Deleted stack securecart-lab03 (with {replica})" in result.output
+    assert replica not in {d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]}

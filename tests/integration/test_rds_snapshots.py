@@ -185,6 +185,7 @@ def test_an_update_that_removes_a_db_instance_snapshots_it_first(aws):
     assert has_order(rds, ident, "ord-removed")
     rds.delete_db_instance(DBInstanceIdentifier=ident, SkipFinalSnapshot=True)
     cf.delete_stack(StackName=stack)
+    stacks.wait(cf, stack)
 
 
 @pytest.mark.parametrize("replace_policy", [None, "Retain"])

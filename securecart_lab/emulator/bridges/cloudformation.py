@@ -5,7 +5,8 @@
 - Each resource gets CREATE_IN_PROGRESS / CREATE_COMPLETE / CREATE_FAILED stack events with the reason.
 - AWS::EC2::SubnetRouteTableAssociation really associates the subnet with the route table (and undoes it), and
   route tables, internet gateways and target groups are deleted with their stack (moto leaves them behind, so
-  the VPC could not be deleted and a new stack's target group name would clash).
+  the VPC could not be deleted and a new stack's target group name would clash); a bucket that holds objects is
+  not (BucketNotEmpty, as on AWS; moto kept it and said it was deleted).
 - A resource that fails rolls the stack back to ROLLBACK_COMPLETE, as on AWS, instead of failing CreateStack.
 """
 
@@ -134,16 +135,36 @@ def _fix_properties(logical_id: str, resource_json: dict) -> dict:
     return {**resource_json, "Properties": props}
 
 
-def _delete_internet_gateway(backend, igw) -> None:
+class ResourceError(Exception):
+    """A service's refusal to delete a resource, as AWS words it (the stack's DELETE_FAILED event shows it)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _delete_internet_gateway(account_id: str, region_name: str, igw) -> None:
+    backend = hooks.resolve("ec2.backends")[account_id][region_name]
     if igw.vpc is not None:
         backend.detach_internet_gateway(igw.id, igw.vpc.id)
     backend.delete_internet_gateway(igw.id)
 
 
+def _delete_bucket(account_id: str, region_name: str, bucket) -> None:
+    """As AWS, a bucket that holds objects is not deleted (moto's CloudFormation kept it and said it was)."""
+    backend = hooks.resolve("s3.backends")[account_id][bucket.partition]
+    if bucket.keys:
+        raise ResourceError("BucketNotEmpty", "The bucket you tried to delete is not empty")
+    backend.delete_bucket(bucket.name)
+
+
 _DELETERS = {
-    "AWS::EC2::RouteTable": ("ec2.backends", lambda backend, table: backend.delete_route_table(table.id)),
-    "AWS::EC2::InternetGateway": ("ec2.backends", _delete_internet_gateway),
-    "AWS::ElasticLoadBalancingV2::TargetGroup": ("elbv2.backends", lambda backend, tg: backend.delete_target_group(tg.arn)),
+    "AWS::EC2::RouteTable": lambda account_id, region_name, table:
+        hooks.resolve("ec2.backends")[account_id][region_name].delete_route_table(table.id),
+    "AWS::EC2::InternetGateway": _delete_internet_gateway,
+    "AWS::ElasticLoadBalancingV2::TargetGroup": lambda account_id, region_name, group:
+        hooks.resolve("elbv2.backends")[account_id][region_name].delete_target_group(group.arn),
+    "AWS::S3::Bucket": _delete_bucket,
 }
 
 
@@ -159,6 +180,8 @@ def _outputs(self):
         return None
     if self.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "REVIEW_IN_PROGRESS"):
         return None
+    if self.status.startswith("DELETE_") and hasattr(self, "kit_outputs"):
+        return self.kit_outputs  # as before the delete began (cloudformation/engine.py)
     return hooks.original("cfn.stack.outputs").fget(self)
 
 
@@ -208,10 +231,9 @@ def _create_resource(logical_id: str, resource_json: dict, resources_map: Any, a
             stack.kit_failed_resource = logical_id
         raise
     if resource_type in _DELETERS and resource is not None:
-        backends, delete = _DELETERS[resource_type]
-        backend = hooks.resolve(backends)[account_id][region_name]
-        # ResourceMap.delete calls resource.delete(account, region); a failure (still in use) is retried.
-        resource.delete = lambda account, region, res=resource: delete(backend, res)
+        # ResourceMap._delete_resource calls resource.delete(account, region); a failure (still in use) is retried.
+        delete = _DELETERS[resource_type]
+        resource.delete = lambda account, region, res=resource: delete(account, region, res)
     if resource is not None and not isinstance(getattr(resource, "physical_resource_id", None), str):
         # Some moto models (DBSubnetGroup) have no physical id: Ref and DescribeStackResources use their name.
         name = getattr(resource, "resource_id", None) or getattr(resource, "name", None)

@@ -7,8 +7,9 @@ CLI and boto3 all go through.
 - updaters.py: in-place updates through the services' own APIs.
 - state_machines.py: AWS::StepFunctions::StateMachine as CloudFormation creates it (Definition, substitutions,
   EXPRESS, logging).
-- engine.py: apply an update (create, update in place, replace, clean up) and roll back on failure.
-- api.py: the API actions (CreateStack, UpdateStack, ValidateTemplate, change sets, DescribeEvents).
+- engine.py: apply an update (create, update in place, replace, clean up) and roll back on failure; delete a
+  stack (DELETE_FAILED naming what could not go, continued by DeleteStack again).
+- api.py: the API actions (CreateStack, UpdateStack, DeleteStack, ValidateTemplate, change sets, DescribeEvents).
 
 Resource-level fixes (stack events per resource, rollback of a failed create, dotted Fn::Sub) are in
 bridges/cloudformation.py, which installs this package.

@@ -366,6 +366,30 @@ def _execute(backend, change_set: ChangeSet) -> None:
     change_set.execution_status = "EXECUTE_COMPLETE" if done else "EXECUTE_FAILED"
 
 
+def delete_stack(self):
+    """Answers at once; the stack goes DELETE_IN_PROGRESS, then DELETE_COMPLETE or DELETE_FAILED (the resources
+    that could not go are named in its events). Again on a DELETE_FAILED stack, it continues, keeping the
+    RetainResources."""
+    backend = self.cloudformation_backend
+    name = self._get_param("StackName")
+    retain = set(self._get_param("RetainResources", []) or [])
+    stack = next((s for s in backend.stacks.values() if name in (s.name, s.stack_id)), None)
+    if stack is None or stack.status == "DELETE_IN_PROGRESS":  # nothing (more) to do, as AWS answers
+        return hooks.resolve("cfn.empty_result")()
+    if retain and stack.status != "DELETE_FAILED":
+        raise _error(f"Stack [{stack.name}] is in {stack.status} state: RetainResources can be specified only for a "
+                     "stack in the DELETE_FAILED state.")
+    held = {k for k, v in stack.resource_map._parsed_resources.items() if v is not None and not isinstance(v, str)}
+    if retain - held:
+        raise _error("The specified resources to retain must be in a valid state. Do not specify resources that are "
+                     "in the DELETE_COMPLETE state.")
+    if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+        raise _error(f"Stack [{stack.name}] cannot be deleted while in status {stack.status}")
+    stack.status = "DELETE_IN_PROGRESS"
+    _run(engine.delete, backend, stack, retain)
+    return hooks.resolve("cfn.empty_result")()
+
+
 def describe_events(self):
     """Validation findings of a change set (cfn-lint's warnings), as AWS's pre-deployment validation events."""
     backend = self.cloudformation_backend
@@ -479,7 +503,8 @@ HANDLERS = {
     "create_change_set": create_change_set, "describe_change_set": describe_change_set,
     "list_change_sets": list_change_sets, "delete_change_set": delete_change_set,
     "execute_change_set": execute_change_set, "describe_events": describe_events,
-    "continue_update_rollback": continue_update_rollback, "detect_stack_drift": detect_stack_drift,
+    "continue_update_rollback": continue_update_rollback, "delete_stack": delete_stack,
+    "detect_stack_drift": detect_stack_drift,
     "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
     "describe_stack_resource_drifts": describe_stack_resource_drifts,
     "detect_stack_resource_drift": detect_stack_resource_drift,

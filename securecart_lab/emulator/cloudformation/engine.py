@@ -1,6 +1,8 @@
 """Applying a new template to a stack: create what is new, update in place what AWS updates in place, replace
 what AWS replaces (new one first, the old one deleted in the cleanup phase), and on any failure roll back to the
-previous resources, so what ran before the update still runs. Each step is a stack event, in AWS's order.
+previous resources, so what ran before the update still runs. Deleting a stack: dependents first, and a resource
+that cannot go (a bucket holding objects) leaves the stack DELETE_FAILED with the rest gone. Each step is a stack
+event, in AWS's order.
 """
 
 from __future__ import annotations
@@ -90,6 +92,17 @@ def _create(resource_map, logical_id: str):
     return resource
 
 
+def _remove(resource_map, resource_json: dict, resource) -> str | None:
+    """Delete one resource through its service: why it could not be, or None. One deleted by hand is gone, as
+    CloudFormation counts it."""
+    try:
+        resource_map._delete_resource(resource, resource_json)
+    except Exception as exc:
+        if not gone(exc):
+            return error_text(exc)
+    return None
+
+
 def delete_resource(resource_map, stack, logical_id: str, resource_json: dict, resource) -> None:
     """Delete one resource with its DeletionPolicy honoured (Retain keeps it), with stack events."""
     resource_type = resource_json.get("Type", "")
@@ -99,12 +112,10 @@ def delete_resource(resource_map, stack, logical_id: str, resource_json: dict, r
         event(stack, logical_id, resource_type, "DELETE_SKIPPED", physical)
         return
     event(stack, logical_id, resource_type, "DELETE_IN_PROGRESS", physical)
-    try:
-        resource_map._delete_resource(resource, resource_json)
-    except Exception as exc:
-        if not gone(exc):  # one deleted by hand is gone, as CloudFormation counts it
-            event(stack, logical_id, resource_type, "DELETE_FAILED", physical, error_text(exc))
-            raise
+    reason = _remove(resource_map, resource_json, resource)
+    if reason is not None:
+        event(stack, logical_id, resource_type, "DELETE_FAILED", physical, reason)
+        raise UpdateFailed(logical_id, reason)
     event(stack, logical_id, resource_type, "DELETE_COMPLETE", physical)
 
 
@@ -312,3 +323,81 @@ def keep_as_written(stack, document: dict) -> None:
     """The stack's template as the learner wrote it, without the names moto generated into its copy (else an
     unchanged template would differ from it: UpdateStack would not answer "No updates are to be performed")."""
     stack.template_dict = document
+
+
+def delete(backend, stack, retain: set[str]) -> None:
+    """DeleteStack's work: every resource of `stack` deleted (dependents first; DeletionPolicy Retain and
+    `retain` keep theirs). Never raises: the outcome is the stack's status, DELETE_COMPLETE (the stack is gone) or
+    DELETE_FAILED with the reason, its deleted resources gone, so that DeleteStack again continues."""
+    with lock(stack):
+        try:
+            _delete(backend, stack, retain)
+        except Exception:  # a bug must not leave the stack IN_PROGRESS forever
+            LOG.exception("stack %s: delete crashed", stack.name)
+            _delete_failed(stack, "Internal error in the emulator; see securecart-lab logs emulator")
+
+
+def _delete(backend, stack, retain: set[str]) -> None:
+    # moto evaluates outputs and exports when read, creating again a resource they name that is gone: the stack
+    # shows them as they were before its delete began (bridges/cloudformation.py).
+    if not hasattr(stack, "kit_outputs"):
+        try:
+            stack.kit_outputs = stack.outputs
+        except Exception:  # an output that cannot be evaluated must not keep the stack
+            LOG.info("stack %s: its outputs cannot be evaluated", stack.name, exc_info=True)
+            stack.kit_outputs = None
+    stack.status, stack.status_reason = "DELETE_IN_PROGRESS", None
+    stack._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+    resource_map = stack.resource_map
+    declared = (stack.template_dict or {}).get("Resources") or {}
+    held = {name: resource_map._parsed_resources.get(name) for name in reversed(template.order(declared))}
+    left = [name for name, resource in held.items() if resource is not None and not isinstance(resource, str)]
+    for name in [n for n in left if n in retain]:
+        event(stack, name, declared[name].get("Type", ""), "DELETE_SKIPPED", physical_id(held[name]))
+        resource_map._parsed_resources.pop(name, None)
+        left.remove(name)
+    started: set[str] = set()
+    failed: dict[str, str] = {}
+    # Dependents first, as CloudFormation orders a delete; one that fails on a dependency the template does not
+    # name (a group's instances in a subnet) is tried again after the others, as CloudFormation waits for them.
+    for _ in range(_PASSES):
+        progress = False
+        for name in list(left):
+            if any(name in template.dependencies(declared[other], declared) for other in left if other != name):
+                continue  # what depends on it is still there
+            resource_json, resource = declared[name], held[name]
+            resource_type, physical = resource_json.get("Type", ""), physical_id(resource)
+            if resource_json.get("DeletionPolicy") == "Retain":
+                event(stack, name, resource_type, "DELETE_SKIPPED", physical)
+            else:
+                if name not in started:
+                    started.add(name)
+                    event(stack, name, resource_type, "DELETE_IN_PROGRESS", physical)
+                reason = _remove(resource_map, resource_json, resource)
+                if reason is not None:
+                    failed[name] = reason
+                    continue
+                failed.pop(name, None)
+                event(stack, name, resource_type, "DELETE_COMPLETE", physical)
+            resource_map._parsed_resources.pop(name, None)
+            left.remove(name)
+            progress = True
+        if not left or not progress:
+            break
+    if failed:
+        for name, reason in failed.items():
+            event(stack, name, declared[name].get("Type", ""), "DELETE_FAILED", physical_id(held[name]), reason)
+        _delete_failed(stack, f"The following resource(s) failed to delete: [{', '.join(failed)}]. ")
+        return
+    stack.status = "DELETE_COMPLETE"
+    stack._add_stack_event("DELETE_COMPLETE")
+    backend.deleted_stacks[stack.stack_id] = stack
+    backend.stacks.pop(stack.stack_id, None)
+    for name, export in list(backend.exports.items()):
+        if export.exporting_stack_id == stack.stack_id:
+            del backend.exports[name]
+
+
+def _delete_failed(stack, reason: str) -> None:
+    stack.status, stack.status_reason = "DELETE_FAILED", reason
+    stack._add_stack_event("DELETE_FAILED", resource_status_reason=reason)
