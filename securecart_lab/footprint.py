@@ -1,18 +1,37 @@
-"""Memory the local engine's processes use: the emulator, its Lambda workers, app instances, PostgreSQL servers.
+"""Memory the local engine's processes use: the emulator, its Lambda workers, app instances, PostgreSQL servers; and
+which lab each of them serves.
 
 Memory is the proportional set size (a page shared by n processes counts 1/n in each), so the parts add up to what
 the environment costs the machine; where the kernel does not say, the resident set size.
+
+Which lab a process serves comes from what the kit knows, never from a process's text: the emulator says which
+process or server runs for which resource (GET /_securecart/processes: a worker's function, an app process's EC2
+instance, a DB instance's data folders); a lab's manifest names the stacks and functions it creates (lab.toml
+`[resources]`); CloudFormation says what each stack holds (ListStackResources); Auto Scaling which group an
+instance belongs to; RDS which instance a read replica copies (a replica made by hand counts for its source's lab).
+The emulator process, the primary PostgreSQL server and the spare Lambda worker are the shared base; what no lab
+created (a function made by hand) is "other". Step Functions executions and load balancers run inside the emulator
+process: their memory is the emulator's.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+import urllib.request
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
 
+from securecart_lab.config import ACCOUNT_ID
+
 LAMBDA_WORKER = "lambda_worker.py"
 APP_INSTANCE = "securecart_lab.emulator.bridges.instance"
+PRIMARY = "primary"  # the PostgreSQL folder of the kit's own server
+PROCESSES_PATH = "/_securecart/processes"  # emulator/processes.py
+STANDBY = "~standby"  # postgres/instances.py: a Multi-AZ instance's standby folder
 
 
 @dataclass(frozen=True)
@@ -25,17 +44,29 @@ class Usage:
         return asdict(self)
 
 
-def _mib(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
+@dataclass
+class _Entry:
+    """Processes that run for one thing (one function's workers, one instance's app, one DB instance's servers)."""
+
+    part: str
+    resource: str
+    key: tuple | None  # what decides its lab: ("function", account, name), ("instance", id), ("db", id); None: shared
+    processes: list[psutil.Process] = field(default_factory=list)
+    mib: float = 0.0
+
+
+def _pss(process: psutil.Process) -> int:
+    try:
         try:
-            try:
-                total += process.memory_full_info().pss
-            except (psutil.AccessDenied, AttributeError):
-                total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20
+            return process.memory_full_info().pss
+        except (psutil.AccessDenied, AttributeError):
+            return process.memory_info().rss
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def _mib(processes: list[psutil.Process]) -> float:
+    return sum(_pss(process) for process in processes) / 2**20
 
 
 def _tree(pid: int) -> list[psutil.Process]:
@@ -53,19 +84,199 @@ def _cmdline(process: psutil.Process) -> str:
         return ""
 
 
-def local(emulator_pid: int | None, postgres_pid_files: list[Path]) -> list[Usage]:
-    """The emulator's process tree split into the emulator, Lambda workers and app instances, then PostgreSQL
-    (every server with a pid file: the primary and a lab's replicas)."""
-    parts: dict[str, list[psutil.Process]] = {"emulator": [], "Lambda workers": [], "app instances": []}
-    for index, process in enumerate(_tree(emulator_pid) if emulator_pid else []):
+def _registry(endpoint_url: str | None) -> dict:
+    """The emulator's answer to "what runs for which resource", or an empty one when it cannot say."""
+    if not endpoint_url:
+        return {}
+    try:
+        with urllib.request.urlopen(endpoint_url + PROCESSES_PATH, timeout=3) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return {}
+
+
+def _function(arn: str) -> tuple[str, str, str]:
+    """("function", account, name) of arn:aws:lambda:REGION:ACCOUNT:function:NAME."""
+    parts = arn.split(":")
+    return ("function", parts[4], parts[6]) if len(parts) >= 7 else ("function", "", arn)
+
+
+def _entries(tree: list[psutil.Process], postgres_pid_files: list[Path], registry: dict) -> list[_Entry]:
+    """`tree`: the emulator's process and its descendants."""
+    workers = {item["pid"]: _function(item["function_arn"]) for item in registry.get("lambda_workers", [])}
+    spares = set(registry.get("spare_workers", []))
+    instances = {item["pid"]: item["instance_id"] for item in registry.get("instances", [])}
+    folders = {Path(folder).name: item["db_instance_id"]
+               for item in registry.get("databases", []) for folder in item["data_dirs"]}
+    entries: dict[tuple, _Entry] = {}
+
+    def add(part: str, resource: str, key: tuple | None, processes: list[psutil.Process]) -> None:
+        entry = entries.setdefault((part, resource), _Entry(part, resource, key))
+        entry.processes += processes
+
+    children: dict[int, list[psutil.Process]] = defaultdict(list)
+    for process in tree[1:]:
+        try:
+            children[process.ppid()].append(process)
+        except psutil.NoSuchProcess:
+            pass
+
+    def descendants(process: psutil.Process) -> list[psutil.Process]:
+        return [process, *(d for child in children[process.pid] for d in descendants(child))]
+
+    # A worker's or an app's own children (a handler's subprocess) count with it.
+    groups = {p.pid: descendants(p) for p in tree[1:] if p.pid in workers or p.pid in spares or p.pid in instances}
+    inside = {child.pid for group in groups.values() for child in group}
+    for index, process in enumerate(tree):
+        if process.pid in groups:
+            if process.pid in workers:
+                key = workers[process.pid]
+                add("Lambda workers", key[2] if key[1] == ACCOUNT_ID else f"{key[1]}:{key[2]}", key, groups[process.pid])
+            elif process.pid in instances:
+                add("app instances", instances[process.pid], ("instance", instances[process.pid]), groups[process.pid])
+            else:
+                add("Lambda workers", "spare worker", None, groups[process.pid])
+            continue
+        if process.pid in inside:
+            continue
         command = _cmdline(process) if index else ""
-        part = "Lambda workers" if LAMBDA_WORKER in command else "app instances" if APP_INSTANCE in command else "emulator"
-        parts[part].append(process)
-    servers: list[psutil.Process] = []
+        if LAMBDA_WORKER in command:  # still starting: the emulator does not name it yet
+            add("Lambda workers", "a worker starting", ("unknown",), [process])
+        elif APP_INSTANCE in command:
+            add("app instances", "an instance starting", ("unknown",), [process])
+        else:
+            add("emulator", "emulator", None, [process])
     for pid_file in postgres_pid_files:
         try:
-            servers += _tree(int(pid_file.read_text().split("\n", 1)[0]))
+            servers = _tree(int(pid_file.read_text().split("\n", 1)[0]))
         except (OSError, ValueError):
             continue
-    parts["PostgreSQL"] = servers
-    return [Usage(part, len(processes), round(_mib(processes), 1)) for part, processes in parts.items()]
+        folder = pid_file.parent.name
+        if folder == PRIMARY:
+            add("PostgreSQL", "primary", None, servers)
+        elif folder in folders:
+            standby = " (Multi-AZ standby)" if folder.endswith(STANDBY) else ""
+            add("PostgreSQL", folders[folder] + standby, ("db", folders[folder]), servers)
+        else:  # a server the emulator does not know (it is not running, or the folder was left behind)
+            add("PostgreSQL", folder, ("unknown",), servers)
+    for entry in entries.values():
+        entry.mib = _mib(entry.processes)  # read once: the parts and the labs add up to the same total
+    return list(entries.values())
+
+
+def _parts(entries: list[_Entry]) -> list[Usage]:
+    """Memory per part: emulator, Lambda workers, app instances, PostgreSQL (every server with a pid file: the
+    primary and the labs' DB instances, standbys and replicas)."""
+    parts: dict[str, list[_Entry]] = {"emulator": [], "Lambda workers": [], "app instances": [], "PostgreSQL": []}
+    for entry in entries:
+        parts[entry.part].append(entry)
+    return [Usage(part, sum(len(e.processes) for e in group), round(sum(e.mib for e in group), 1))
+            for part, group in parts.items()]
+
+
+def _owners(keys: set[tuple], registry: dict, endpoint_url: str, services: dict[str, str]) -> tuple[dict, dict]:
+    """({key: lab number}, {lab number: [load balancer names]}) from the labs' manifests and, for what they do not
+    name, the labs' stacks."""
+    from securecart_lab.labs.registry import all_labs
+
+    owner: dict[tuple, int] = {}
+    for lab in all_labs():
+        for account, name in lab.functions:
+            owner[("function", account, name)] = lab.number
+    balancers = {item["arn"] for item in registry.get("load_balancers", [])}
+    alb_owner: dict[int, list[str]] = defaultdict(list)
+    if not (keys - owner.keys() or balancers) or services.get("cloudformation") != "running":
+        return owner, alb_owner  # CloudFormation not loaded yet: there is no stack
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from securecart_lab import aws
+
+    def stack_resources(account: str, stack: str) -> list[dict]:
+        try:
+            pages = aws.client("cloudformation", endpoint_url, account).get_paginator(
+                "list_stack_resources").paginate(StackName=stack)
+            return [r for page in pages for r in page["StackResourceSummaries"]]
+        except ClientError:
+            return []  # not deployed
+
+    def groups(instances: list[str]) -> dict[str, str]:
+        if not instances or services.get("autoscaling") != "running":
+            return {}
+        found = aws.client("autoscaling", endpoint_url).describe_auto_scaling_instances(InstanceIds=instances)
+        return {item["InstanceId"]: item["AutoScalingGroupName"] for item in found["AutoScalingInstances"]}
+
+    try:
+        stacks = [(lab.number, account, stack) for lab in all_labs() for account, stack in lab.stacks]
+        # Asked at the same time: each answer is a round trip to the emulator.
+        with ThreadPoolExecutor(max_workers=len(stacks) + 1, thread_name_prefix="footprint") as pool:
+            group_future = pool.submit(groups, [key[1] for key in keys if key[0] == "instance"])
+            futures = [(number, account, pool.submit(stack_resources, account, stack))
+                       for number, account, stack in stacks]
+            group_of = group_future.result()
+            for number, account, future in futures:
+                for resource in future.result():
+                    kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId") or ""
+                    if kind == "AWS::Lambda::Function":
+                        owner[("function", account, physical.rsplit(":", 1)[-1])] = number
+                    elif kind == "AWS::EC2::Instance":
+                        owner[("instance", physical)] = number
+                    elif kind == "AWS::AutoScaling::AutoScalingGroup":
+                        owner.update({("instance", i): number for i, group in group_of.items() if group == physical})
+                    elif kind == "AWS::RDS::DBInstance":
+                        owner[("db", physical)] = number
+                    elif kind == "AWS::ElasticLoadBalancingV2::LoadBalancer" and physical in balancers:
+                        alb_owner[number].append(physical.split("/")[-2])
+        if any(key[0] == "db" for key in keys - owner.keys()):
+            # A read replica made by hand counts for the lab of the instance it copies (or that one's source).
+            pages = aws.client("rds", endpoint_url).get_paginator("describe_db_instances").paginate()
+            source = {db["DBInstanceIdentifier"]: db.get("ReadReplicaSourceDBInstanceIdentifier")
+                      for page in pages for db in page["DBInstances"]}
+            for key in [k for k in keys - owner.keys() if k[0] == "db"]:
+                seen, current = set(), source.get(key[1])
+                while current and current not in seen and ("db", current) not in owner:
+                    seen.add(current)
+                    current = source.get(current)
+                if current and ("db", current) in owner:
+                    owner[key] = owner[("db", current)]
+    except (BotoCoreError, ClientError):
+        pass  # what could not be asked stays "other"
+    return owner, alb_owner
+
+
+def _group(entries: list[_Entry]) -> dict:
+    parts: dict[str, list[_Entry]] = defaultdict(list)
+    for entry in entries:
+        parts[entry.part].append(entry)
+    rows = [{"part": part, "processes": sum(len(e.processes) for e in group),
+             "mib": round(sum(e.mib for e in group), 1), "resources": sorted({e.resource for e in group}),
+             "pids": sorted(p.pid for e in group for p in e.processes)}
+            for part, group in parts.items()]
+    return {"processes": sum(r["processes"] for r in rows), "mib": round(sum(r["mib"] for r in rows), 1), "parts": rows}
+
+
+def measure(emulator_pid: int | None, postgres_pid_files: list[Path], endpoint_url: str | None,
+            services: dict[str, str]) -> tuple[list[Usage], dict]:
+    """(memory per part, memory per lab): {"shared": {...}, "labs": [{"lab", "title", "processes", "mib", "parts",
+    "in_emulator"}], "other": {...}}, each with its parts [{"part", "processes", "mib", "resources", "pids"}]."""
+    from securecart_lab.labs.registry import all_labs
+
+    tree = _tree(emulator_pid) if emulator_pid else []
+    # Asked after the processes are listed: a process the emulator does not name is one still starting.
+    registry = _registry(endpoint_url) if tree else {}
+    entries = _entries(tree, postgres_pid_files, registry)
+    keys = {entry.key for entry in entries if entry.key is not None}
+    owner, balancers = _owners(keys, registry, endpoint_url or "", services) if keys or registry.get(
+        "load_balancers") else ({}, {})
+    by_lab: dict[int, list[_Entry]] = defaultdict(list)
+    shared, other = [], []
+    for entry in entries:
+        if entry.key is None:
+            shared.append(entry)
+        elif entry.key in owner:
+            by_lab[owner[entry.key]].append(entry)
+        else:
+            other.append(entry)
+    labs = [{"lab": lab.number, "title": lab.title, **_group(by_lab.get(lab.number, [])),
+             "in_emulator": [f"ALB {name}" for name in sorted(balancers.get(lab.number, []))]}
+            for lab in all_labs()]
+    return _parts(entries), {"shared": _group(shared), "labs": labs, "other": _group(other)}

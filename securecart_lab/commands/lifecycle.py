@@ -65,7 +65,8 @@ def status(settings: Settings, fmt: str) -> int:
             "services": st.services,
             "info": st.info,
             "urls": urls,
-            "footprint": {"parts": st.footprint, "total_mib": round(sum(p["mib"] for p in st.footprint), 1)},
+            "footprint": {"parts": st.footprint, "total_mib": round(sum(p["mib"] for p in st.footprint), 1),
+                          **st.footprint_by_lab},
             "labs": labs,
         }))
         return 0
@@ -83,12 +84,7 @@ def status(settings: Settings, fmt: str) -> int:
     for name, url in urls.items():
         console.print(f"{name}: [link={url}]{url}[/link]")
     if any(part["processes"] for part in st.footprint):
-        memory = Table("Part", "Processes", "Memory", title="Memory (proportional set size)")
-        for part in st.footprint:
-            memory.add_row(part["part"], str(part["processes"]), f"{part['mib']:.0f} MiB")
-        memory.add_row("[bold]total[/]", str(sum(p["processes"] for p in st.footprint)),
-                       f"[bold]{sum(p['mib'] for p in st.footprint):.0f} MiB[/]")
-        console.print(memory)
+        console.print(_memory_table(st.footprint, st.footprint_by_lab))
     table = Table("Lab", "Title", "Started", "Checks passed", "Last check")
     for row in labs:
         checks = f"{row['passed']}/{row['total']}" if row["total"] else "-"
@@ -101,6 +97,25 @@ def status(settings: Settings, fmt: str) -> int:
     elif not st.running:
         console.print('Not running. Run "securecart-lab up" or "securecart-lab start 1".')
     return 0
+
+
+def _memory_table(parts: list[dict], by_lab: dict) -> Table:
+    """Who costs what: the shared base, each lab with something running, then what no lab made."""
+    memory = Table("For", "Part", "Processes", "Memory", "What", title="Memory by lab (proportional set size)")
+    groups = [("shared", by_lab.get("shared")), *((f"lab {lab['lab']}", lab) for lab in by_lab.get("labs", [])),
+              ("other", by_lab.get("other"))]
+    for name, group in groups:
+        rows = [(part["part"], str(part["processes"]), f"{part['mib']:.0f} MiB", ", ".join(part["resources"]))
+                for part in (group or {}).get("parts", [])]
+        if name == "shared":
+            rows = [(p, n, m, "AWS APIs; Step Functions executions and ALBs run in it" if p == "emulator" else what)
+                    for p, n, m, what in rows]
+        rows += [("in the emulator", "-", "-", what) for what in (group or {}).get("in_emulator", [])]
+        for index, row in enumerate(rows):
+            memory.add_row(f"[bold]{name}[/]" if index == 0 else "", *row, end_section=index == len(rows) - 1)
+    memory.add_row("[bold]total[/]", "", str(sum(p["processes"] for p in parts)),
+                   f"[bold]{sum(p['mib'] for p in parts):.0f} MiB[/]", "")
+    return memory
 
 
 def _lab_urls(engine, services: dict[str, str]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""GET /_localstack/health and /_securecart/health: a LocalStack-shaped health document."""
+"""GET /_localstack/health and /_securecart/health: a LocalStack-shaped health document; GET /_securecart/processes
+(processes.py): what runs for which resource."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from importlib.metadata import version
 from typing import Any
 
 from securecart_lab import __version__
-from securecart_lab.emulator import extensions
+from securecart_lab.emulator import extensions, processes
 from securecart_lab.emulator.timescale import scale
 
 PATHS = ("/_localstack/health", "/_securecart/health")
@@ -49,8 +50,9 @@ class HealthMiddleware:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") in PATHS and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            body = json.dumps(health_document()).encode()
+        path = environ.get("PATH_INFO")
+        if path in (*PATHS, processes.PATH) and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            body = json.dumps(health_document() if path in PATHS else processes.document()).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body] if environ["REQUEST_METHOD"] == "GET" else []
         return self.app(environ, start_response)

@@ -34,6 +34,8 @@ class EngineStatus:
     info: dict = field(default_factory=dict)
     # Memory per part of the environment: [{"part", "processes", "mib"}] (the local engine's processes).
     footprint: list[dict] = field(default_factory=list)
+    # The same memory per lab: {"shared", "labs", "other"} (securecart_lab/footprint.py measure()).
+    footprint_by_lab: dict = field(default_factory=dict)
 
     @property
     def running(self) -> bool:

@@ -212,7 +212,10 @@ class LocalEngine(Engine):
         from securecart_lab import footprint
 
         pid = self._emulator_pid()
-        usage = footprint.local(pid if pid is not None and self._ours(pid) else None, self._postgres_pid_files())
+        usage, by_lab = footprint.measure(pid if pid is not None and self._ours(pid) else None,
+                                          self._postgres_pid_files(),
+                                          self.endpoint_url if emulator.state == "running" else None,
+                                          (health or {}).get("services", {}))
         return EngineStatus(
             engine=self.name,
             endpoint_url=self.endpoint_url,
@@ -220,6 +223,7 @@ class LocalEngine(Engine):
             services=(health or {}).get("services", {}),
             info={"time_scale": (health or {}).get("time_scale", self.settings.time_scale), "version": self.version()},
             footprint=[part.as_dict() for part in usage],
+            footprint_by_lab=by_lab,
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from securecart_lab import config
 from securecart_lab.errors import LabError
 from securecart_lab.paths import load_module
 
@@ -39,6 +40,9 @@ class Lab:
     steps: the instructions in order, each naming the checks that verify it.
     references: read-only copies for the learner to read beside their files: (folder under labNN/reference/, glob
         relative to the lab's folder, or to the kit's seed/ when it starts with "seed/").
+    stacks, functions: what the lab creates by name, as (account id, name): its CloudFormation stacks and the
+        Lambda functions its provision.py creates outside them (`[resources]`; an "ACCOUNT:" prefix such as
+        "security:" names another of the kit's accounts). `status` attributes processes to labs from them.
     path: the lab's folder.
     """
 
@@ -54,6 +58,8 @@ class Lab:
     requires: tuple[int, ...] = ()
     steps: tuple[Step, ...] = field(default_factory=tuple)
     references: tuple[tuple[str, str], ...] = ()
+    stacks: tuple[tuple[str, str], ...] = ()
+    functions: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> str:
@@ -95,6 +101,20 @@ def _require(data: dict, key: str, kind, where: Path):
     return value
 
 
+def _named(value, key: str, where: Path) -> tuple[tuple[str, str], ...]:
+    """`[resources]` names: "name" in SecureCart's account, "ACCOUNT:name" in another of the kit's accounts."""
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise LabError(f"{where}: [resources] {key} should be a list of names.")
+    named = []
+    for item in value:
+        account, _, name = item.rpartition(":")
+        try:
+            named.append((config.account_named(account) if account else config.ACCOUNT_ID, name))
+        except LabError as exc:
+            raise LabError(f"{where}: [resources] {key}: {item!r}: {exc.message}") from None
+    return tuple(named)
+
+
 def load_lab(folder: Path) -> Lab:
     manifest = folder / "lab.toml"
     try:
@@ -130,5 +150,7 @@ def load_lab(folder: Path) -> Lab:
         requires=tuple(data.get("requires", ())),
         steps=steps,
         references=tuple((str(k), str(v)) for k, v in data.get("references", {}).items()),
+        stacks=_named(data.get("resources", {}).get("stacks", []), "stacks", manifest),
+        functions=_named(data.get("resources", {}).get("functions", []), "functions", manifest),
         path=folder,
     )

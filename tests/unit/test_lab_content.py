@@ -64,3 +64,29 @@ def test_staged_hints_are_text_and_belong_to_steps_with_checks(lab):
     for step in lab.steps:
         assert all(isinstance(h, str) and len(h) > 20 for h in step.hints), step.title
         assert not step.hints or step.checks, f"{step.title}: hints for a step nothing checks"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda lab: lab.key)
+def test_the_manifest_names_the_stacks_and_functions_provision_creates(lab):
+    """lab.toml [resources] is what `status` attributes processes to labs by: it must say what provision.py makes."""
+    from securecart_lab.config import ACCOUNT_ID, SECURITY_ACCOUNT_ID
+
+    module = lab.provisioner()
+    stacks = {(ACCOUNT_ID, getattr(module, "STACK", None)), (SECURITY_ACCOUNT_ID, getattr(module, "SECURITY_STACK", None))}
+    assert set(lab.stacks) == {(account, name) for account, name in stacks if name}
+    assert set(lab.functions) == {(ACCOUNT_ID, name) for name in getattr(module, "FUNCTIONS", {})}
+
+
+def test_a_manifest_resource_in_an_account_the_kit_does_not_have_is_refused(tmp_path):
+    from securecart_lab.errors import LabError
+    from securecart_lab.labs.model import load_lab
+
+    folder = tmp_path / "09-example"
+    folder.mkdir()
+    manifest = (LABS[3].path / "lab.toml").read_text().replace('"security:securecart-lab04-security"',
+                                                                '"audit:securecart-lab04-security"')
+    (folder / "lab.toml").write_text(manifest.replace("id = 4", "id = 9"))
+    with pytest.raises(LabError, match="audit:securecart-lab04-security.*Unknown account 'audit'"):
+        load_lab(folder)
+    (folder / "lab.toml").write_text(manifest.replace("id = 4", "id = 9").replace('"audit:', '"security:'))
+    assert load_lab(folder).stacks[1] == ("222222222222", "securecart-lab04-security")
