@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, hotpath, routing
+from securecart_lab.emulator import accounts, bridges, extensions, guard, hooks, hotpath, routing, startup
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
@@ -49,6 +49,7 @@ def build_app(host: str, port: int):
     extensions.configure(host, port)
     routing.install()
     hotpath.install()
+    startup.install()
     _evaluate_role_sessions()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
     return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(moto_app)))), port)

@@ -85,3 +85,81 @@ def test_actions_the_kit_adds_are_still_missing_from_moto():
 def test_add_refuses_to_shadow_what_moto_has():
     with pytest.raises(hooks.HookMissing, match="moto now has describe_execution"):
         hooks.add("sfn.response", "describe_execution", lambda self: None)
+
+
+def _bound_names(path: Path) -> set[str]:
+    """Names a module binds at its top level (imports and assignments)."""
+    import ast
+
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Assign):
+            names |= {target.id for target in node.targets if isinstance(target, ast.Name)}
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(hooks.LAZY_PACKAGES))
+def test_a_deferred_package_init_defines_what_motos_does(package):
+    # The emulator registers these packages without running their __init__: every name moto's __init__ defines
+    # must resolve to the same object, and the names set at once must equal moto's.
+    import importlib
+
+    real = importlib.import_module(package)
+    names = hooks.LAZY_PACKAGES[package]
+    assert _bound_names(Path(real.__file__)) - {"annotations"} == set(names), f"{package}/__init__.py changed"
+    for name, resolve in names.items():
+        assert resolve() is getattr(real, name) or resolve() == getattr(real, name), name
+    for name, value in hooks.EAGER_PACKAGE_NAMES.get(package, {}).items():
+        assert value == getattr(real, name) and name in names, name
+
+
+FIRST_ANSWER = r'''
+import os, sys
+os.environ["MOTO_PORT"] = "1"
+from securecart_lab.emulator import hooks
+hooks.defer_imports()
+from securecart_lab.emulator import server
+from werkzeug.test import Client
+app = server.build_app("127.0.0.1", 1)
+response = Client(app).post("/", data="Action=GetCallerIdentity&Version=2011-06-15", headers={
+    "Host": "127.0.0.1:1", "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20260101/us-east-1/sts/aws4_request, "
+                     "SignedHeaders=host, Signature=abc", "X-Amz-Date": "20260101T000000Z"})
+assert response.status_code == 200 and b"<Account>123456789012</Account>" in response.data, response.data
+loaded = [name for name in ("moto.core.models", "responses", "unittest.mock") if name in sys.modules]
+assert not loaded, f"loaded for the first answer: {loaded}"
+assert type(sys.modules["cryptography.x509"]).__name__ == "_DeferredModule"
+# What was deferred still works when used: moto's mock decorator, and IAM's certificate parser.
+import moto, moto.core, moto.iam.models
+assert moto.mock_aws.__module__ == "moto.core.decorator" and moto.__version__
+assert moto.core.patch_client.__module__ == "moto.core.models"
+assert moto.core.set_initial_no_auth_action_count is not None
+load_pem = moto.iam.models.x509.load_pem_x509_certificate  # imports cryptography.x509
+real = sys.modules["cryptography.x509"]
+assert type(real).__name__ == "module" and load_pem is real.load_pem_x509_certificate
+from cryptography import x509
+assert x509 is real
+print("deferred")
+'''
+
+
+def test_the_first_answer_loads_no_mock_machinery_and_what_is_deferred_still_works():
+    result = subprocess.run([sys.executable, "-c", FIRST_ANSWER], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "deferred" in result.stdout
+
+
+def test_the_shared_model_loader_answers_as_motos():
+    from botocore.exceptions import UnknownServiceError
+
+    from securecart_lab.emulator import startup
+
+    load = startup._model_loader()
+    moto_load = hooks.original("core.load_service_model")
+    for service, model in (("sts", "service-2"), ("dynamodb", "paginators-1"), ("sqs", "service-2")):
+        assert load(service, model) == moto_load(service, model), (service, model)
+    with pytest.raises(UnknownServiceError) as unknown:
+        load("no-such-service", "service-2")
+    assert "sts" in str(unknown.value)  # botocore's message names the services it knows
