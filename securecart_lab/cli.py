@@ -15,7 +15,8 @@ from typing import Optional
 
 import click
 import typer
-from typer.core import TyperGroup
+from typer._coercion import PassThroughRuntimeParam
+from typer.core import TyperGroup, _TyperParameter
 
 from securecart_lab import __version__
 from securecart_lab.config import Settings
@@ -63,6 +64,25 @@ def _fail(message: str, hint: str | None, code: int, ctx: click.Context) -> None
 def _debug(ctx: click.Context) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "debug", False)) or "--debug" in sys.argv
+
+
+# typer 0.29 builds a pydantic TypeAdapter for a parameter on its first value, even a missing one (None), which its
+# RuntimeParam.coerce answers without the adapter: loading pydantic for that took a tenth of a second per command.
+_NO_VALUE = PassThroughRuntimeParam(parameter_info=None, annotation=None)
+_typer_process_value = _TyperParameter.process_value
+
+
+def _process_value(self, ctx, value):
+    if value is None and self._runtime_param is None:
+        self._runtime_param = _NO_VALUE
+        try:
+            return _typer_process_value(self, ctx, value)
+        finally:
+            self._runtime_param = None
+    return _typer_process_value(self, ctx, value)
+
+
+_TyperParameter.process_value = _process_value
 
 
 app = typer.Typer(

@@ -73,7 +73,7 @@ def wait_healthy(url: str, timeout: float = 30.0, process: subprocess.Popen | No
                 f"The emulator exited with code {process.returncode} before it was ready.",
                 "Read the emulator log for the cause.",
             )
-        time.sleep(0.05)
+        time.sleep(0.01)
     raise EngineUnavailable(f"The emulator at {url} did not become healthy within {timeout:.0f} s.",
                             "Read the emulator log for the cause.")
 

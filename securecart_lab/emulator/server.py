@@ -5,9 +5,11 @@ request to that service (extensions.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -116,6 +118,17 @@ def make_server(host: str, port: int, app):
     return server
 
 
+def _stop(server, host: str, port: int) -> None:
+    """cheroot's stop waits for its connection loop, which looks for it between waits of up to half a second for a
+    connection: connecting to the listening socket ends the wait at once."""
+    stopping = threading.Thread(target=server.stop, name="stop", daemon=True)
+    stopping.start()
+    while stopping.is_alive():
+        with contextlib.suppress(OSError):
+            socket.create_connection((host, port), timeout=0.2).close()
+        stopping.join(0.02)
+
+
 def serve(host: str, port: int) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -137,7 +150,7 @@ def serve(host: str, port: int) -> int:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        server.stop()
+        _stop(server, host, port)
         if "securecart_lab.emulator.lambda_runtime" in sys.modules:
             sys.modules["securecart_lab.emulator.lambda_runtime"].shutdown()
         bridges.shutdown_all()

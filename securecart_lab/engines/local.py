@@ -270,7 +270,7 @@ def _wait_gone(pid: int, seconds: float) -> bool:
     while _alive(pid):
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(0.01)
     return True
 
 

@@ -22,8 +22,6 @@ import threading
 import time
 from pathlib import Path
 
-from psycopg import sql
-
 from securecart_lab import config, paths
 from securecart_lab.config import Settings
 from securecart_lab.errors import PostgresError
@@ -176,6 +174,8 @@ def remove(settings: Settings, instance_id: str) -> None:
 
 def add_master(server_: PostgresServer, master: str, password: str) -> None:
     """The master user: an ordinary role that may create databases and roles (RDS's rds_superuser, roughly)."""
+    from psycopg import sql
+
     with server_.connect() as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master,)).fetchone()
         verb = "ALTER" if exists else "CREATE"
@@ -202,6 +202,8 @@ def remove_standby(settings: Settings, instance_id: str) -> None:
 
 def set_synchronous(primary: PostgresServer, standby: PostgresServer | None) -> None:
     """Commits on `primary` wait for `standby` (None: for nobody)."""
+    from psycopg import sql
+
     with primary.connect() as conn:
         if standby is None:
             conn.execute("ALTER SYSTEM RESET synchronous_standby_names")

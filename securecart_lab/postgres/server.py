@@ -12,15 +12,17 @@ import subprocess
 import time
 from datetime import timedelta
 from pathlib import Path
-
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from typing import TYPE_CHECKING
 
 from securecart_lab import config, paths
 from securecart_lab.errors import PortInUse, PostgresError
 from securecart_lab.ports import port_owner
 from securecart_lab.postgres.binaries import OsUser, first_blocking_dir, os_user as resolve_os_user
+
+if TYPE_CHECKING:
+    import psycopg
+
+# psycopg loads with the first connection: starting and stopping servers (up, down) never connect.
 
 # Written into postgresql.conf by init(); replicas inherit it through pg_basebackup.
 SERVER_CONF = """
@@ -365,10 +367,14 @@ class PostgresServer:
         user = user or self.superuser
         if password is None:
             password = self.superpassword if user == self.superuser else config.DB_PASSWORD
+        from psycopg.conninfo import make_conninfo
+
         return make_conninfo(host=self.host, port=self.port, dbname=dbname, user=user, password=password, connect_timeout=5)
 
     def connect(self, dbname: str = "postgres", user: str | None = None, password: str | None = None) -> psycopg.Connection:
         """An autocommit connection (default: the superuser on the postgres database)."""
+        import psycopg
+
         user = user or self.superuser
         try:
             return psycopg.connect(self.conninfo(dbname, user, password), autocommit=True)
@@ -380,6 +386,9 @@ class PostgresServer:
 
     def create_database(self, name: str, owner: str, password: str) -> None:
         """Create role `owner` (LOGIN, password) if missing and database `name` owned by it if missing."""
+        import psycopg
+        from psycopg import sql
+
         with self.connect() as conn:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (owner,)).fetchone():
                 try:
@@ -394,6 +403,8 @@ class PostgresServer:
 
     def drop_database(self, name: str, dump_to: Path | None = None) -> Path | None:
         """Drop database `name` (if it exists), first saving a pg_dump to dump_to when given."""
+        from psycopg import sql
+
         with self.connect() as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 return None
@@ -429,6 +440,8 @@ class PostgresServer:
 
     def create_empty_database(self, name: str, owner: str) -> None:
         """CREATE DATABASE `name` OWNER `owner` from template0 (nothing in it, for a restore)."""
+        from psycopg import sql
+
         with self.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(sql.Identifier(name), sql.Identifier(owner)))
 
@@ -444,6 +457,8 @@ class PostgresServer:
             slot = replica.slot_name
             self.drop_replication_slot(slot)
             replica._prepare_dir(replica.datadir)
+            from psycopg.conninfo import make_conninfo
+
             source = make_conninfo(host=self.host, port=self.port, user=self.superuser, application_name=slot)
             self._run(
                 ["pg_basebackup", "-d", source, "-D", str(replica.datadir), "-R", "-X", "stream", "-C", "-S", slot, "-c", "fast", "--no-sync", "--no-manifest"],
