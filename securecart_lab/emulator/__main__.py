@@ -15,9 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # moto's Step Functions interpreter calls the server back on localhost:$MOTO_PORT: set it before moto loads.
     os.environ["MOTO_PORT"] = str(args.port)
-    from securecart_lab.emulator import hooks
+    from securecart_lab.emulator import startup
 
-    hooks.defer_imports()
+    startup.defer_imports()
     from securecart_lab.emulator.server import serve
 
     return serve(args.host, args.port)

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
-import sys
-import threading
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +63,9 @@ HOOKS: dict[str, Hook] = {
         Hook("core.load_service_model", "moto.core.utils", "_load_service_model",
              "a new botocore loader per model, which lists all ~450 services' folders to check the name is one"),
         Hook("core.create_loader", "moto.core.utils", "create_loader", "botocore's loader with moto's extras"),
+        Hook("server.url_patterns", "moto.backend_index", "backend_url_patterns",
+             "~180 (service, URL pattern) pairs the dispatcher matches a Host against, compiled at import (30 ms); "
+             "the kit reads them from the module's source and compiles one when it could match"),
         Hook("server.global_cors", "moto.moto_server.werkzeug_app", "DISABLE_GLOBAL_CORS",
              "flask-cors on every backend app: its headers never leave the kit's Guard (which answers CORS itself)"),
         Hook("sfn.start_execution", f"{_SFN}.models", "StepFunctionsParserBackend.start_execution",
@@ -448,9 +447,11 @@ def original(name: str) -> Any:
     return _originals.get(name) or resolve(name)
 
 
-# moto's package __init__ modules import its mock machinery (moto.core.models: boto3, responses, requests,
-# unittest.mock), which server mode never uses. The emulator starts with these packages' names resolved on first
-# use instead (defer_package_inits); tests/unit/test_emulator_hooks.py checks the names against moto's own __init__.
+# What the emulator does not load at start (startup.defer_imports, before moto is first imported), each checked by
+# tests/unit/test_emulator_hooks.py.
+# moto's package __init__ modules import its mock machinery (moto.core.models: boto3's stubber, responses, requests,
+# unittest.mock), which server mode never uses: these packages are registered without running their __init__, and
+# each name it defines resolves on first use.
 def _attribute(module: str, path: str) -> Callable[[], Any]:
     return lambda: functools.reduce(getattr, path.split("."), importlib.import_module(module))
 
@@ -479,63 +480,11 @@ LAZY_PACKAGES: dict[str, dict[str, Callable[[], Any]]] = {
     },
 }
 # Names moto's modules import from these packages as they load (`from moto.core import DEFAULT_ACCOUNT_ID`): set at
-# once, or the first import would load what the deferral avoids. The test checks each equals moto's.
+# once, or the first import would load what the deferral avoids.
 EAGER_PACKAGE_NAMES: dict[str, dict[str, Any]] = {"moto.core": {"DEFAULT_ACCOUNT_ID": "123456789012"}}
 
-
-# Modules moto imports as it loads but uses only in a few actions: each is imported on first use instead.
+# Modules moto imports as it loads but uses in a few actions only: each is imported on first use instead.
 DEFERRED_MODULES: dict[str, str] = {
     "cryptography.x509": "moto.iam.models (which STS's first answer loads) parses certificates with it in "
                          "UploadServerCertificate alone; 40 % of the first answer's time",
 }
-
-
-class _DeferredModule(types.ModuleType):
-    """Stands in sys.modules for a module until one of its attributes is read, then imports it and passes on."""
-
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.__dict__["_deferred_lock"] = threading.Lock()
-        self.__dict__["_deferred_module"] = None
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._load(), attribute)
-
-    def _load(self) -> types.ModuleType:
-        with self._deferred_lock:
-            if self._deferred_module is None:
-                if sys.modules.get(self.__name__) is self:
-                    del sys.modules[self.__name__]
-                module = importlib.import_module(self.__name__)
-                self.__dict__["_deferred_module"] = module
-        return self._deferred_module
-
-
-def defer_imports() -> None:
-    """Before moto is first imported: DEFERRED_MODULES load on first use, and LAZY_PACKAGES are registered without
-    running their __init__ modules (their submodules import as usual), each name they define resolved on first use."""
-    for name in DEFERRED_MODULES:
-        if name not in sys.modules:
-            sys.modules[name] = _DeferredModule(name)
-    for name, names in LAZY_PACKAGES.items():
-        if name in sys.modules:
-            continue
-        spec = importlib.util.find_spec(name)
-        module = importlib.util.module_from_spec(spec)  # __path__, __file__, __spec__: what finding submodules needs
-        module.__dict__.update(EAGER_PACKAGE_NAMES.get(name, {}))
-        module.__getattr__ = _lazy_getattr(module, names)
-        sys.modules[name] = module
-        parent, _, child = name.rpartition(".")
-        if parent:
-            setattr(sys.modules[parent], child, module)
-
-
-def _lazy_getattr(module, names: dict[str, Callable[[], Any]]) -> Callable[[str], Any]:
-    def __getattr__(attribute: str) -> Any:
-        if attribute not in names:
-            raise AttributeError(f"module {module.__name__!r} has no attribute {attribute!r}")
-        value = names[attribute]()
-        setattr(module, attribute, value)
-        return value
-
-    return __getattr__

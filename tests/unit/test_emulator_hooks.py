@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from securecart_lab.emulator import hooks
+from securecart_lab.emulator import hooks, startup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,8 +118,8 @@ def test_a_deferred_package_init_defines_what_motos_does(package):
 FIRST_ANSWER = r'''
 import os, sys
 os.environ["MOTO_PORT"] = "1"
-from securecart_lab.emulator import hooks
-hooks.defer_imports()
+from securecart_lab.emulator import startup
+startup.defer_imports()
 from securecart_lab.emulator import server
 from werkzeug.test import Client
 app = server.build_app("127.0.0.1", 1)
@@ -131,6 +131,9 @@ assert response.status_code == 200 and b"<Account>123456789012</Account>" in res
 loaded = [name for name in ("moto.core.models", "responses", "unittest.mock") if name in sys.modules]
 assert not loaded, f"loaded for the first answer: {loaded}"
 assert type(sys.modules["cryptography.x509"]).__name__ == "_DeferredModule"
+import moto.backend_index
+compiled = [name for name, pattern in moto.backend_index.backend_url_patterns if pattern._compiled is not None]
+assert "sts" in compiled and len(compiled) < 30, compiled
 # What was deferred still works when used: moto's mock decorator, and IAM's certificate parser.
 import moto, moto.core, moto.iam.models
 assert moto.mock_aws.__module__ == "moto.core.decorator" and moto.__version__
@@ -154,8 +157,6 @@ def test_the_first_answer_loads_no_mock_machinery_and_what_is_deferred_still_wor
 def test_the_shared_model_loader_answers_as_motos():
     from botocore.exceptions import UnknownServiceError
 
-    from securecart_lab.emulator import startup
-
     load = startup._model_loader()
     moto_load = hooks.original("core.load_service_model")
     for service, model in (("sts", "service-2"), ("dynamodb", "paginators-1"), ("sqs", "service-2")):
@@ -163,3 +164,65 @@ def test_the_shared_model_loader_answers_as_motos():
     with pytest.raises(UnknownServiceError) as unknown:
         load("no-such-service", "service-2")
     assert "sts" in str(unknown.value)  # botocore's message names the services it knows
+
+
+def _required_prefix(pattern: str) -> str | None:
+    """What sre's own parse of the pattern says every match starts with after its scheme: the literal characters
+    before anything repeated, optional, grouped or alternative."""
+    import re._parser as sre_parse
+
+    items = list(sre_parse.parse(pattern))
+
+    def literals(start: int) -> tuple[str, int]:
+        end = start
+        while end < len(items) and items[end][0] == sre_parse.LITERAL:
+            end += 1
+        return "".join(chr(value) for _, value in items[start:end]), end
+
+    head, i = literals(0)
+    if head == "http" and i < len(items) and items[i][0] == sre_parse.MAX_REPEAT:
+        low, high, repeated = items[i][1]  # the optional s of https?
+        if (low, high) != (0, 1) or list(repeated) != [(sre_parse.LITERAL, ord("s"))]:
+            return None
+        rest, _ = literals(i + 1)
+        head = "https?" + rest
+    for scheme in ("https?://", "https://", "http://"):
+        if head.startswith(scheme):
+            return head[len(scheme):]
+    return None
+
+
+def test_the_routing_table_read_from_source_is_motos_and_each_prefix_is_one_every_match_has():
+    import re
+
+    import moto.backend_index as real
+
+    module = startup.url_patterns_module()
+    assert [(name, p.pattern) for name, p in module.backend_url_patterns] == [
+        (name, p.pattern) for name, p in real.backend_url_patterns]
+    assert len(module.backend_url_patterns) > 150
+    for name, lazy in module.backend_url_patterns:
+        prefix = startup.literal_prefix(lazy.pattern)
+        if prefix:
+            required = _required_prefix(lazy.pattern)
+            assert required is not None and required.startswith(prefix), (name, lazy.pattern, prefix, required)
+        # The same answers as the compiled pattern, for a Host of each service and near misses.
+        for host in {f"{name}.us-east-1.amazonaws.com", f"{prefix or name}us-east-1.amazonaws.com",
+                     f"x.{name}.us-east-1.amazonaws.com", "sts.us-east-1.amazonaws.com", "s3.amazonaws.com",
+                     "bucket.s3.us-east-1.amazonaws.com", "127.0.0.1:4566"}:
+            for url in (f"http://{host}", f"https://{host}"):
+                assert bool(lazy.match(url)) == bool(re.compile(lazy.pattern).match(url)), (name, url)
+
+
+@pytest.mark.parametrize("pattern, prefix", [
+    (r"https?://sts\.(.*\.)?amazonaws\.com", "sts."),
+    (r"https?://api\.ecr\.(.+)\.amazonaws\.com", "api.ecr."),
+    (r"https?://abc?d", "ab"),  # c is optional
+    (r"https?://ab+c", "a"),
+    (r"https?://ab|cd", None),  # an alternative without the prefix
+    (r"https?://(.*\.)?s3", ""),
+    (r"http://169.254.169.254", "169"),  # an unescaped dot is any character
+    (r"ftp://x", None),
+])
+def test_literal_prefix(pattern, prefix):
+    assert startup.literal_prefix(pattern) == prefix
