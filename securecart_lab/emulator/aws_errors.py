@@ -49,30 +49,38 @@ def error_response(service: str, request, code: str, message: str, status: int):
     return Response(body, status=status, headers=headers, content_type="text/xml")
 
 
+def answer(service: str, request, exc: Exception):
+    """The answer to an exception moto let escape while serving `request`: an HTTP error as werkzeug renders it, an
+    operation or feature moto lacks as UnsupportedOperation, anything else as InternalFailure."""
+    from botocore.model import OperationNotFoundError
+    from werkzeug.exceptions import HTTPException
+
+    action = _action(request)
+    if isinstance(exc, OperationNotFoundError):  # an action the service's API does not have at all
+        return error_response(service, request, "UnknownOperationException",
+                              f"{action} is not an operation of {service}", 400)
+    if isinstance(exc, HTTPException):
+        if exc is getattr(request, "routing_exception", None) and exc.code in (404, 405):
+            # No moto route for this REST path: an operation moto lacks (Flask would answer an HTML 404).
+            return error_response(
+                service, request, "UnsupportedOperation",
+                f"{request.method} {request.path} is not supported by the securecart-lab emulator ({service}): "
+                "no such operation", 400)
+        return exc
+    if isinstance(exc, NotImplementedError):
+        LOG.info("%s %s is not supported by the emulator: %s", service, action, exc)
+        return error_response(
+            service, request, "UnsupportedOperation",
+            f"{action} is not supported by the securecart-lab emulator ({service}): {exc or 'not implemented'}",
+            400)
+    LOG.exception("%s %s failed inside the emulator", service, action)
+    return error_response(service, request, "InternalFailure",
+                          f"The securecart-lab emulator failed to process {action}: {type(exc).__name__}: {exc}",
+                          500)
+
+
 def install(app, service: str) -> None:
     """Register the handler on one moto backend app (extensions.backend_app builds them)."""
     from flask import request
-    from werkzeug.exceptions import HTTPException
 
-    def handle(exc: Exception):
-        action = _action(request)
-        if isinstance(exc, HTTPException):
-            if exc is getattr(request, "routing_exception", None) and exc.code in (404, 405):
-                # No moto route for this REST path: an operation moto lacks (Flask would answer an HTML 404).
-                return error_response(
-                    service, request, "UnsupportedOperation",
-                    f"{request.method} {request.path} is not supported by the securecart-lab emulator ({service}): "
-                    "no such operation", 400)
-            return exc
-        if isinstance(exc, NotImplementedError):
-            LOG.info("%s %s is not supported by the emulator: %s", service, action, exc)
-            return error_response(
-                service, request, "UnsupportedOperation",
-                f"{action} is not supported by the securecart-lab emulator ({service}): {exc or 'not implemented'}",
-                400)
-        LOG.exception("%s %s failed inside the emulator", service, action)
-        return error_response(service, request, "InternalFailure",
-                              f"The securecart-lab emulator failed to process {action}: {type(exc).__name__}: {exc}",
-                              500)
-
-    app.register_error_handler(Exception, handle)
+    app.register_error_handler(Exception, lambda exc: answer(service, request, exc))

@@ -3,7 +3,8 @@
 moto 5.2's Table.query (on the table, not an index) sorts every item of the table by key, comparing DynamoType
 values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
 The kit hands moto's own query the one partition it reads (a dict lookup), so key conditions, filters, Limit,
-ExclusiveStartKey, ScanIndexForward and projections stay moto's. An index query reads every item, as moto's does,
+ExclusiveStartKey, ScanIndexForward and projections stay moto's; a sort key condition of equality (`sk = :v`, the
+Query of one item) gets that item alone, as a table's key lookup does, instead of every item of the partition. An index query reads every item, as moto's does,
 but unsorted: moto sorts what it keeps by the index's keys and then the table's, a total order.
 """
 
@@ -30,11 +31,20 @@ class _Partition:
         return getattr(self._table, name)
 
 
-def _partition_items(table, hash_key) -> list:
+_EQUAL = ("=", "EQ")
+
+
+def _partition_items(table, hash_key, range_comparison=None, range_objs=()) -> list:
     partition = table.items.get(hash_key)  # items is a defaultdict: get() does not add the key
     if partition is None:
         return []
-    return list(partition.values()) if table.range_key_attr else [partition]
+    if not table.range_key_attr:
+        return [partition]
+    if range_comparison in _EQUAL and len(range_objs) == 1:
+        # Keyed by the sort key's DynamoType, whose hash and equality are moto's EQ comparison's (type, cast value).
+        item = partition.get(range_objs[0])
+        return [] if item is None else [item]
+    return list(partition.values())
 
 
 def _every_item(table) -> list:
@@ -47,7 +57,7 @@ def _query(original):
     def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
               projection_expressions, index_name=None, *args, **kwargs):
         if index_name is None and hash_key is not None:
-            target = _Partition(self, _partition_items(self, hash_key))
+            target = _Partition(self, _partition_items(self, hash_key, range_comparison, range_objs))
         else:
             target = _Partition(self, _every_item(self))
         return original(target, hash_key, range_comparison, range_objs, limit, exclusive_start_key,

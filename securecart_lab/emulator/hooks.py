@@ -238,6 +238,9 @@ HOOKS: dict[str, Hook] = {
         Hook("logs.backends", "moto.logs.models", "logs_backends", "Lambda and execution logs"),
         Hook("sns.backends", "moto.sns.models", "sns_backends", "EventBridge -> SNS targets"),
         Hook("sqs.backends", "moto.sqs.models", "sqs_backends", "EventBridge -> SQS targets"),
+        # Hot JSON APIs served by their handler class without Flask (direct.py).
+        Hook("sqs.handler", "moto.sqs.responses", "SQSResponse", "the class moto's SQS route dispatches to"),
+        Hook("dynamodb.handler", "moto.dynamodb.responses", "DynamoHandler", "the class moto's DynamoDB route dispatches to"),
         Hook("events.backends", "moto.events.models", "events_backends", "EventBridge -> event bus targets"),
         # IAM at run time (iam.py).
         Hook("core.authorize_request", "moto.core.authorization",
