@@ -101,7 +101,7 @@ CLIENT_CPU, SERVER_CPU = " client CPU (ms/req)", " server CPU (ms/req)"
 
 
 def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its children so far."""
+    """CPU seconds (user + system, threads that ended included) of a process and its children so far."""
     root = psutil.Process(pid)
     total = 0.0
     for proc in [root, *root.children(recursive=True)]:
@@ -113,6 +113,18 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def _tree_run_time(pid: int) -> float:
+    """CPU seconds of the live threads of a process and its children, in the kernel's nanoseconds
+    (/proc/PID/task/TID/schedstat), for a throughput window: cpu_times() counts 10 ms clock ticks, a fifth of a
+    50-request window. Falls back to cpu_times() where Linux does not give it."""
+    try:
+        root = psutil.Process(pid)
+        return sum(sum(int((task / "schedstat").read_text().split()[0]) for task in Path(f"/proc/{proc.pid}/task").iterdir())
+                   for proc in [root, *root.children(recursive=True)]) / 1e9
+    except (OSError, psutil.NoSuchProcess):
+        return _tree_cpu(pid)
+
+
 class Rows(dict):
     """Throughput rows, each with the client's and the server's CPU time per request beside it."""
 
@@ -121,10 +133,10 @@ class Rows(dict):
         self.server_pid = server_pid
 
     def rate(self, name: str, fn: Callable[[int], object], indexes: range) -> None:
-        client, server = time.process_time(), _tree_cpu(self.server_pid)
+        client, server = time.process_time(), _tree_run_time(self.server_pid)
         self[name] = _rate(fn, indexes)
         self[name + CLIENT_CPU] = (time.process_time() - client) * 1000 / len(indexes)
-        self[name + SERVER_CPU] = (_tree_cpu(self.server_pid) - server) * 1000 / len(indexes)
+        self[name + SERVER_CPU] = (_tree_run_time(self.server_pid) - server) * 1000 / len(indexes)
 
 
 def _client(service: str, url: str, **config):

@@ -1,9 +1,10 @@
-"""SQS's and DynamoDB's JSON APIs answered by moto's handler without Flask around it.
+"""The JSON APIs of SQS, DynamoDB, EventBridge, CloudWatch Logs and Step Functions answered by moto's handler
+without Flask around it.
 
 moto serves every request through a Flask app: an app and a request context, URL routing, werkzeug reading the
 body and parsing it as a form, rebuilding the URL four ways, then a Response object. For the data-plane calls that
 a learner's code and the burst checks make thousands of times (SendMessage, ReceiveMessage, DeleteMessage, PutItem,
-GetItem, Query ...) that machinery cost more than the operation itself.
+GetItem, Query, PutEvents, PutLogEvents, DescribeExecution ...) that machinery cost more than the operation itself.
 
 A request whose X-Amz-Target names one of these APIs (a plain JSON POST to "/", as every SDK sends) goes straight
 to the handler class Flask would have called, with a request whose body is read once: the same parameter parsing,
@@ -24,6 +25,9 @@ from securecart_lab.emulator import aws_errors, hooks
 TARGETS: dict[str, tuple[str, str]] = {
     "AmazonSQS": ("sqs", "sqs.handler"),
     "DynamoDB_20120810": ("dynamodb", "dynamodb.handler"),
+    "AWSEvents": ("events", "events.handler"),
+    "Logs_20140328": ("logs", "logs.handler"),
+    "AWSStepFunctions": ("stepfunctions", "sfn.response"),
 }
 
 

@@ -241,6 +241,8 @@ HOOKS: dict[str, Hook] = {
         # Hot JSON APIs served by their handler class without Flask (direct.py).
         Hook("sqs.handler", "moto.sqs.responses", "SQSResponse", "the class moto's SQS route dispatches to"),
         Hook("dynamodb.handler", "moto.dynamodb.responses", "DynamoHandler", "the class moto's DynamoDB route dispatches to"),
+        Hook("events.handler", "moto.events.responses", "EventsHandler", "the class moto's EventBridge route dispatches to"),
+        Hook("logs.handler", "moto.logs.responses", "LogsResponse", "the class moto's CloudWatch Logs route dispatches to"),
         Hook("events.backends", "moto.events.models", "events_backends", "EventBridge -> event bus targets"),
         # IAM at run time (iam.py).
         Hook("core.authorize_request", "moto.core.authorization",

@@ -1,4 +1,4 @@
-"""direct.py: SQS's and DynamoDB's JSON APIs, served without Flask after each service's first request, answer
+"""direct.py: the JSON APIs of SQS, DynamoDB, EventBridge, CloudWatch Logs and Step Functions, served without Flask after each service's first request, answer
 exactly as moto's route does (status, headers, body; errors included), and Flask is really bypassed.
 
 The emulator's WSGI app (server.build_app, every middleware and extension) runs in a child process, driven by
@@ -57,6 +57,16 @@ assert json.loads(answer[2])["__type"].endswith("QueueDoesNotExist"), answer
 answer, via_flask, again = same_twice("DynamoDB_20120810.DescribeTable", {"TableName": "missing"}, "dynamodb", "400")
 assert via_flask and not again
 assert "ResourceNotFoundException" in json.loads(answer[2])["__type"], answer
+
+for target, body, service, code in (
+        ("AWSEvents.DescribeRule", {"Name": "missing"}, "events", "ResourceNotFoundException"),
+        ("Logs_20140328.GetLogEvents", {"logGroupName": "missing", "logStreamName": "s"}, "logs", "ResourceNotFoundException"),
+        ("AWSStepFunctions.DescribeStateMachine", {"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:missing"},
+         "states", "StateMachineDoesNotExist")):
+    answer, via_flask, again = same_twice(target, body, service, "400")
+    assert via_flask and not again and code in json.loads(answer[2])["__type"], (target, answer)
+(sent, via) = call("AWSEvents.PutEvents", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}]}, "events")
+assert json.loads(sent[2])["FailedEntryCount"] == 0 and not via, sent
 
 # An action the API does not have: AWS's UnknownOperationException, not a 500.
 answer, _, again = same_twice("AmazonSQS.NoSuchAction", {}, "sqs", "400")
