@@ -66,15 +66,19 @@ def _debug(ctx: click.Context) -> bool:
     return bool(getattr(obj, "debug", False)) or "--debug" in sys.argv
 
 
-# typer 0.29 builds a pydantic TypeAdapter for a parameter on its first value, even a missing one (None), which its
-# RuntimeParam.coerce answers without the adapter: loading pydantic for that took a tenth of a second per command.
-_NO_VALUE = PassThroughRuntimeParam(parameter_info=None, annotation=None)
+# typer 0.29 coerces every value through a pydantic TypeAdapter it builds on first use. A missing value (None) and
+# a string for a plain str parameter come out of it unchanged: for them, loading pydantic took a tenth of a second
+# of the command. (typer answers None without asking the coercion; a str is returned as it is.)
+_UNCHANGED = PassThroughRuntimeParam(parameter_info=None, annotation=str)
 _typer_process_value = _TyperParameter.process_value
 
 
 def _process_value(self, ctx, value):
-    if value is None and self._runtime_param is None:
-        self._runtime_param = _NO_VALUE
+    descriptor = self.type_descriptor
+    unchanged = value is None or (type(value) is str and descriptor.annotation is str
+                                  and descriptor.parameter_info.parser is None)
+    if unchanged and self._runtime_param is None:
+        self._runtime_param = _UNCHANGED
         try:
             return _typer_process_value(self, ctx, value)
         finally:
