@@ -707,8 +707,7 @@ def _simulate(ctx, role_arn: str, pairs: list[tuple[str, str]]) -> dict[tuple[st
 def _probes(ctx, role_arn: str) -> list[tuple[str, str]]:
     """Calls lab 1's workflow never makes: a least-privilege role denies every one."""
     prov = _prov(ctx)
-    account = ctx.aws("sts").get_caller_identity()["Account"]
-    region = ctx.aws("sts").meta.region_name
+    account, region = ctx.account, ctx.region
 
     def arn(service: str, rest: str) -> str:
         return f"arn:aws:{service}:{region}:{account}:{rest}"
@@ -735,8 +734,7 @@ def _probes(ctx, role_arn: str) -> list[tuple[str, str]]:
 
 def _required(ctx, definition: dict) -> list[tuple[str, str]]:
     """(action, resource ARN) for every Lambda function, DynamoDB table and SQS queue the definition uses."""
-    account = ctx.aws("sts").get_caller_identity()["Account"]
-    region = ctx.aws("sts").meta.region_name
+    account, region = ctx.account, ctx.region
     needed = []
     for _, state in _states(definition):
         if not isinstance(state, dict) or state.get("Type") != "Task":

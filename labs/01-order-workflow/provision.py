@@ -196,8 +196,8 @@ def _roles(ctx) -> None:
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "states:StartExecution", "Resource": state_machine_arn(ctx)}]}))
     _ensure_role(iam, LAMBDA_ROLE, "lambda.amazonaws.com", "SecureCart lab 1 functions")
-    account = _account(ctx)
-    arn = f"arn:aws:{{}}:{_region(ctx)}:{account}:{{}}"
+    account = ctx.account
+    arn = f"arn:aws:{{}}:{ctx.region}:{account}:{{}}"
     iam.put_role_policy(RoleName=LAMBDA_ROLE, PolicyName="order-functions", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
         "Statement": [
@@ -221,18 +221,8 @@ def _functions(ctx) -> None:
 # --- names --------------------------------------------------------------------------------------------------------
 
 
-def _account(ctx) -> str:
-    if "account" not in ctx.cache:
-        ctx.cache["account"] = ctx.aws("sts").get_caller_identity()["Account"]
-    return ctx.cache["account"]
-
-
-def _region(ctx) -> str:
-    return ctx.aws("sts").meta.region_name
-
-
 def state_machine_arn(ctx) -> str:
-    return f"arn:aws:states:{_region(ctx)}:{_account(ctx)}:stateMachine:{STATE_MACHINE}"
+    return f"arn:aws:states:{ctx.region}:{ctx.account}:stateMachine:{STATE_MACHINE}"
 
 
 def queue_url(ctx, name: str) -> str:
@@ -584,7 +574,7 @@ class Resolver:
 
     def _lookup(self, kind: str, name: str | None) -> str | None:
         ctx = self.ctx
-        account, region = _account(ctx), _region(ctx)
+        account, region = ctx.account, ctx.region
         simple = {
             "AccountId": account,
             "Region": region,

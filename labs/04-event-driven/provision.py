@@ -121,7 +121,7 @@ def _role(ctx) -> str:
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         arn = iam.create_role(RoleName=KIT_ROLE, AssumeRolePolicyDocument=json.dumps(trust),
                               Description="SecureCart lab 4: the kit's checkout, fraud model and gateway")["Role"]["Arn"]
-    account, region = _account(ctx), _region(ctx)
+    account, region = ctx.account, ctx.region
     resource = f"arn:aws:{{}}:{region}:{account}:{{}}"
     iam.put_role_policy(RoleName=KIT_ROLE, PolicyName="kit-functions", PolicyDocument=json.dumps({
         "Version": "2012-10-17",
@@ -146,7 +146,7 @@ def _observer(ctx) -> None:
             raise
     events.put_rule(Name=OBSERVER_RULE, EventBusName=BUS, EventPattern=json.dumps({"source": [FRAUD_SOURCE]}),
                     Description="The kit's (lab 4): copies the fraud workflow's events to " + OBSERVER_LOG_GROUP)
-    arn = f"arn:aws:logs:{_region(ctx)}:{_account(ctx)}:log-group:{OBSERVER_LOG_GROUP}"
+    arn = f"arn:aws:logs:{ctx.region}:{ctx.account}:log-group:{OBSERVER_LOG_GROUP}"
     # What the console adds for a log group target: EventBridge may write to this group.
     logs.put_resource_policy(policyName=OBSERVER_RULE, policyDocument=json.dumps({
         "Version": "2012-10-17",
@@ -161,16 +161,6 @@ def _functions(ctx, role_arn: str) -> None:
 
 
 # --- names --------------------------------------------------------------------------------------------------------
-
-
-def _account(ctx) -> str:
-    if "account" not in ctx.cache:
-        ctx.cache["account"] = ctx.aws("sts").get_caller_identity()["Account"]
-    return ctx.cache["account"]
-
-
-def _region(ctx) -> str:
-    return ctx.aws("sts").meta.region_name
 
 
 def stack_resources(ctx, resource_type: str | None = None) -> list[dict]:

@@ -37,6 +37,18 @@ class LabContext:
     def time_scale(self) -> float:
         return self.settings.time_scale
 
+    @property
+    def account(self) -> str:
+        """The account the admin clients act in (STS GetCallerIdentity, asked once per context)."""
+        if "account" not in self.cache:
+            self.cache["account"] = self.aws("sts").get_caller_identity()["Account"]
+        return self.cache["account"]
+
+    @property
+    def region(self) -> str:
+        """The region the clients talk to."""
+        return self.aws("sts").meta.region_name
+
     def aws(self, service: str, account: str | None = None):
         """A client of the engine as SecureCart's admin, or as another account's (config.SECURITY_ACCOUNT_ID)."""
         return aws.client(service, self.endpoint_url, account) if account else aws.client(service, self.endpoint_url)
