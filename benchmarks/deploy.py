@@ -14,47 +14,31 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from securecart_lab.config import Settings
+from _harness import cli_runner, scratch, timed
 from securecart_lab.engines.local import LocalEngine
 from securecart_lab.labs.context import LabContext
 from securecart_lab.labs.registry import get_lab
-from securecart_lab.ports import free_port
 
 UNCHANGED, UPDATE = "redeploy, unchanged template", "one-property update (health check interval)"
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    settings = Settings(home=home / "home", workspace=home / "ws", emulator_port=free_port(), pg_port=free_port())
-    env = {**os.environ, **settings.child_env(), "SECURECART_WORKSPACE": str(settings.workspace)}
+    home, settings = scratch()
+    cli = cli_runner(settings)
     engine = LocalEngine(settings)
     engine.up()
     lab = get_lab(2)
     ctx = LabContext(settings, engine, lab)
     template = (lab.solution_dir / "template.yaml").read_text()
     interval = iter(range(11, 1000))
-
-    def cli(*command: str) -> None:
-        subprocess.run([sys.executable, "-m", "securecart_lab", *command], env=env, check=True, capture_output=True)
 
     def write(path: Path) -> None:
         path.write_text(template.replace("HealthCheckIntervalSeconds: 10", f"HealthCheckIntervalSeconds: {next(interval)}"))
@@ -64,17 +48,17 @@ def main() -> None:
         cli("start", "2")
         workspace = ctx.workspace
         (workspace / "template.yaml").write_text(template)
-        rows[("securecart-lab deploy 2", "first deploy of the solution")] = [_timed(lambda: cli("deploy", "2"))]
+        rows[("securecart-lab deploy 2", "first deploy of the solution")] = [timed(lambda: cli("deploy", "2"))]
         for _ in range(args.runs):
-            rows.setdefault(("securecart-lab deploy 2", UNCHANGED), []).append(_timed(lambda: cli("deploy", "2")))
+            rows.setdefault(("securecart-lab deploy 2", UNCHANGED), []).append(timed(lambda: cli("deploy", "2")))
             write(workspace / "template.yaml")
-            rows.setdefault(("securecart-lab deploy 2", UPDATE), []).append(_timed(lambda: cli("deploy", "2")))
+            rows.setdefault(("securecart-lab deploy 2", UPDATE), []).append(timed(lambda: cli("deploy", "2")))
         for _ in range(args.runs):
             rows.setdefault(("provisioner deploy() only", UNCHANGED), []).append(
-                _timed(lambda: lab.provisioner().deploy(ctx, workspace)))
+                timed(lambda: lab.provisioner().deploy(ctx, workspace)))
             write(workspace / "template.yaml")
             rows.setdefault(("provisioner deploy() only", UPDATE), []).append(
-                _timed(lambda: lab.provisioner().deploy(ctx, workspace)))
+                timed(lambda: lab.provisioner().deploy(ctx, workspace)))
     finally:
         engine.down(purge=True)
         shutil.rmtree(home, ignore_errors=True)

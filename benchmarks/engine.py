@@ -49,6 +49,7 @@ from botocore.config import Config
 from rich.console import Console
 from rich.table import Table
 
+from _harness import timed
 from securecart_lab import aws
 from securecart_lab.config import Settings
 from securecart_lab.emulator import process as emulator_process
@@ -81,12 +82,6 @@ def _ten_states(lambda_arn: str) -> str:
             state.update({"Next": names[i + 1]} if i < 9 else {"End": True})
         states[name] = state
     return json.dumps({"StartAt": "S0", "States": states})
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def _rate(fn: Callable[[int], object], indexes: range) -> float:
@@ -284,8 +279,8 @@ def engine_rows(scratch: Path, runs: int, with_lambda: bool) -> dict[str, list[f
     engine.up()  # the first includes initdb: not counted
     engine.down()
     for _ in range(runs):
-        rows["up (emulator + PostgreSQL, existing home) (s)"].append(_timed(engine.up))
-        rows["down (s)"].append(_timed(engine.down))
+        rows["up (emulator + PostgreSQL, existing home) (s)"].append(timed(engine.up))
+        rows["down (s)"].append(timed(engine.down))
     if not with_lambda:
         engine.down(purge=True)
         return rows
@@ -303,13 +298,13 @@ def engine_rows(scratch: Path, runs: int, with_lambda: bool) -> dict[str, list[f
             arn = lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="app.handler",
                                       Code={"ZipFile": _zip()})["FunctionArn"]
             time.sleep(1)  # a pause, as between a learner's commands: the background spare worker gets ready
-            cold.append(_timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
+            cold.append(timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
             for _ in range(5):
-                warm.append(_timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
+                warm.append(timed(lambda: lam.invoke(FunctionName=name, Payload=b"{}")))
             lam.create_function(FunctionName=f"{name}-boto3", Runtime="python3.12", Role=ROLE, Handler="app.handler",
                                 Code={"ZipFile": _zip(BOTO3_HANDLER)})
             time.sleep(1)
-            cold_boto3.append(_timed(lambda: lam.invoke(FunctionName=f"{name}-boto3", Payload=b"{}")))
+            cold_boto3.append(timed(lambda: lam.invoke(FunctionName=f"{name}-boto3", Payload=b"{}")))
         machine = sfn.create_state_machine(name="bench-10", definition=_ten_states(arn), roleArn=ROLE)["stateMachineArn"]
 
         def run_execution():
@@ -319,7 +314,7 @@ def engine_rows(scratch: Path, runs: int, with_lambda: bool) -> dict[str, list[f
 
         run_execution()  # warms the Lambda worker
         for _ in range(runs):
-            execs.append(_timed(run_execution))
+            execs.append(timed(run_execution))
         rows["Lambda cold invoke (s)"] = cold
         rows["Lambda cold invoke, handler imports boto3 (s)"] = cold_boto3
         rows["Lambda warm invoke (s)"] = warm

@@ -12,27 +12,16 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from _harness import cli_runner, scratch, timed
 from securecart_lab import paths
-from securecart_lab.config import Settings
 from securecart_lab.engines.local import LocalEngine
 from securecart_lab.labs.context import LabContext
 from securecart_lab.labs.registry import get_lab
-from securecart_lab.ports import free_port
-
-
-def _timed(fn) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def burst(ctx, checks, size: int) -> dict:
@@ -57,35 +46,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bursts", type=int, nargs="*", default=[200, 500])
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    settings = Settings(home=home / "home", workspace=home / "ws", emulator_port=free_port(), pg_port=free_port())
-    env = {**os.environ, **settings.child_env(), "SECURECART_WORKSPACE": str(settings.workspace)}
+    home, settings = scratch()
+    cli = cli_runner(settings)
     engine = LocalEngine(settings)
     lab = get_lab(4)
     ctx = LabContext(settings, engine, lab)
     times: list[tuple[str, float]] = []
 
-    def cli(*command: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "securecart_lab", *command], env=env, capture_output=True, text=True)
-        if done.returncode:
-            print(done.stdout[-4000:], done.stderr[-2000:])
-            raise SystemExit(f"securecart-lab {' '.join(command)} failed")
-
     try:
-        times.append(("securecart-lab up", _timed(lambda: cli("up"))))
+        times.append(("securecart-lab up", timed(lambda: cli("up"))))
         times.append(("securecart-lab start 4 --with-prereqs (lab 1's solution, then lab 4's starter)",
-                      _timed(lambda: cli("start", "4", "--with-prereqs"))))
-        times.append(("securecart-lab deploy 4, unchanged starter", _timed(lambda: cli("deploy", "4"))))
+                      timed(lambda: cli("start", "4", "--with-prereqs"))))
+        times.append(("securecart-lab deploy 4, unchanged starter", timed(lambda: cli("deploy", "4"))))
         for name in lab.workspace_files:
             shutil.copyfile(lab.solution_dir / name, ctx.workspace / name)
-        times.append(("securecart-lab deploy 4, starter -> solution (in place)", _timed(lambda: cli("deploy", "4"))))
-        times.append(("securecart-lab check 4 (6 checks)", _timed(lambda: cli("check", "4"))))
-        times.append(("securecart-lab ci --lab 4 (engine up: start, solve, check)", _timed(lambda: cli("ci", "--lab", "4", "--junit", str(home / "ci.xml")))))
+        times.append(("securecart-lab deploy 4, starter -> solution (in place)", timed(lambda: cli("deploy", "4"))))
+        times.append(("securecart-lab check 4 (6 checks)", timed(lambda: cli("check", "4"))))
+        times.append(("securecart-lab ci --lab 4 (engine up: start, solve, check)", timed(lambda: cli("ci", "--lab", "4", "--junit", str(home / "ci.xml")))))
         checks = paths.load_module(paths.checks_dir() / "lab04.py")
         results = [burst(ctx, checks, size) for size in args.bursts]
     finally:
-        subprocess.run([sys.executable, "-m", "securecart_lab", "down", "--purge"], env=env, capture_output=True)
+        cli("down", "--purge", check=False)
         shutil.rmtree(home, ignore_errors=True)
 
     console = Console()

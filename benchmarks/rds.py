@@ -11,25 +11,20 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 import time
-from pathlib import Path
 
+from _harness import scratch
 from securecart_lab import aws
-from securecart_lab.config import Settings
 from securecart_lab.engines.local import LocalEngine
 from securecart_lab.labs.context import LabContext
 from securecart_lab.labs.registry import get_lab
-from securecart_lab.ports import free_port
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="securecart-bench-", dir="/tmp"))
-    home.chmod(0o755)
-    settings = Settings(home=home / "home", workspace=home / "ws", emulator_port=free_port(), pg_port=free_port())
+    home, settings = scratch()
     engine = LocalEngine(settings)
     result: dict[str, float] = {}
     try:
