@@ -208,3 +208,33 @@ def test_a_resource_that_cannot_be_deleted_leaves_the_stack_delete_failed_and_re
     assert s3.get_object(Bucket=ids["Uploads"], Key="orders.csv")["Body"].read() == b"ord-1"
     s3.delete_object(Bucket=ids["Uploads"], Key="orders.csv")
     s3.delete_bucket(Bucket=ids["Uploads"])
+
+
+def _tagged(tags: dict[str, str]) -> str:
+    listed = json.dumps([{"Key": k, "Value": v} for k, v in tags.items()])
+    return json.dumps({"Resources": {
+        "Jobs": {"Type": "AWS::SQS::Queue", "Properties": {"Tags": json.loads(listed)}},
+        "Runner": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "Tags": json.loads(listed)}},
+    }})
+
+
+def test_changed_tags_are_updated_in_place(aws):
+    """A key dropped from Tags is untagged, a new or changed value tagged; the resources stay the same ones."""
+    cf, name = aws("cloudformation"), f"api-tags-{uuid.uuid4().hex[:8]}"
+    cf.create_stack(StackName=name, TemplateBody=_tagged({"team": "orders", "tier": "gold"}),
+                    Capabilities=["CAPABILITY_IAM"])
+    assert stacks.wait(cf, name)["StackStatus"] == "CREATE_COMPLETE"
+    before = physical(aws, name)
+    cf.update_stack(StackName=name, TemplateBody=_tagged({"tier": "silver", "owner": "ana"}),
+                    Capabilities=["CAPABILITY_IAM"])
+    assert stacks.wait(cf, name)["StackStatus"] == "UPDATE_COMPLETE"
+    assert physical(aws, name) == before
+    queue = aws("sqs").get_queue_url(QueueName=before["Jobs"].rsplit("/", 1)[-1])["QueueUrl"]
+    assert aws("sqs").list_queue_tags(QueueUrl=queue)["Tags"] == {"tier": "silver", "owner": "ana"}
+    role = aws("iam").list_role_tags(RoleName=before["Runner"])["Tags"]
+    assert {t["Key"]: t["Value"] for t in role} == {"tier": "silver", "owner": "ana"}
+    cf.delete_stack(StackName=name)
+    assert stacks.wait(cf, name) is None

@@ -51,6 +51,19 @@ def _tag_diff(before, after) -> tuple[dict[str, str], list[str]]:
     return {k: v for k, v in new.items() if old.get(k) != v}, [k for k in old if k not in new]
 
 
+def _retag(before: dict, after: dict, untag: Callable[[list[str]], Any], tag: Callable[[dict[str, str]], Any]) -> None:
+    """The template's new Tags through the service's calls: the keys it dropped untagged, new or changed values tagged."""
+    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
+    if removed:
+        untag(removed)
+    if put:
+        tag(put)
+
+
+def _key_values(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
 def _bool(value) -> bool:
     return value if isinstance(value, bool) else str(value).lower() == "true"
 
@@ -62,12 +75,9 @@ def _int(value):
 # --- EC2 -------------------------------------------------------------------------------------------------------
 
 def _ec2_tags(physical_id: str, before: dict, after: dict) -> None:
-    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
     ec2 = client("ec2")
-    if removed:
-        ec2.delete_tags(Resources=[physical_id], Tags=[{"Key": k} for k in removed])
-    if put:
-        ec2.create_tags(Resources=[physical_id], Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+    _retag(before, after, lambda keys: ec2.delete_tags(Resources=[physical_id], Tags=[{"Key": k} for k in keys]),
+           lambda tags: ec2.create_tags(Resources=[physical_id], Tags=_key_values(tags)))
 
 
 def _vpc(physical_id, before, after, changed) -> None:
@@ -259,14 +269,11 @@ def _group(physical_id, before, after, changed) -> None:
         if old - new:
             autoscaling.detach_load_balancer_target_groups(AutoScalingGroupName=physical_id, TargetGroupARNs=sorted(old - new))
     if "Tags" in changed:
-        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
         common = {"ResourceId": physical_id, "ResourceType": "auto-scaling-group"}
-        if removed:
-            autoscaling.delete_tags(Tags=[{**common, "Key": k} for k in removed])
-        if put:
-            propagate = {t["Key"]: _bool(t.get("PropagateAtLaunch", False)) for t in after.get("Tags") or []}
-            autoscaling.create_or_update_tags(Tags=[{**common, "Key": k, "Value": v, "PropagateAtLaunch": propagate.get(k, False)}
-                                                    for k, v in put.items()])
+        propagate = {t["Key"]: _bool(t.get("PropagateAtLaunch", False)) for t in after.get("Tags") or []}
+        _retag(before, after, lambda keys: autoscaling.delete_tags(Tags=[{**common, "Key": k} for k in keys]),
+               lambda tags: autoscaling.create_or_update_tags(Tags=[
+                   {**common, "Key": k, "Value": v, "PropagateAtLaunch": propagate.get(k, False)} for k, v in tags.items()]))
     if "LaunchTemplate" in changed:
         group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[physical_id])["AutoScalingGroups"][0]
         _refresh(physical_id, group["DesiredCapacity"])
@@ -275,12 +282,9 @@ def _group(physical_id, before, after, changed) -> None:
 # --- Elastic Load Balancing v2 ---------------------------------------------------------------------------------
 
 def _elb_tags(arn: str, before: dict, after: dict) -> None:
-    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
     elbv2 = client("elbv2")
-    if removed:
-        elbv2.remove_tags(ResourceArns=[arn], TagKeys=removed)
-    if put:
-        elbv2.add_tags(ResourceArns=[arn], Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+    _retag(before, after, lambda keys: elbv2.remove_tags(ResourceArns=[arn], TagKeys=keys),
+           lambda tags: elbv2.add_tags(ResourceArns=[arn], Tags=_key_values(tags)))
 
 
 _HEALTH = {"HealthCheckProtocol": str, "HealthCheckPort": str, "HealthCheckPath": str, "HealthCheckEnabled": _bool,
@@ -335,12 +339,9 @@ def _listener(physical_id, before, after, changed) -> None:
 # --- RDS -------------------------------------------------------------------------------------------------------
 
 def _rds_tags(arn: str, before: dict, after: dict) -> None:
-    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
     rds = client("rds")
-    if removed:
-        rds.remove_tags_from_resource(ResourceName=arn, TagKeys=removed)
-    if put:
-        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+    _retag(before, after, lambda keys: rds.remove_tags_from_resource(ResourceName=arn, TagKeys=keys),
+           lambda tags: rds.add_tags_to_resource(ResourceName=arn, Tags=_key_values(tags)))
 
 
 def _subnet_group(physical_id, before, after, changed) -> None:
@@ -435,12 +436,9 @@ def _dashboard(physical_id, before, after, changed) -> None:
 # --- EventBridge Schemas ----------------------------------------------------------------------------------------------
 
 def _schemas_tags(arn: str, before: dict, after: dict) -> None:
-    put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
     schemas = client("schemas")
-    if removed:
-        schemas.untag_resource(ResourceArn=arn, TagKeys=removed)
-    if put:
-        schemas.tag_resource(ResourceArn=arn, Tags=put)
+    _retag(before, after, lambda keys: schemas.untag_resource(ResourceArn=arn, TagKeys=keys),
+           lambda tags: schemas.tag_resource(ResourceArn=arn, Tags=tags))
 
 
 def _schema_registry(physical_id, before, after, changed) -> None:
@@ -618,11 +616,8 @@ def _queue(physical_id, before, after, changed) -> None:
     if attributes:
         sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     if "Tags" in changed:
-        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
-        if removed:
-            sqs.untag_queue(QueueUrl=url, TagKeys=removed)
-        if put:
-            sqs.tag_queue(QueueUrl=url, Tags=put)
+        _retag(before, after, lambda keys: sqs.untag_queue(QueueUrl=url, TagKeys=keys),
+               lambda tags: sqs.tag_queue(QueueUrl=url, Tags=tags))
 
 
 def _queue_policy(physical_id, before, after, changed) -> None:
@@ -664,11 +659,8 @@ def _function(physical_id, before, after, changed) -> None:
         lam.get_waiter("function_updated_v2").wait(FunctionName=physical_id, WaiterConfig=waiter)
     if "Tags" in changed:
         arn = lam.get_function(FunctionName=physical_id)["Configuration"]["FunctionArn"]
-        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
-        if removed:
-            lam.untag_resource(Resource=arn, TagKeys=removed)
-        if put:
-            lam.tag_resource(Resource=arn, Tags=put)
+        _retag(before, after, lambda keys: lam.untag_resource(Resource=arn, TagKeys=keys),
+               lambda tags: lam.tag_resource(Resource=arn, Tags=tags))
 
 
 def _event_source_mapping(physical_id, before, after, changed) -> None:
@@ -725,11 +717,8 @@ def _role(physical_id, before, after, changed) -> None:
         for arn in new - old:
             iam.attach_role_policy(RoleName=physical_id, PolicyArn=arn)
     if "Tags" in changed:
-        put, removed = _tag_diff(before.get("Tags"), after.get("Tags"))
-        if removed:
-            iam.untag_role(RoleName=physical_id, TagKeys=removed)
-        if put:
-            iam.tag_role(RoleName=physical_id, Tags=[{"Key": k, "Value": v} for k, v in put.items()])
+        _retag(before, after, lambda keys: iam.untag_role(RoleName=physical_id, TagKeys=keys),
+               lambda tags: iam.tag_role(RoleName=physical_id, Tags=_key_values(tags)))
 
 
 UPDATERS.update({
