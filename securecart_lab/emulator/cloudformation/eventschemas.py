@@ -34,6 +34,8 @@ def define() -> None:
     base = hooks.resolve("cfn.model")
 
     class _Resource:  # a mixin: moto lists CloudFormationModel's direct subclasses only
+        TYPE = ""
+        NAME_TYPE = ""  # the property that names the resource ("": named by the API)
         ATTRIBUTES: tuple[str, ...] = ()
 
         def __init__(self, account_id: str, region_name: str, key: str):
@@ -44,8 +46,22 @@ def define() -> None:
             return schemas.backend(self.account_id, self.region_name)
 
         @classmethod
+        def cloudformation_type(cls) -> str:
+            return cls.TYPE
+
+        @classmethod
+        def cloudformation_name_type(cls) -> str:
+            return cls.NAME_TYPE
+
+        @classmethod
         def has_cfn_attr(cls, attr: str) -> bool:
             return attr in cls.ATTRIBUTES
+
+        @classmethod
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            properties = cloudformation_json.get("Properties") or {}
+            with schemas._lock:
+                return cls._create(account_id, region_name, resource_name, properties)
 
         def get_cfn_attribute(self, attribute_name: str) -> Any:
             from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
@@ -55,31 +71,22 @@ def define() -> None:
             with schemas._lock:
                 return self._attribute(attribute_name)
 
+        def delete(self, account_id: str, region_name: str) -> None:
+            with schemas._lock:
+                self._delete()
+
         def is_created(self) -> bool:
             return True
 
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return ""
-
     class Registry(_Resource, base):
+        TYPE, NAME_TYPE = "AWS::EventSchemas::Registry", "RegistryName"
         ATTRIBUTES = ("RegistryArn", "RegistryName")
 
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return "RegistryName"
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::EventSchemas::Registry"
-
         @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            properties = cloudformation_json.get("Properties") or {}
-            with schemas._lock:
-                schemas.backend(account_id, region_name).create_registry(
-                    resource_name, properties.get("Description"), _tags(properties.get("Tags")))
-            return cls(account_id, region_name, resource_name)
+        def _create(cls, account_id: str, region_name: str, name: str, properties: dict) -> "Registry":
+            schemas.backend(account_id, region_name).create_registry(
+                name, properties.get("Description"), _tags(properties.get("Tags")))
+            return cls(account_id, region_name, name)
 
         @property
         def physical_resource_id(self) -> str:
@@ -88,34 +95,24 @@ def define() -> None:
         def _attribute(self, name: str) -> Any:
             return self.physical_resource_id if name == "RegistryArn" else self.key
 
-        def delete(self, account_id: str, region_name: str) -> None:
-            with schemas._lock:
-                self.backend.delete_registry(self.key)
+        def _delete(self) -> None:
+            self.backend.delete_registry(self.key)
 
     class Schema(_Resource, base):
+        TYPE, NAME_TYPE = "AWS::EventSchemas::Schema", "SchemaName"
         ATTRIBUTES = ("SchemaArn", "SchemaName", "SchemaVersion", "LastModified", "VersionCreatedDate")
 
         def __init__(self, account_id: str, region_name: str, registry: str, name: str):
             super().__init__(account_id, region_name, name)
             self.registry = registry
 
-        @staticmethod
-        def cloudformation_name_type() -> str:
-            return "SchemaName"
-
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::EventSchemas::Schema"
-
         @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            properties = cloudformation_json.get("Properties") or {}
+        def _create(cls, account_id: str, region_name: str, name: str, properties: dict) -> "Schema":
             registry = properties.get("RegistryName")
-            with schemas._lock:
-                schemas.backend(account_id, region_name).create_schema(
-                    registry, resource_name, properties.get("Type"), properties.get("Content"),
-                    properties.get("Description"), _tags(properties.get("Tags")))
-            return cls(account_id, region_name, registry, resource_name)
+            schemas.backend(account_id, region_name).create_schema(
+                registry, name, properties.get("Type"), properties.get("Content"), properties.get("Description"),
+                _tags(properties.get("Tags")))
+            return cls(account_id, region_name, registry, name)
 
         @property
         def physical_resource_id(self) -> str:
@@ -132,24 +129,18 @@ def define() -> None:
             when = schema.last_modified if name == "LastModified" else schema.latest.created
             return when.isoformat()
 
-        def delete(self, account_id: str, region_name: str) -> None:
-            with schemas._lock:
-                self.backend.delete_schema(self.registry, self.key)
+        def _delete(self) -> None:
+            self.backend.delete_schema(self.registry, self.key)
 
     class Discoverer(_Resource, base):
+        TYPE = "AWS::EventSchemas::Discoverer"
         ATTRIBUTES = ("DiscovererArn", "DiscovererId", "State", "CrossAccount")
 
-        @staticmethod
-        def cloudformation_type() -> str:
-            return "AWS::EventSchemas::Discoverer"
-
         @classmethod
-        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            properties = cloudformation_json.get("Properties") or {}
-            with schemas._lock:
-                discoverer = schemas.backend(account_id, region_name).create_discoverer(
-                    properties.get("SourceArn"), properties.get("Description"),
-                    _bool(properties.get("CrossAccount"), True), _tags(properties.get("Tags")))
+        def _create(cls, account_id: str, region_name: str, name: str, properties: dict) -> "Discoverer":
+            discoverer = schemas.backend(account_id, region_name).create_discoverer(
+                properties.get("SourceArn"), properties.get("Description"),
+                _bool(properties.get("CrossAccount"), True), _tags(properties.get("Tags")))
             return cls(account_id, region_name, discoverer.id)
 
         @property
@@ -164,9 +155,8 @@ def define() -> None:
             discoverer = self.backend.discoverer(self.key)
             return discoverer.state if name == "State" else discoverer.cross_account
 
-        def delete(self, account_id: str, region_name: str) -> None:
-            with schemas._lock:
-                self.backend.discoverer(self.key)
-                del self.backend.discoverers[self.key]
+        def _delete(self) -> None:
+            self.backend.discoverer(self.key)
+            del self.backend.discoverers[self.key]
 
     _defined.extend((Registry, Schema, Discoverer))
