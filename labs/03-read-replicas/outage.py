@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -45,10 +46,29 @@ STACK = "securecart-lab03"
 SITE_WAIT_SECONDS = 30
 
 
+class _Recorded:
+    """A drill's record, kept per environment (envstate) under the class's RECORD."""
+
+    RECORD: ClassVar[str]
+
+    def save(self, settings: Settings, environment: str | None) -> Path:
+        return envstate.save(settings, self.RECORD, asdict(self), environment)
+
+    @classmethod
+    def load(cls, settings: Settings, environment: str | None = None) -> "Self | None":
+        """The drill the running environment (or `environment`) ran; None when it ran none."""
+        data = envstate.load(settings, cls.RECORD, envstate.current_id(settings) if environment is None else environment)
+        try:
+            return cls(**data) if data is not None else None
+        except TypeError:
+            return None
+
+
 @dataclass
-class Outage:
+class Outage(_Recorded):
     """What `primary_down` stopped, and the orders that were confirmed when it did."""
 
+    RECORD: ClassVar[str] = RECORD
     instance: str
     host: str
     port: int
@@ -58,23 +78,12 @@ class Outage:
     orders: list[str]
     shared_with: list[str]  # the other databases on the stopped server
 
-    def save(self, settings: Settings, environment: str | None) -> Path:
-        return envstate.save(settings, RECORD, asdict(self), environment)
-
-    @classmethod
-    def load(cls, settings: Settings, environment: str | None = None) -> "Outage | None":
-        """The drill the running environment (or `environment`) ran; None when it ran none."""
-        data = envstate.load(settings, RECORD, envstate.current_id(settings) if environment is None else environment)
-        try:
-            return cls(**data) if data is not None else None
-        except TypeError:
-            return None
-
 
 @dataclass
-class AzOutage:
+class AzOutage(_Recorded):
     """What `az_down` crashed: the Multi-AZ writer as it was, and the orders confirmed at that moment."""
 
+    RECORD: ClassVar[str] = AZ_RECORD
     instance: str
     endpoint: str  # host:port, which a Multi-AZ failover keeps
     zone: str  # AvailabilityZone then
@@ -83,17 +92,6 @@ class AzOutage:
     orders: list[str]
     writer_parameter: str | None  # /securecart/db/writer-endpoint then (None: unset)
     events_before: int  # how many RDS events the instance had then: the failover's come after
-
-    def save(self, settings: Settings, environment: str | None) -> Path:
-        return envstate.save(settings, AZ_RECORD, asdict(self), environment)
-
-    @classmethod
-    def load(cls, settings: Settings, environment: str | None = None) -> "AzOutage | None":
-        data = envstate.load(settings, AZ_RECORD, envstate.current_id(settings) if environment is None else environment)
-        try:
-            return cls(**data) if data is not None else None
-        except TypeError:
-            return None
 
 
 def _server_of(settings: Settings, instance: db.DbInstance) -> PostgresServer:
