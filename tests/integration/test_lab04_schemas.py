@@ -87,10 +87,15 @@ def test_schemas_match_orders_fails_on_a_schema_that_accepts_any_order(settings,
     assert outcome.status == FAIL and "accepts an order without orderId" in outcome.message
 
 
-def test_schema_discovery_fails_while_the_discoverer_is_stopped(settings, lab4):
+def _bus_discoverer(lab4) -> tuple[object, str, dict]:
+    """(Schemas client, the securecart bus's ARN, the discoverer on it)."""
     schemas = lab4.aws("schemas")
     bus_arn = lab4.aws("events").describe_event_bus(Name="securecart")["Arn"]
-    discoverer = next(d for d in schemas.list_discoverers()["Discoverers"] if d["SourceArn"] == bus_arn)
+    return schemas, bus_arn, next(d for d in schemas.list_discoverers()["Discoverers"] if d["SourceArn"] == bus_arn)
+
+
+def test_schema_discovery_fails_while_the_discoverer_is_stopped(settings, lab4):
+    schemas, _, discoverer = _bus_discoverer(lab4)
     schemas.stop_discoverer(DiscovererId=discoverer["DiscovererId"])
     try:
         outcome = outcomes(settings, "schema-discovery")["schema-discovery"]
@@ -100,9 +105,7 @@ def test_schema_discovery_fails_while_the_discoverer_is_stopped(settings, lab4):
 
 
 def test_schema_discovery_fails_without_a_discoverer_on_the_bus(settings, lab4):
-    schemas = lab4.aws("schemas")
-    bus_arn = lab4.aws("events").describe_event_bus(Name="securecart")["Arn"]
-    discoverer = next(d for d in schemas.list_discoverers()["Discoverers"] if d["SourceArn"] == bus_arn)
+    schemas, bus_arn, discoverer = _bus_discoverer(lab4)
     schemas.delete_discoverer(DiscovererId=discoverer["DiscovererId"])
     try:
         outcome = outcomes(settings, "schema-discovery")["schema-discovery"]
