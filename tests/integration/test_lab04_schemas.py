@@ -94,12 +94,16 @@ def _bus_discoverer(lab4) -> tuple[object, str, dict]:
     return schemas, bus_arn, next(d for d in schemas.list_discoverers()["Discoverers"] if d["SourceArn"] == bus_arn)
 
 
+def _discovery_fails_saying(settings, text: str) -> None:
+    outcome = outcomes(settings, "schema-discovery")["schema-discovery"]
+    assert outcome.status == FAIL and text in outcome.message, outcome
+
+
 def test_schema_discovery_fails_while_the_discoverer_is_stopped(settings, lab4):
     schemas, _, discoverer = _bus_discoverer(lab4)
     schemas.stop_discoverer(DiscovererId=discoverer["DiscovererId"])
     try:
-        outcome = outcomes(settings, "schema-discovery")["schema-discovery"]
-        assert outcome.status == FAIL and "STOPPED" in outcome.message
+        _discovery_fails_saying(settings, "STOPPED")
     finally:
         schemas.start_discoverer(DiscovererId=discoverer["DiscovererId"])
 
@@ -108,8 +112,7 @@ def test_schema_discovery_fails_without_a_discoverer_on_the_bus(settings, lab4):
     schemas, bus_arn, discoverer = _bus_discoverer(lab4)
     schemas.delete_discoverer(DiscovererId=discoverer["DiscovererId"])
     try:
-        outcome = outcomes(settings, "schema-discovery")["schema-discovery"]
-        assert outcome.status == FAIL and "No discoverer on the securecart bus" in outcome.message
+        _discovery_fails_saying(settings, "No discoverer on the securecart bus")
     finally:
         recreated = schemas.create_discoverer(SourceArn=bus_arn, Description=discoverer.get("Description", ""))
         assert recreated["DiscovererId"] == discoverer["DiscovererId"]
