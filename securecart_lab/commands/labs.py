@@ -46,7 +46,12 @@ def start(settings: Settings, number: str, with_prereqs: bool) -> None:
     if result.deploy_error:
         console.print(f"[yellow]Your workspace was not deployed:[/] {result.deploy_error.message}")
     console.print()
-    console.print(f"Instructions: [cyan]{result.instructions}[/]")
+    instructions = result.instructions
+    console.print(f"Instructions: [cyan]{instructions.path}[/]"
+                  + (" (updated: this kit's README for the lab has changed)" if instructions.refreshed else ""))
+    if instructions.newer is not None:
+        console.print(f"[yellow]This kit's README for lab {lab.number} has changed; yours has your edits, so the new one "
+                      f"is beside it:[/] [cyan]{instructions.newer}[/]")
     console.print("Next steps:")
     console.print(f"  1. Edit the files in {result.workspace}/")
     console.print(f"  2. securecart-lab deploy {lab.number}")

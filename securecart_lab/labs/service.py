@@ -28,7 +28,7 @@ class StartResult:
     lab: Lab
     workspace: Path
     created: list[Path]
-    instructions: Path
+    instructions: workspace.Instructions
     deployed: list[str] = field(default_factory=list)
     deploy_error: LabError | None = None
     prerequisites: list[int] = field(default_factory=list)
@@ -59,11 +59,12 @@ def start(settings: Settings, number, with_prereqs: bool = False, confirm: Calla
     prereqs = ensure_prerequisites(ctx, with_prereqs, confirm, restored)
     lab.provisioner().provision(ctx)
     created = workspace.copy_starter(settings.workspace, lab)
-    instructions = workspace.copy_instructions(settings.workspace, lab)
+    instructions = workspace.copy_instructions(settings.workspace, lab,
+                                               state.load(settings).lab(lab.number).get("readme_sha256"))
     workspace.copy_references(settings.workspace, lab)
     result = StartResult(lab=lab, workspace=ctx.workspace, created=created, instructions=instructions,
                          prerequisites=prereqs, restored=restored)
-    progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    progress = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "readme_sha256": instructions.written_sha256}
     try:
         result.deployed = _deploy(ctx, ctx.workspace)
         progress.update(_deployed_workspace(ctx))

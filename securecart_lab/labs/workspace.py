@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from securecart_lab.errors import LabError, WorkspaceFileError
@@ -139,14 +140,47 @@ def copy_starter(workspace: Path, lab: Lab) -> list[Path]:
     return created
 
 
-def copy_instructions(workspace: Path, lab: Lab) -> Path:
-    """The lab's README beside the learner's files (`labNN/README.md`), where they work; never overwritten."""
-    dest = lab_dir(workspace, lab) / "README.md"
-    _writable_target(dest, lab_dir(workspace, lab))
+@dataclass(frozen=True)
+class Instructions:
+    """Where the lab's README is in the workspace, and what start did to it."""
+
+    path: Path
+    written_sha256: str | None  # of the copy the kit last wrote there (None: unknown, the copy predates the record)
+    refreshed: bool = False  # an unedited copy replaced by the kit's newer README
+    newer: Path | None = None  # the kit's newer README, beside a copy the learner has edited
+
+
+KIT_README = "README.kit.md"
+
+
+def copy_instructions(workspace: Path, lab: Lab, written_sha256: str | None = None) -> Instructions:
+    """The lab's README beside the learner's files (`labNN/README.md`), where they work. When the kit's README has
+    changed (an upgraded kit), a copy the learner has not edited (it is still what the kit wrote: `written_sha256`)
+    is replaced by the new one; an edited copy is never overwritten: the new README goes beside it (README.kit.md)."""
+    root = lab_dir(workspace, lab)
+    dest = root / "README.md"
+    _writable_target(dest, root)
+    kit = lab.readme.read_bytes()
+    kit_sha = hashlib.sha256(kit).hexdigest()
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(lab.readme, dest)
-    return dest
+        dest.write_bytes(kit)
+        return Instructions(dest, kit_sha)
+    try:
+        current = hashlib.sha256(dest.read_bytes()).hexdigest()
+    except OSError:  # not a regular file: left as it is (the learner's), as before
+        return Instructions(dest, written_sha256)
+    if current == kit_sha:
+        return Instructions(dest, kit_sha)
+    if written_sha256 is None or written_sha256 == kit_sha:
+        return Instructions(dest, written_sha256)  # the learner's edits of the kit's current README (or unknown)
+    if current == written_sha256:
+        dest.write_bytes(kit)
+        return Instructions(dest, kit_sha, refreshed=True)
+    newer = root / KIT_README
+    _writable_target(newer, root)
+    newer.write_bytes(kit)
+    return Instructions(dest, written_sha256, newer=newer)
 
 
 REFERENCE_DIR = "reference"
