@@ -6,9 +6,10 @@ the environment costs the machine; where the kernel does not say, the resident s
 
 Which lab a process serves comes from what the kit knows, never from a process's text: the emulator says which
 process or server runs for which resource (GET /_securecart/processes: a worker's function, an app process's EC2
-instance, a DB instance's data folders); a lab's manifest names the stacks and functions it creates (lab.toml
-`[resources]`); CloudFormation says what each stack holds (ListStackResources); Auto Scaling which group an
-instance belongs to; RDS which instance a read replica copies (a replica made by hand counts for its source's lab).
+instance and its Auto Scaling group, a DB instance's data folders and the instance a read replica copies) and what
+each stack holds (as ListStackResources lists it); a lab's manifest names the stacks and functions it creates
+(lab.toml `[resources]`). A read replica made by hand counts for its source's lab. The emulator reads all that in its
+own process, so `status` builds no AWS client (building one costs 50 ms and more).
 The emulator process, the primary PostgreSQL server and the spare Lambda worker are the shared base; what no lab
 created (a function made by hand) is "other". Step Functions executions and load balancers run inside the emulator
 process: their memory is the emulator's.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -174,72 +174,41 @@ def _parts(entries: list[_Entry]) -> list[Usage]:
             for part, group in parts.items()]
 
 
-def _owners(keys: set[tuple], registry: dict, endpoint_url: str, services: dict[str, str]) -> tuple[dict, dict]:
+def _owners(registry: dict) -> tuple[dict, dict]:
     """({key: lab number}, {lab number: [load balancer names]}) from the labs' manifests and, for what they do not
-    name, the labs' stacks."""
+    name, the resources of the labs' stacks."""
     from securecart_lab.labs.registry import all_labs
 
     owner: dict[tuple, int] = {}
+    alb_owner: dict[int, list[str]] = defaultdict(list)
+    stacks = {(stack["account"], stack["name"]): stack["resources"] for stack in registry.get("stacks", [])}
+    balancers = {item["arn"] for item in registry.get("load_balancers", [])}
+    group_of = {item["instance_id"]: item.get("group") for item in registry.get("instances", [])}
     for lab in all_labs():
         for account, name in lab.functions:
             owner[("function", account, name)] = lab.number
-    balancers = {item["arn"] for item in registry.get("load_balancers", [])}
-    alb_owner: dict[int, list[str]] = defaultdict(list)
-    if not (keys - owner.keys() or balancers) or services.get("cloudformation") != "running":
-        return owner, alb_owner  # CloudFormation not loaded yet: there is no stack
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from securecart_lab import aws
-
-    def stack_resources(account: str, stack: str) -> list[dict]:
-        try:
-            pages = aws.client("cloudformation", endpoint_url, account).get_paginator(
-                "list_stack_resources").paginate(StackName=stack)
-            return [r for page in pages for r in page["StackResourceSummaries"]]
-        except ClientError:
-            return []  # not deployed
-
-    def groups(instances: list[str]) -> dict[str, str]:
-        if not instances or services.get("autoscaling") != "running":
-            return {}
-        found = aws.client("autoscaling", endpoint_url).describe_auto_scaling_instances(InstanceIds=instances)
-        return {item["InstanceId"]: item["AutoScalingGroupName"] for item in found["AutoScalingInstances"]}
-
-    try:
-        stacks = [(lab.number, account, stack) for lab in all_labs() for account, stack in lab.stacks]
-        # Asked at the same time: each answer is a round trip to the emulator.
-        with ThreadPoolExecutor(max_workers=len(stacks) + 1, thread_name_prefix="footprint") as pool:
-            group_future = pool.submit(groups, [key[1] for key in keys if key[0] == "instance"])
-            futures = [(number, account, pool.submit(stack_resources, account, stack))
-                       for number, account, stack in stacks]
-            group_of = group_future.result()
-            for number, account, future in futures:
-                for resource in future.result():
-                    kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId") or ""
-                    if kind == "AWS::Lambda::Function":
-                        owner[("function", account, physical.rsplit(":", 1)[-1])] = number
-                    elif kind == "AWS::EC2::Instance":
-                        owner[("instance", physical)] = number
-                    elif kind == "AWS::AutoScaling::AutoScalingGroup":
-                        owner.update({("instance", i): number for i, group in group_of.items() if group == physical})
-                    elif kind == "AWS::RDS::DBInstance":
-                        owner[("db", physical)] = number
-                    elif kind == "AWS::ElasticLoadBalancingV2::LoadBalancer" and physical in balancers:
-                        alb_owner[number].append(physical.split("/")[-2])
-        if any(key[0] == "db" for key in keys - owner.keys()):
-            # A read replica made by hand counts for the lab of the instance it copies (or that one's source).
-            pages = aws.client("rds", endpoint_url).get_paginator("describe_db_instances").paginate()
-            source = {db["DBInstanceIdentifier"]: db.get("ReadReplicaSourceDBInstanceIdentifier")
-                      for page in pages for db in page["DBInstances"]}
-            for key in [k for k in keys - owner.keys() if k[0] == "db"]:
-                seen, current = set(), source.get(key[1])
-                while current and current not in seen and ("db", current) not in owner:
-                    seen.add(current)
-                    current = source.get(current)
-                if current and ("db", current) in owner:
-                    owner[key] = owner[("db", current)]
-    except (BotoCoreError, ClientError):
-        pass  # what could not be asked stays "other"
+        for account, stack in lab.stacks:
+            for resource in stacks.get((account, stack), []):
+                kind, physical = resource["type"], resource["physical_id"] or ""
+                if kind == "AWS::Lambda::Function":
+                    owner[("function", account, physical.rsplit(":", 1)[-1])] = lab.number
+                elif kind == "AWS::EC2::Instance":
+                    owner[("instance", physical)] = lab.number
+                elif kind == "AWS::AutoScaling::AutoScalingGroup":
+                    owner.update({("instance", i): lab.number for i, group in group_of.items() if group == physical})
+                elif kind == "AWS::RDS::DBInstance":
+                    owner[("db", physical)] = lab.number
+                elif kind == "AWS::ElasticLoadBalancingV2::LoadBalancer" and physical in balancers:
+                    alb_owner[lab.number].append(physical.split("/")[-2])
+    # A read replica made by hand counts for the lab of the instance it copies (or of that one's source).
+    source = {item["db_instance_id"]: item.get("source") for item in registry.get("databases", [])}
+    for instance in source:
+        seen, current = {instance}, source[instance]
+        while ("db", instance) not in owner and current and current not in seen:
+            if ("db", current) in owner:
+                owner[("db", instance)] = owner[("db", current)]
+            seen.add(current)
+            current = source.get(current)
     return owner, alb_owner
 
 
@@ -254,8 +223,7 @@ def _group(entries: list[_Entry]) -> dict:
     return {"processes": sum(r["processes"] for r in rows), "mib": round(sum(r["mib"] for r in rows), 1), "parts": rows}
 
 
-def measure(emulator_pid: int | None, postgres_pid_files: list[Path], endpoint_url: str | None,
-            services: dict[str, str]) -> tuple[list[Usage], dict]:
+def measure(emulator_pid: int | None, postgres_pid_files: list[Path], endpoint_url: str | None) -> tuple[list[Usage], dict]:
     """(memory per part, memory per lab): {"shared": {...}, "labs": [{"lab", "title", "processes", "mib", "parts",
     "in_emulator"}], "other": {...}}, each with its parts [{"part", "processes", "mib", "resources", "pids"}]."""
     from securecart_lab.labs.registry import all_labs
@@ -264,9 +232,7 @@ def measure(emulator_pid: int | None, postgres_pid_files: list[Path], endpoint_u
     # Asked after the processes are listed: a process the emulator does not name is one still starting.
     registry = _registry(endpoint_url) if tree else {}
     entries = _entries(tree, postgres_pid_files, registry)
-    keys = {entry.key for entry in entries if entry.key is not None}
-    owner, balancers = _owners(keys, registry, endpoint_url or "", services) if keys or registry.get(
-        "load_balancers") else ({}, {})
+    owner, balancers = _owners(registry)
     by_lab: dict[int, list[_Entry]] = defaultdict(list)
     shared, other = [], []
     for entry in entries:

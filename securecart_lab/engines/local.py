@@ -214,8 +214,7 @@ class LocalEngine(Engine):
         pid = self._emulator_pid()
         usage, by_lab = footprint.measure(pid if pid is not None and self._ours(pid) else None,
                                           self._postgres_pid_files(),
-                                          self.endpoint_url if emulator.state == "running" else None,
-                                          (health or {}).get("services", {}))
+                                          self.endpoint_url if emulator.state == "running" else None)
         return EngineStatus(
             engine=self.name,
             endpoint_url=self.endpoint_url,

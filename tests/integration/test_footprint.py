@@ -84,7 +84,11 @@ def _assert_adds_up(footprint: dict) -> None:
 
 
 def test_with_nothing_deployed_everything_is_the_shared_base(own):
+    _settings, engine = own
+    unused = {name for name, state in engine.health()["services"].items() if state == "available"}
     footprint = _status()
+    assert unused and {name for name, state in engine.health()["services"].items() if state == "available"} == unused, \
+        "asking what runs loaded a service"
     assert footprint["labs"] and all(lab["processes"] == 0 and lab["mib"] == 0 and lab["parts"] == []
                                      for lab in footprint["labs"]), footprint["labs"]
     assert footprint["other"] == {"processes": 0, "mib": 0, "parts": []}
