@@ -15,10 +15,9 @@ from typing import Optional
 
 import click
 import typer
-from typer._coercion import PassThroughRuntimeParam
-from typer.core import TyperGroup, _TyperParameter
+from typer.core import TyperGroup
 
-from securecart_lab import __version__
+from securecart_lab import __version__, typer_coercion
 from securecart_lab.config import Settings
 from securecart_lab.console import err_console
 from securecart_lab.errors import LabError
@@ -66,27 +65,7 @@ def _debug(ctx: click.Context) -> bool:
     return bool(getattr(obj, "debug", False)) or "--debug" in sys.argv
 
 
-# typer 0.29 coerces every value through a pydantic TypeAdapter it builds on first use. A missing value (None) and
-# a string for a plain str parameter come out of it unchanged: for them, loading pydantic took a tenth of a second
-# of the command. (typer answers None without asking the coercion; a str is returned as it is.)
-_UNCHANGED = PassThroughRuntimeParam(parameter_info=None, annotation=str)
-_typer_process_value = _TyperParameter.process_value
-
-
-def _process_value(self, ctx, value):
-    descriptor = self.type_descriptor
-    unchanged = value is None or (type(value) is str and descriptor.annotation is str
-                                  and descriptor.parameter_info.parser is None)
-    if unchanged and self._runtime_param is None:
-        self._runtime_param = _UNCHANGED
-        try:
-            return _typer_process_value(self, ctx, value)
-        finally:
-            self._runtime_param = None
-    return _typer_process_value(self, ctx, value)
-
-
-_TyperParameter.process_value = _process_value
+typer_coercion.install()  # typer's coercion without pydantic where its answer is known
 
 
 app = typer.Typer(

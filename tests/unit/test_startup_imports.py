@@ -1,5 +1,5 @@
 """Commands that build no AWS client and open no database connection start without loading boto3, psycopg or
-pydantic (typer's coercion of a missing option or a plain string): a fifth to half a second of every such command."""
+pydantic (typer's coercion, securecart_lab/typer_coercion.py): a fifth to half a second of every such command."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ def _run(tmp_path: Path, *args: str) -> dict:
 @pytest.mark.parametrize("args, code", [
     (("down",), 0), (("--help",), 0), (("down", "--help"), 0),
     (("deploy", "99"), 1),  # a lab number (a str argument) is checked without them: there is no lab 99
+    (("status",), 0), (("status", "--format", "json"), 0),  # an Enum option's default and a valid choice
 ])
 def test_a_command_without_clients_or_connections_loads_none_of_them(tmp_path, args, code):
     outcome = _run(tmp_path, *args)
@@ -49,3 +50,38 @@ def test_an_option_given_a_value_is_still_coerced_and_checked(tmp_path):
     # The shortcut is for missing values only: a given one goes through typer's coercion (a bad choice is refused).
     outcome = _run(tmp_path, "--engine", "nosuch", "down")
     assert outcome["code"] == 2
+
+
+def _typer_parameters():
+    import typer.main
+    from typer.core import _TyperParameter
+
+    from securecart_lab.cli import app
+
+    group = typer.main.get_command(app)
+    commands = [group, *group.commands.values()]
+    return [(command.name, param) for command in commands for param in command.params
+            if isinstance(param, _TyperParameter)]
+
+
+def test_values_coerced_without_pydantic_are_what_typer_gives():
+    from enum import Enum
+
+    from securecart_lab import typer_coercion
+
+    checked = 0
+    for command, param in _typer_parameters():
+        annotation = param.type_descriptor.annotation
+        candidates = [None, "1", "some text", param.default]
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            candidates += [*annotation, *(m.value for m in annotation), *(str(m.value).upper() for m in annotation)]
+        for value in candidates:
+            if callable(value):
+                continue
+            known = typer_coercion.known_value(param, None, value)
+            if known is typer_coercion._NOTHING:
+                continue
+            typers = param.get_runtime_param().coerce(value, param=param, ctx=None)
+            assert known == typers and type(known) is type(typers), (command, param.name, value, known, typers)
+            checked += 1
+    assert checked > 50
