@@ -25,12 +25,13 @@ from pathlib import Path
 
 import psutil
 
-from securecart_lab.config import ACCOUNT_ID
+from securecart_lab.config import ACCOUNT_ID, ACCOUNTS
 
 LAMBDA_WORKER = "lambda_worker.py"
 APP_INSTANCE = "securecart_lab.emulator.bridges.instance"
 PRIMARY = "primary"  # the PostgreSQL folder of the kit's own server
 PROCESSES_PATH = "/_securecart/processes"  # emulator/processes.py
+_ACCOUNT_NAMES = {account: name for name, account in ACCOUNTS.items()}  # a function elsewhere reads "security:NAME"
 STANDBY = "~standby"  # postgres/instances.py: a Multi-AZ instance's standby folder
 
 
@@ -131,7 +132,8 @@ def _entries(tree: list[psutil.Process], postgres_pid_files: list[Path], registr
         if process.pid in groups:
             if process.pid in workers:
                 key = workers[process.pid]
-                add("Lambda workers", key[2] if key[1] == ACCOUNT_ID else f"{key[1]}:{key[2]}", key, groups[process.pid])
+                add("Lambda workers", key[2] if key[1] == ACCOUNT_ID else f"{_ACCOUNT_NAMES.get(key[1], key[1])}:{key[2]}",
+                    key, groups[process.pid])
             elif process.pid in instances:
                 add("app instances", instances[process.pid], ("instance", instances[process.pid]), groups[process.pid])
             else:

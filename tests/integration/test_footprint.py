@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from test_bridges import app_pid
 
 from securecart_lab import aws as aws_clients
-from securecart_lab.config import Settings
+from securecart_lab.config import SECURITY_ACCOUNT_ID, Settings
 from securecart_lab.labs import service
 from securecart_lab.labs.registry import get_lab
 from securecart_lab.ports import free_port
@@ -131,6 +131,14 @@ def deployed(own):
                         Code={"ZipFile": code.getvalue()})
     lam.get_waiter("function_active_v2").wait(FunctionName="made-by-hand")
     by_hand_pid = _invoke(settings, "made-by-hand", {})["pid"]
+    # Lab 4's function name, but in the security account: not lab 4's (a function is its account's and its name's).
+    security = aws_clients.client("lambda", settings.endpoint_url, SECURITY_ACCOUNT_ID)
+    security_role = aws_clients.client("iam", settings.endpoint_url, SECURITY_ACCOUNT_ID).create_role(
+        RoleName="footprint-by-hand", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    security.create_function(FunctionName="securecart-checkout", Runtime="python3.12", Role=security_role,
+                             Handler="index.handler", Code={"ZipFile": code.getvalue()})
+    security.get_waiter("function_active_v2").wait(FunctionName="securecart-checkout")
+    security_pid = _invoke(settings, "securecart-checkout", {}, SECURITY_ACCOUNT_ID)["pid"]
     rds = aws_clients.client("rds", settings.endpoint_url)
     rds.create_db_instance_read_replica(DBInstanceIdentifier="footprint-replica",
                                         SourceDBInstanceIdentifier="securecart-db-replica")
@@ -146,7 +154,7 @@ def deployed(own):
         time.sleep(0.1)
     asg = aws_clients.client("autoscaling", settings.endpoint_url)
     instances = [i["InstanceId"] for i in asg.describe_auto_scaling_instances()["AutoScalingInstances"]]
-    return {"by_hand_pid": by_hand_pid, "instances": instances}
+    return {"by_hand_pid": by_hand_pid, "security_pid": security_pid, "instances": instances}
 
 
 def _registry(settings) -> dict:
@@ -178,8 +186,8 @@ def test_each_labs_processes_are_that_labs(own, deployed):
     assert "footprint-replica" in _resources(lab3, "PostgreSQL")
     assert _postmaster(settings, "footprint-replica") in _pids(lab3, "PostgreSQL")
 
-    assert deployed["by_hand_pid"] in _pids(footprint["other"], "Lambda workers")
-    assert _resources(footprint["other"], "Lambda workers") == ["made-by-hand"]
+    assert {deployed["by_hand_pid"], deployed["security_pid"]} <= _pids(footprint["other"], "Lambda workers")
+    assert _resources(footprint["other"], "Lambda workers") == ["made-by-hand", "security:securecart-checkout"]
     assert _postmaster(settings, "primary") in _pids(footprint["shared"], "PostgreSQL")
     for lab in (lab1, lab2, lab3, lab4):
         assert lab["mib"] > 0 and lab["processes"] > 0, lab
