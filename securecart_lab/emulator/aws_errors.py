@@ -73,10 +73,26 @@ def answer(service: str, request, exc: Exception):
             service, request, "UnsupportedOperation",
             f"{action} is not supported by the securecart-lab emulator ({service}): {exc or 'not implemented'}",
             400)
+    invalid = _malformed(service, request, action)
+    if invalid is not None:
+        return error_response(service, request, invalid.code, invalid.message, 400)
     LOG.exception("%s %s failed inside the emulator", service, action)
     return error_response(service, request, "InternalFailure",
                           f"The securecart-lab emulator failed to process {action}: {type(exc).__name__}: {exc}",
                           500)
+
+
+def _malformed(service: str, request, action: str):
+    """What the API model says is wrong with a JSON request moto failed on (validation.py), or None."""
+    from securecart_lab.emulator import validation
+
+    if service not in validation.SERVICES or not request.headers.get("X-Amz-Target"):
+        return None
+    try:
+        validation.check(service, action, request.get_data())
+    except validation.Invalid as invalid:
+        return invalid
+    return None
 
 
 def install(app, service: str) -> None:

@@ -19,7 +19,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from securecart_lab.emulator import aws_errors, hooks
+from securecart_lab.emulator import aws_errors, hooks, validation
 
 # X-Amz-Target prefix -> (moto service, the hook naming its handler class)
 TARGETS: dict[str, tuple[str, str]] = {
@@ -69,9 +69,17 @@ class Direct:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target and environ.get("REQUEST_METHOD") == "POST":
-            found = TARGETS.get(target.partition(".")[0])
-            if found is not None and found[0] in self._handlers and _plain(environ):
-                return self._serve(found[0], environ, start_response)
+            prefix, _, action = target.partition(".")
+            found = TARGETS.get(prefix)
+            if found is not None and _plain(environ):
+                body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+                try:
+                    validation.precheck(found[0], action, body)
+                except validation.Invalid as invalid:
+                    return _error(invalid, start_response)
+                if found[0] in self._handlers:
+                    return self._serve(found[0], body, environ, start_response)
+                environ["wsgi.input"] = io.BytesIO(body)
             if found is not None and found[0] not in self._handlers:
                 return self._first(found, environ, start_response)
         return self.app(environ, start_response)
@@ -89,8 +97,8 @@ class Direct:
         self._handlers[service] = hooks.resolve(hook)
         return result
 
-    def _serve(self, service: str, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+    def _serve(self, service: str, body: bytes, environ: dict[str, Any],
+               start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = self._request_class(environ, body)
         handler = self._handlers[service]()
         try:
@@ -100,11 +108,29 @@ class Direct:
             if isinstance(exc, self._client_error):  # as moto's route answers a botocore error
                 response = self._response_class(exc.response["Error"]["Message"], status=400)
             else:  # what Flask's error handler would have answered
+                if not isinstance(exc, NotImplementedError):
+                    try:
+                        validation.check(service, environ["HTTP_X_AMZ_TARGET"].partition(".")[2], body)
+                    except validation.Invalid as invalid:  # a malformed request, which AWS refuses
+                        return _error(invalid, start_response)
                 response = aws_errors.answer(service, request, exc)
         else:
             status, headers, content = result if len(result) == 3 else (200, {}, result)
             response = self._response_class(response=content, status=status, headers=headers)
         return response(environ, start_response)
+
+
+def _error(invalid: validation.Invalid, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """A request the API model refuses, answered in the JSON protocol's error shape (what aws_errors answers, without
+    a Flask request to build it from)."""
+    import json
+    import uuid
+
+    body = json.dumps({"__type": invalid.code, "message": invalid.message, "Message": invalid.message}).encode()
+    start_response("400 Bad Request", [
+        ("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body))),
+        ("x-amzn-RequestId", str(uuid.uuid4())), ("x-amzn-ErrorType", invalid.code)])
+    return [body]
 
 
 def _plain(environ: dict[str, Any]) -> bool:

@@ -1,4 +1,4 @@
-"""DynamoDB Query that stays fast as a table fills.
+"""DynamoDB Query that stays fast as a table fills; UpdateItem with an undefined #name answers AWS's error.
 
 moto 5.2's Table.query (on the table, not an index) sorts every item of the table by key, comparing DynamoType
 values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
@@ -66,5 +66,30 @@ def _query(original):
     return query
 
 
+def _names_defined_first(original):
+    """moto looks up each SET/REMOVE path's #name before checking it is defined (a KeyError, answered as a 500);
+    AWS answers ValidationException "An expression attribute name used in the document path is not defined"."""
+    not_defined = hooks.resolve("dynamodb.name_not_defined")
+
+    def check_for_overlapping_paths(self, node):
+        for name in _placeholders(node):
+            if name not in (self.expression_attribute_names or {}):
+                raise not_defined(name)
+        return original(self, node)
+
+    return check_for_overlapping_paths
+
+
+def _placeholders(node) -> list[str]:
+    found, todo = [], [node]
+    while todo:
+        current = todo.pop()
+        if hasattr(current, "get_attribute_name_placeholder"):
+            found.append(current.get_attribute_name_placeholder())
+        todo.extend(child for child in getattr(current, "children", None) or () if child is not None)
+    return found
+
+
 def install() -> None:
     hooks.replace("dynamodb.table.query", _query(hooks.original("dynamodb.table.query")))
+    hooks.replace("dynamodb.overlapping_paths", _names_defined_first(hooks.original("dynamodb.overlapping_paths")))

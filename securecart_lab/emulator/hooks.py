@@ -290,9 +290,18 @@ HOOKS: dict[str, Hook] = {
         Hook("sqs.max_delay", _SQS, "MAXIMUM_MESSAGE_DELAY", "DelaySeconds limit"),
         Hook("sqs.invalid_parameter", "moto.sqs.exceptions", "InvalidParameterValue", "SQS parameter error"),
         Hook("sqs.receipt_handle_invalid", "moto.sqs.exceptions", "ReceiptHandleIsInvalid", "DeleteMessage error"),
+        Hook("sqs.queue.set_attributes", _SQS, "Queue._set_attributes",
+             "int() of a numeric attribute: VisibilityTimeout=abc raised ValueError (a 500)"),
+        Hook("sqs.invalid_attribute_value", "moto.sqs.exceptions", "InvalidAttributeValue",
+             "CreateQueue/SetQueueAttributes error for a bad value"),
         # DynamoDB Query that stays fast as a table fills (dynamodb.py).
         Hook("dynamodb.table.query", "moto.dynamodb.models.table", "Table.query",
              "sorts every item of the table by key per Query, to keep one partition's (or, for an index, to sort again)"),
+        Hook("dynamodb.overlapping_paths", "moto.dynamodb.parsing.validators",
+             "OverlappingPathsValidator.check_for_overlapping_paths",
+             "reads ExpressionAttributeNames before they are checked: an undefined #name raised KeyError (a 500)"),
+        Hook("dynamodb.name_not_defined", "moto.dynamodb.exceptions", "ExpressionAttributeNameNotDefined",
+             "UpdateItem's error for an undefined #name"),
         # Lab 2 bridges (securecart_lab/emulator/bridges/): CloudFormation, RDS, EC2, Auto Scaling, ELBv2.
         Hook("cfn.clean_json", f"{_CFN}.parsing", "clean_json",
              "Fn::Sub splits ${Database.Endpoint.Address} at every dot; the kit resolves dotted attributes"),

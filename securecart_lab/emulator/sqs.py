@@ -8,7 +8,8 @@ queue; ReceiveMessage lists every visible message to return one; DeleteMessage w
 5,000 messages answered several times slower than an empty one; and each receipt handle took 185 calls to
 random.choice, and every clock reading built two datetimes. The kit reads the one attribute it needs, remembers when each deduplication id was last accepted (the
 queue is walked only when a message repeats a recent id), walks the queue lazily with one clock reading, and deletes
-by position.
+by position. A numeric attribute that is not a number (`VisibilityTimeout=abc`) answers AWS's InvalidAttributeValue
+rather than moto's ValueError.
 """
 
 from __future__ import annotations
@@ -174,7 +175,25 @@ def _receipt_handle() -> str:
     return "".join(_moto.random.choices(string.ascii_lowercase, k=185))
 
 
+_NUMERIC = ("DelaySeconds", "KmsDataKeyReusePeriodSeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+            "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout")
+
+
+def _set_attributes(original):
+    invalid = hooks.resolve("sqs.invalid_attribute_value")
+
+    def set_attributes(self, attributes, *args, **kwargs):
+        for name in _NUMERIC:
+            value = attributes.get(name)
+            if value is not None and not str(value).strip().lstrip("-").isdigit():
+                raise invalid(name)
+        return original(self, attributes, *args, **kwargs)
+
+    return set_attributes
+
+
 def install() -> None:
+    hooks.replace("sqs.queue.set_attributes", _set_attributes(hooks.original("sqs.queue.set_attributes")))
     _moto.clock = _clock_ms
     _moto.Message = hooks.resolve("sqs.message")
     _moto.random = hooks.resolve("sqs.random")

@@ -123,3 +123,77 @@ def test_the_aws_cli_gets_a_json_error_at_once_for_an_unsupported_action(emulato
     assert "(UnsupportedOperation)" in run.stderr and "GetActivityTask" in run.stderr, run.stderr
     assert "reached max retries" not in run.stderr  # a 400 is not retried; the old HTML 500 was, four times
     assert time.monotonic() - started < 30
+
+
+def _raw(emulator, target: str, body: bytes) -> tuple[int, dict]:
+    """A JSON-protocol request as any client may send it (the SDKs validate theirs first)."""
+    scope = {"AmazonSQS": "sqs", "DynamoDB_20120810": "dynamodb", "AWSEvents": "events", "Logs_20140328": "logs",
+             "AWSStepFunctions": "states"}[target.partition(".")[0]]
+    request = urllib.request.Request(
+        emulator.endpoint_url, data=body, method="POST",
+        headers={"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0",
+                 "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{scope}/aws4_request, "
+                                  "SignedHeaders=host, Signature=x"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.mark.parametrize("target, body, code", [
+    ("AmazonSQS.SendMessage", b'{"QueueUrl": "http://127.0.0.1/123456789012/aws-errors-malformed", "MessageBody": 5}',
+     "SerializationException"),
+    ("AmazonSQS.ReceiveMessage", b'{"QueueUrl": "http://127.0.0.1/123456789012/aws-errors-malformed", "MaxNumberOfMessages": "ten"}',
+     "SerializationException"),
+    ("AmazonSQS.SendMessage", b"[1, 2]", "SerializationException"),
+    ("AmazonSQS.SendMessage", b"not json", "SerializationException"),
+    ("DynamoDB_20120810.GetItem", b'{"TableName": "aws-errors-malformed", "Key": "x"}', "SerializationException"),
+    ("DynamoDB_20120810.PutItem", b'{"TableName": "aws-errors-malformed", "Item": {"orderId": "x"}}', "SerializationException"),
+    ("DynamoDB_20120810.PutItem", b"not json", "SerializationException"),
+    ("AWSEvents.PutEvents", b'{"Entries": "x"}', "SerializationException"),
+    ("AWSEvents.PutEvents", b'{"Entries": [5]}', "SerializationException"),
+    ("AWSStepFunctions.StartExecution", b'{"stateMachineArn": 5}', "SerializationException"),
+    ("AWSStepFunctions.DescribeExecution", b"{}", "ValidationException"),
+    ("AWSEvents.NoSuchAction", b"{}", "UnknownOperationException"),
+    ("Logs_20140328.NoSuchAction", b"{}", "UnknownOperationException"),
+])
+def test_a_malformed_json_request_answers_aws_error_not_internal_failure(emulator, target, body, code):
+    # The queue and table exist: only the request's shape is wrong.
+    client(emulator, "sqs").create_queue(QueueName="aws-errors-malformed")
+    dynamodb = client(emulator, "dynamodb")
+    if "aws-errors-malformed" not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(TableName="aws-errors-malformed", KeySchema=[{"AttributeName": "orderId", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "orderId", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+    # Twice: a service's first request goes through moto's Flask app, later ones the direct path (direct.py).
+    for _ in range(2):
+        status, answer = _raw(emulator, target, body)
+        assert (status, answer.get("__type")) == (400, code), answer
+        assert "securecart-lab emulator failed" not in answer.get("message", ""), answer
+
+
+def test_update_item_with_an_undefined_attribute_name_answers_validation_exception(emulator):
+    dynamodb = client(emulator, "dynamodb")
+    dynamodb.create_table(TableName="aws-errors-names", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    code, message, status = _code(lambda: dynamodb.update_item(
+        TableName="aws-errors-names", Key={"id": {"S": "a"}}, UpdateExpression="SET #status = :s",
+        ExpressionAttributeValues={":s": {"S": "CONFIRMED"}}))
+    assert (code, status) == ("ValidationException", 400), message
+    assert message == ("Invalid UpdateExpression: An expression attribute name used in the document path is not "
+                       "defined; attribute name: #status")
+
+
+def test_a_queue_attribute_that_is_not_a_number_answers_invalid_attribute_value(emulator):
+    sqs = client(emulator, "sqs")
+    url = sqs.create_queue(QueueName="aws-errors-attributes")["QueueUrl"]
+    code, message, status = _code(lambda: sqs.set_queue_attributes(
+        QueueUrl=url, Attributes={"VisibilityTimeout": "abc"}))
+    assert (code, status, message) == ("InvalidAttributeValue", 400,
+                                       "Invalid value for the parameter VisibilityTimeout.")
+    code, _, _ = _code(lambda: sqs.create_queue(QueueName="aws-errors-bad", Attributes={"DelaySeconds": "soon"}))
+    assert code == "InvalidAttributeValue"
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == \
+        {"VisibilityTimeout": "30"}
