@@ -238,3 +238,27 @@ def test_changed_tags_are_updated_in_place(aws):
     assert {t["Key"]: t["Value"] for t in role} == {"tier": "silver", "owner": "ana"}
     cf.delete_stack(StackName=name)
     assert stacks.wait(cf, name) is None
+
+
+def test_termination_protection_refuses_delete_stack_until_it_is_turned_off(aws):
+    cf, name = aws("cloudformation"), f"api-{uuid.uuid4().hex[:8]}"
+    cf.create_stack(StackName=name, TemplateBody=TEMPLATE, EnableTerminationProtection=True)
+    assert stacks.wait(cf, name)["StackStatus"] == "CREATE_COMPLETE"
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["EnableTerminationProtection"] is True
+    refused = f"Stack [{name}] cannot be deleted while TerminationProtection is enabled"
+    with pytest.raises(ClientError, match="ValidationError") as caught:
+        cf.delete_stack(StackName=name)
+    assert caught.value.response["Error"]["Message"] == refused
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    assert stacks.delete(cf, name) == f"Stack {name} could not be deleted: ValidationError: {refused}"
+
+    stack_id = cf.update_termination_protection(StackName=name, EnableTerminationProtection=False)["StackId"]
+    assert stack_id == cf.describe_stacks(StackName=name)["Stacks"][0]["StackId"]
+    assert cf.describe_stacks(StackName=name)["Stacks"][0]["EnableTerminationProtection"] is False
+    cf.update_termination_protection(StackName=name, EnableTerminationProtection=True)
+    with pytest.raises(ClientError, match="TerminationProtection is enabled"):
+        cf.delete_stack(StackName=name)
+    cf.update_termination_protection(StackName=name, EnableTerminationProtection=False)
+    assert stacks.delete(cf, name) is None
+    with pytest.raises(ClientError, match="does not exist"):
+        cf.update_termination_protection(StackName=name, EnableTerminationProtection=True)

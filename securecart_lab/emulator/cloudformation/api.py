@@ -1,5 +1,5 @@
 """The CloudFormation API on top of the engine: CreateStack, UpdateStack, ValidateTemplate, change sets
-(Create/Describe/Execute/Delete/List) and DescribeEvents, answering in AWS's shapes and with AWS's errors.
+(Create/Describe/Execute/Delete/List), DescribeEvents, DeleteStack and UpdateTerminationProtection, answering in AWS's shapes and with AWS's errors.
 
 Each function replaces the method of the same name of moto's CloudFormationResponse (see install()).
 """
@@ -208,7 +208,8 @@ def create_stack(self):
     try:
         stack = backend.create_stack(name=name, template=json.dumps(document), parameters=given,
                                      notification_arns=self._get_param("NotificationARNs", []), tags=tags,
-                                     role_arn=self._get_param("RoleARN"))
+                                     role_arn=self._get_param("RoleARN"),
+                                     enable_termination_protection=_flag(self, "EnableTerminationProtection"))
     except Exception as exc:
         if hasattr(exc, "code"):
             raise
@@ -232,6 +233,19 @@ def update_stack(self):
         raise _error("No updates are to be performed.")
     stack.status = "UPDATE_IN_PROGRESS"
     _run(engine.update, stack, body, document, given, backend.exports)
+    return _result({"StackId": stack.stack_id})
+
+
+def _flag(response, name: str) -> bool:
+    return str(response._get_param(name, "")).lower() == "true"
+
+
+def update_termination_protection(self):
+    """moto keeps the flag CreateStack is given but ignores it and lacks this action; DeleteStack enforces it."""
+    stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+    if stack.status == "DELETE_COMPLETE":
+        raise _error(f"Stack [{self._get_param('StackName')}] does not exist")
+    stack.enable_termination_protection = _flag(self, "EnableTerminationProtection")
     return _result({"StackId": stack.stack_id})
 
 
@@ -376,6 +390,8 @@ def delete_stack(self):
     stack = next((s for s in backend.stacks.values() if name in (s.name, s.stack_id)), None)
     if stack is None or stack.status == "DELETE_IN_PROGRESS":  # nothing (more) to do, as AWS answers
         return hooks.resolve("cfn.empty_result")()
+    if getattr(stack, "enable_termination_protection", False):
+        raise _error(f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
     if retain and stack.status != "DELETE_FAILED":
         raise _error(f"Stack [{stack.name}] is in {stack.status} state: RetainResources can be specified only for a "
                      "stack in the DELETE_FAILED state.")
@@ -508,4 +524,5 @@ HANDLERS = {
     "describe_stack_drift_detection_status": describe_stack_drift_detection_status,
     "describe_stack_resource_drifts": describe_stack_resource_drifts,
     "detect_stack_resource_drift": detect_stack_resource_drift,
+    "update_termination_protection": update_termination_protection,
 }
