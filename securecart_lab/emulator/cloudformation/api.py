@@ -1,5 +1,6 @@
 """The CloudFormation API on top of the engine: CreateStack, UpdateStack, ValidateTemplate, change sets
-(Create/Describe/Execute/Delete/List), DescribeEvents, DeleteStack and UpdateTerminationProtection, answering in AWS's shapes and with AWS's errors.
+(Create/Describe/Execute/Delete/List), DescribeEvents, DeleteStack and
+UpdateTerminationProtection, answering in AWS's shapes and with AWS's errors.
 
 Each function replaces the method of the same name of moto's CloudFormationResponse (see install()).
 """
