@@ -34,6 +34,8 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
 _SIGV2 = re.compile(r"^AWS ([^:\s]+):")
 _ACCOUNT_KEY = re.compile(r"^\d{12}$")
 _HEADER = "HTTP_X_MOTO_ACCOUNT_ID"
+_SCOPE = re.compile(r"Credential=[^/,\s]+/[^/,\s]+/[^/,\s]+/[^/,\s]+/aws4_request")
+_INCOMPLETE = ("IncompleteSignatureException", "IncompleteSignature", "AuthorizationHeaderMalformed")
 _INVALID = ("UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId")
 
 
@@ -98,6 +100,12 @@ class Accounts:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        authorization = environ.get("HTTP_AUTHORIZATION") or ""
+        if authorization.startswith("AWS4-HMAC-SHA256") and not _SCOPE.search(authorization):
+            # moto reads the region and service from the scope by position: it failed with an IndexError (a 500)
+            return guard.refuse(environ, start_response, status="400 Bad Request", codes=_INCOMPLETE, message=(
+                "Authorization header requires 'Credential' parameter in the form "
+                "Credential=ACCESS_KEY/DATE/REGION/SERVICE/aws4_request"))
         account, refusal = account_of(environ)
         if refusal is not None:
             return guard.refuse(environ, start_response, refusal, codes=_INVALID)

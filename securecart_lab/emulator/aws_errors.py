@@ -100,3 +100,28 @@ def install(app, service: str) -> None:
     from flask import request
 
     app.register_error_handler(Exception, lambda exc: answer(service, request, exc))
+
+
+UNHANDLED = "securecart.unhandled"
+
+
+class Unhandled:
+    """WSGI middleware around moto's dispatcher: an exception that escapes it before any Flask app runs (moto could
+    not tell which service a request is for, e.g. a credential scope naming no service) answers InternalFailure in
+    the request's protocol, where the HTTP server would answer an empty 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.app(environ, start_response)
+        except Exception as exc:  # noqa: BLE001 - the last place to answer in AWS's shape
+            from securecart_lab.emulator import guard
+
+            LOG.exception("a request failed in moto's dispatcher")
+            environ[UNHANDLED] = True  # direct.Direct: the service's app was not built
+            return guard.refuse(environ, start_response, status="500 Internal Server Error",
+                                codes=("InternalFailure", "InternalFailure", "InternalError"),
+                                message=f"The securecart-lab emulator could not serve this request: "
+                                        f"{type(exc).__name__}: {exc}")

@@ -88,6 +88,8 @@ class Direct:
         """moto's dispatcher builds the service's app (and the kit installs its extensions); later requests are
         served directly."""
         result = self.app(environ, start_response)
+        if environ.get(aws_errors.UNHANDLED):
+            return result  # moto's dispatcher failed before building the service's app: not served yet
         service, hook = found
         if self._request_class is None:
             from botocore.exceptions import ClientError

@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 
-from securecart_lab.emulator import accounts, bridges, direct, extensions, guard, hooks, hotpath, routing, startup
+from securecart_lab.emulator import accounts, aws_errors, bridges, direct, extensions, guard, hooks, hotpath, routing, startup
 from securecart_lab.emulator.health import HealthMiddleware
 from securecart_lab.emulator.s3website import S3WebsiteMiddleware
 
@@ -54,7 +54,7 @@ def build_app(host: str, port: int):
     startup.install()
     _evaluate_role_sessions()
     moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
-    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(direct.Direct(moto_app))))), port)
+    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(direct.Direct(aws_errors.Unhandled(moto_app)))))), port)
 
 
 MIN_THREADS = 32  # the pool grows when every thread is busy: a Lambda invoke can wait on calls back to the emulator
