@@ -132,6 +132,10 @@ def _stop(server, host: str, port: int) -> None:
 def serve(host: str, port: int) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A state that fails is the workflow's business (Retry, Catch; the execution's history says why), yet moto's
+    # parser logs each at ERROR with a repr of the whole state, kilobytes per failure, burying what the log is for.
+    logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
+    logging.getLogger("cfnlint").setLevel(logging.WARNING)  # "Run scan of template None" on every template
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     signal.signal(signal.SIGINT, lambda signum, frame: stop.set())

@@ -99,6 +99,18 @@ def test_custom_lambda_error_is_retried_then_caught(emulator, resource):
     assert all(0 <= wait < 1 for wait in _retry_waits(history)), _retry_waits(history)
 
 
+def test_a_failed_execution_is_not_an_error_in_the_emulator_log(emulator):
+    definition = {"StartAt": "Charge", "States": {
+        "Charge": {"Type": "Task", "Resource": _function_arn("payment"), "Next": "Done"},
+        "Done": {"Type": "Fail", "Error": "PaymentDeclined"}}}
+    machine = _machine(emulator, "fails-quietly", definition)
+    assert _run(emulator, machine, {"fail": True})["status"] == "FAILED"
+    assert _run(emulator, machine, {})["status"] == "FAILED"
+    # The execution's history says why; moto logged each failure at ERROR with a repr of the whole state, kilobytes
+    # each, in the log `securecart-lab logs emulator` shows.
+    assert "FailureEventException" not in emulator.log()
+
+
 def test_executions_without_name_get_uuid_names(emulator):
     definition = {"StartAt": "Name", "States": {
         "Name": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name"}, "End": True}}}
