@@ -8,13 +8,14 @@ queue; ReceiveMessage lists every visible message to return one; DeleteMessage w
 5,000 messages answered several times slower than an empty one; and each receipt handle took 185 calls to
 random.choice, and every clock reading built two datetimes. The kit reads the one attribute it needs, remembers when each deduplication id was last accepted (the
 queue is walked only when a message repeats a recent id), walks the queue lazily with one clock reading, and deletes
-by position. A numeric attribute that is not a number (`VisibilityTimeout=abc`) answers AWS's InvalidAttributeValue
-rather than moto's ValueError.
+by position. A queue attribute AWS refuses (`VisibilityTimeout=abc` or `99999`, a RedrivePolicy that is not JSON) answers AWS's
+InvalidAttributeValue, where moto raised (a 500) or accepted it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import string
 import time
 from collections.abc import Iterator
@@ -175,18 +176,34 @@ def _receipt_handle() -> str:
     return "".join(_moto.random.choices(string.ascii_lowercase, k=185))
 
 
-_NUMERIC = ("DelaySeconds", "KmsDataKeyReusePeriodSeconds", "MaximumMessageSize", "MessageRetentionPeriod",
-            "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout")
+# AWS's limits of the numeric attributes (MaximumMessageSize: up to 1 MiB since August 2025)
+_RANGES = {"DelaySeconds": (0, 900), "KmsDataKeyReusePeriodSeconds": (60, 86400),
+           "MaximumMessageSize": (1024, 1048576), "MessageRetentionPeriod": (60, 1209600),
+           "ReceiveMessageWaitTimeSeconds": (0, 20), "VisibilityTimeout": (0, 43200)}
+_JSON_ATTRIBUTES = ("Policy", "RedrivePolicy", "RedriveAllowPolicy")
 
 
 def _set_attributes(original):
+    """moto int()s the numeric attributes (ValueError: a 500) without AWS's limits, and json.loads the policies
+    (JSONDecodeError: a 500): AWS answers InvalidAttributeValue for each."""
     invalid = hooks.resolve("sqs.invalid_attribute_value")
 
     def set_attributes(self, attributes, *args, **kwargs):
-        for name in _NUMERIC:
+        for name, (low, high) in _RANGES.items():
             value = attributes.get(name)
-            if value is not None and not str(value).strip().lstrip("-").isdigit():
+            if value is None:
+                continue
+            text = str(value).strip()
+            if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
                 raise invalid(name)
+        for name in _JSON_ATTRIBUTES:
+            value = attributes.get(name)
+            if isinstance(value, str) and value:
+                try:
+                    if not isinstance(json.loads(value), dict):
+                        raise invalid(name)
+                except ValueError:
+                    raise invalid(name) from None
         return original(self, attributes, *args, **kwargs)
 
     return set_attributes

@@ -186,7 +186,7 @@ def test_update_item_with_an_undefined_attribute_name_answers_validation_excepti
                        "defined; attribute name: #status")
 
 
-def test_a_queue_attribute_that_is_not_a_number_answers_invalid_attribute_value(emulator):
+def test_a_queue_attribute_aws_refuses_answers_invalid_attribute_value(emulator):
     sqs = client(emulator, "sqs")
     url = sqs.create_queue(QueueName="aws-errors-attributes")["QueueUrl"]
     code, message, status = _code(lambda: sqs.set_queue_attributes(
@@ -195,5 +195,12 @@ def test_a_queue_attribute_that_is_not_a_number_answers_invalid_attribute_value(
                                        "Invalid value for the parameter VisibilityTimeout.")
     code, _, _ = _code(lambda: sqs.create_queue(QueueName="aws-errors-bad", Attributes={"DelaySeconds": "soon"}))
     assert code == "InvalidAttributeValue"
+    for name, value in (("VisibilityTimeout", "43201"), ("MessageRetentionPeriod", "59"),
+                        ("ReceiveMessageWaitTimeSeconds", "21"), ("RedrivePolicy", "not json"),
+                        ("RedrivePolicy", '["a list"]'), ("Policy", "{")):
+        code, message, status = _code(lambda: sqs.set_queue_attributes(QueueUrl=url, Attributes={name: value}))
+        assert (code, status, message) == ("InvalidAttributeValue", 400, f"Invalid value for the parameter {name}."), \
+            (name, value)
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "43200"})  # AWS's limit, accepted
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == \
-        {"VisibilityTimeout": "30"}
+        {"VisibilityTimeout": "43200"}
