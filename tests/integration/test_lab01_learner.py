@@ -240,3 +240,15 @@ def test_an_order_rule_that_targets_something_else_is_pointed_at(lab1, tmp_path)
     assert result.status == FAIL
     assert result.actual.startswith("none; matching rules: orders-to-workflow -> arn:aws:lambda:")
     assert result.actual.endswith(":function:validate-order")
+
+
+def test_an_order_rule_whose_input_path_selects_nothing_is_pointed_at(lab1, tmp_path):
+    def misspelt_input_path(docs):
+        docs["rules.json"][0]["Targets"][0]["InputPath"] = "$.details"
+
+    service.deploy(lab1, 1, source=files(tmp_path, misspelt_input_path))
+    result = outcomes(lab1, ["order-event-starts-execution"])["order-event-starts-execution"]
+    assert result.status == FAIL
+    assert "started" in result.message and "but not with the order as its input" in result.message, result.message
+    assert result.expected == 'the order (the event\'s detail) as input: the target\'s "InputPath": "$.detail"'
+    assert result.actual.startswith("input null; matching rules: orders-to-workflow -> arn:aws:states:"), result.actual
