@@ -70,6 +70,9 @@ HOOKS: dict[str, Hook] = {
              "flask-cors on every backend app: its headers never leave the kit's Guard (which answers CORS itself)"),
         Hook("sfn.start_execution", f"{_SFN}.models", "StepFunctionsParserBackend.start_execution",
              "executions started without a name get a UUID name, as on AWS"),
+        Hook("sfn.validate_name", "moto.stepfunctions.models", "StepFunctionBackend._validate_name",
+             "AWS's name rules (no whitespace, brackets, wildcards, special characters; 80 at most), which the "
+             "parser backend's StartExecution skips"),
         Hook("sfn.validate_definition", f"{_SFN}.models", "StepFunctionsParserBackend._validate_definition",
              "a definition over 1 MiB is refused with AWS's ValidationException before moto parses it; others get "
              "InvalidDefinition with AWS's diagnostic codes and locations (stepfunctions_definition.py)"),

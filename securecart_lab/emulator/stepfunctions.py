@@ -58,6 +58,7 @@ def _install_definition_limit() -> None:
 
 def _install_names() -> None:
     start_execution = hooks.original("sfn.start_execution")
+    validate_name = hooks.resolve("sfn.validate_name")
 
     def start_execution_named(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
         from moto.core.exceptions import AWSError
@@ -67,6 +68,8 @@ def _install_names() -> None:
                 json.loads(execution_input)
             except ValueError as exc:
                 raise AWSError(f"Invalid State Machine Execution Input: '{exc}'", "InvalidExecutionInput") from exc
+        if name:
+            validate_name(self, name)  # "bad name" or "a:b" was accepted, and broke the execution's ARN
         execution = start_execution(
             self, state_machine_arn, name=name or str(uuid.uuid4()), execution_input=execution_input,
             trace_header=trace_header,

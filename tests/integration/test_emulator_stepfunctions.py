@@ -125,6 +125,12 @@ def test_executions_without_name_get_uuid_names(emulator):
         assert arn.endswith(":" + result["name"]) and len(result["name"]) == 36
         names.append(result["name"])
     assert names[0] != names[1]
+    # A name AWS refuses is refused (it was accepted, "a:b" making an ARN with one field too many).
+    for name in ("bad name", "order:1", "a/b", "x" * 81):
+        with pytest.raises(sfn.exceptions.ClientError) as refused:
+            sfn.start_execution(stateMachineArn=machine, name=name)
+        assert refused.value.response["Error"]["Code"] == ("ValidationException" if len(name) > 80 else "InvalidName"), name
+    assert sfn.start_execution(stateMachineArn=machine, name="ord-1_ok.2")["executionArn"].endswith(":ord-1_ok.2")
 
 
 def test_jsonata_pass_assign_output_and_lambda_task(emulator):
