@@ -297,6 +297,13 @@ HOOKS: dict[str, Hook] = {
              "int() of a numeric attribute: VisibilityTimeout=abc raised ValueError (a 500)"),
         Hook("sqs.invalid_attribute_value", "moto.sqs.exceptions", "InvalidAttributeValue",
              "CreateQueue/SetQueueAttributes error for a bad value"),
+        # CloudWatch Logs lookups (logs.py).
+        Hook("logs.find_log_group", "moto.logs.models", "LogsBackend._find_log_group",
+             "a logGroupIdentifier found the last group created, whatever it named"),
+        Hook("logs.group.get_log_events", "moto.logs.models", "LogGroup.get_log_events",
+             "a missing stream was reported as a missing group"),
+        Hook("logs.invalid_parameter", "moto.logs.exceptions", "InvalidParameterException", "Logs parameter error"),
+        Hook("logs.not_found", "moto.logs.exceptions", "ResourceNotFoundException", "Logs missing resource"),
         # DynamoDB Query that stays fast as a table fills (dynamodb.py).
         Hook("dynamodb.table.query", "moto.dynamodb.models.table", "Table.query",
              "sorts every item of the table by key per Query, to keep one partition's (or, for an index, to sort again)"),

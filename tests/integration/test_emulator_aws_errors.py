@@ -204,3 +204,25 @@ def test_a_queue_attribute_aws_refuses_answers_invalid_attribute_value(emulator)
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "43200"})  # AWS's limit, accepted
     assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"] == \
         {"VisibilityTimeout": "43200"}
+
+
+def test_a_log_group_identifier_names_that_group(emulator):
+    logs = client(emulator, "logs")
+    for group in ("/aws-errors/first", "/aws-errors/second"):
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="s")
+        logs.put_log_events(logGroupName=group, logStreamName="s",
+                            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"in {group}"}])
+    first = next(g for g in logs.describe_log_groups(logGroupNamePrefix="/aws-errors/first")["logGroups"])
+    # By ARN (describe-log-groups' "arn" without its ":*", which the identifier's pattern refuses, as AWS's does) and
+    # by name: that group, not the last one created.
+    for identifier in (first["arn"].removesuffix(":*"), "/aws-errors/first"):
+        events = logs.get_log_events(logGroupIdentifier=identifier, logStreamName="s")["events"]
+        assert [e["message"] for e in events] == ["in /aws-errors/first"], identifier
+        assert [s["logStreamName"] for s in logs.describe_log_streams(logGroupIdentifier=identifier)["logStreams"]] \
+            == ["s"]
+    code, message, _ = _code(lambda: logs.get_log_events(
+        logGroupIdentifier=first["arn"].removesuffix(":*").replace("first", "none"), logStreamName="s"))
+    assert (code, message) == ("ResourceNotFoundException", "The specified log group does not exist.")
+    code, message, _ = _code(lambda: logs.get_log_events(logGroupName="/aws-errors/first", logStreamName="nope"))
+    assert (code, message) == ("ResourceNotFoundException", "The specified log stream does not exist.")
