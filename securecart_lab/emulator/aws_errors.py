@@ -26,16 +26,28 @@ def _action(request) -> str:
     return action or f"{request.method} {request.path}"
 
 
+def _json(service: str, request) -> bool:
+    """Whether the request's protocol answers errors in JSON (else XML)."""
+    return bool(request.headers.get("X-Amz-Target") or "json" in request.headers.get("Content-Type", "") or (
+        service not in REST_XML and not request.values.get("Action") and service != "ec2"))
+
+
+def json_error(code: str, message: str, status: int = 400):
+    """An error in the JSON protocols' shape, as a WSGI response."""
+    from werkzeug.wrappers import Response
+
+    body = json.dumps({"__type": code, "message": message, "Message": message})
+    return Response(body, status=status, content_type="application/x-amz-json-1.1",
+                    headers={"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code})
+
+
 def error_response(service: str, request, code: str, message: str, status: int):
-    from flask import Response
+    from werkzeug.wrappers import Response
 
     request_id = str(uuid.uuid4())
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code}
-    content_type = request.headers.get("Content-Type", "")
-    if request.headers.get("X-Amz-Target") or "json" in content_type or (
-            service not in REST_XML and not request.values.get("Action") and service != "ec2"):
-        body = json.dumps({"__type": code, "message": message, "Message": message})
-        return Response(body, status=status, headers=headers, content_type="application/x-amz-json-1.1")
+    if _json(service, request):
+        return json_error(code, message, status)
     if service == "ec2":
         body = (f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
                 f"</Errors><RequestID>{request_id}</RequestID></Response>")
@@ -57,8 +69,10 @@ def answer(service: str, request, exc: Exception):
 
     action = _action(request)
     if isinstance(exc, OperationNotFoundError):  # an action the service's API does not have at all
-        return error_response(service, request, "UnknownOperationException",
-                              f"{action} is not an operation of {service}", 400)
+        if _json(service, request):
+            return error_response(service, request, "UnknownOperationException", f"{action} is not an operation of {service}", 400)
+        return error_response(service, request, "InvalidAction",
+                              f"Could not find operation {action} for version {request.values.get('Version', '')}", 400)
     if isinstance(exc, HTTPException):
         if exc is getattr(request, "routing_exception", None) and exc.code in (404, 405):
             # No moto route for this REST path: an operation moto lacks (Flask would answer an HTML 404).

@@ -241,7 +241,9 @@ HOOKS: dict[str, Hook] = {
         Hook("logs.backends", "moto.logs.models", "logs_backends", "Lambda and execution logs"),
         Hook("sns.backends", "moto.sns.models", "sns_backends", "EventBridge -> SNS targets"),
         Hook("sqs.backends", "moto.sqs.models", "sqs_backends", "EventBridge -> SQS targets"),
-        # Hot JSON APIs served by their handler class without Flask (direct.py).
+        # APIs served by their handler class without Flask (direct.py).
+        Hook("server.moto_request", "moto.core.request", "Request", "the request type moto's handlers act on"),
+        Hook("sts.handler", "moto.sts.responses", "TokenResponse", "the class moto's STS route dispatches to"),
         Hook("sqs.handler", "moto.sqs.responses", "SQSResponse", "the class moto's SQS route dispatches to"),
         Hook("dynamodb.handler", "moto.dynamodb.responses", "DynamoHandler", "the class moto's DynamoDB route dispatches to"),
         Hook("events.handler", "moto.events.responses", "EventsHandler", "the class moto's EventBridge route dispatches to"),

@@ -86,4 +86,8 @@ def install() -> None:
         hooks.resolve("serialize.alias_providers"), hooks.resolve("serialize.picker_context"),
         hooks.resolve("serialize.missing"), hooks.resolve("serialize.get_value")))
     hooks.replace("responses.request_id", _request_id())
+
+
+def install_dispatcher() -> None:
+    """Before moto's dispatcher builds its first Flask app (server.py builds the dispatcher when first needed)."""
     hooks.replace("server.global_cors", True)

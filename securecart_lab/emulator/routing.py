@@ -14,6 +14,12 @@ from securecart_lab.emulator import extensions, hooks
 
 
 def install() -> None:
+    method_names = hooks.original("responses.method_names")
+    hooks.replace("responses.method_names", lru_cache(maxsize=None)(lambda cls: frozenset(method_names(cls))))
+
+
+def install_dispatcher() -> None:
+    """moto's dispatcher's own work, cached (server.py builds the dispatcher on the first request it serves)."""
     modules = tuple(hooks.original("server.moto_modules")())
     hooks.replace("server.moto_modules", lambda: modules)
 
@@ -27,6 +33,3 @@ def install() -> None:
         return moto_backend_for_host(dispatcher, host)
 
     hooks.replace("server.backend_for_host", lru_cache(maxsize=1024)(backend_for_host))
-
-    method_names = hooks.original("responses.method_names")
-    hooks.replace("responses.method_names", lru_cache(maxsize=None)(lambda cls: frozenset(method_names(cls))))

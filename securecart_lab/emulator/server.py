@@ -45,6 +45,24 @@ def _evaluate_role_sessions() -> None:
     hooks.replace("core.authorize_s3_request", load_then("authorize_s3_request"))
 
 
+class _Dispatcher:
+    """moto's dispatcher (and with it Flask), built on the first request that needs it: what direct.py serves,
+    the first answer (`sts get-caller-identity`) among it, never loads them."""
+
+    def __init__(self):
+        self._app = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if self._app is None:
+            with self._lock:
+                if self._app is None:
+                    routing.install_dispatcher()
+                    hotpath.install_dispatcher()
+                    self._app = hooks.resolve("server.dispatcher")(extensions.backend_app)
+        return self._app(environ, start_response)
+
+
 def build_app(host: str, port: int):
     """The WSGI app the server runs: moto's dispatcher (extensions loaded per service), wrapped in the kit's
     middlewares, outermost first."""
@@ -53,8 +71,8 @@ def build_app(host: str, port: int):
     hotpath.install()
     startup.install()
     _evaluate_role_sessions()
-    moto_app = hooks.resolve("server.dispatcher")(extensions.backend_app)
-    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(direct.Direct(aws_errors.Unhandled(moto_app)))))), port)
+    return guard.Guard(HealthMiddleware(S3WebsiteMiddleware(guard.NoCrossSite(accounts.Accounts(
+        direct.Direct(aws_errors.Unhandled(_Dispatcher())))))), port)
 
 
 MIN_THREADS = 32  # the pool grows when every thread is busy: a Lambda invoke can wait on calls back to the emulator

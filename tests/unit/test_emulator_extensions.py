@@ -31,7 +31,7 @@ def test_needs_names_moto_backends():
 def test_services_the_kit_adds_are_routed_to_its_own_apps():
     out = _run(
         "from securecart_lab.emulator import extensions, hooks, routing\n"
-        "routing.install()\n"
+        "routing.install_dispatcher()\n"
         "dispatcher = hooks.resolve('server.dispatcher')(lambda service: None)\n"
         "print(dispatcher.get_backend_for_host('schemas.eu-west-1.amazonaws.com'),\n"
         "      dispatcher.get_backend_for_host('events.us-east-1.amazonaws.com'))\n"
