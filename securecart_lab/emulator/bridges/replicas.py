@@ -4,7 +4,10 @@
 of the server that holds the source instance and starts it as a streaming standby in SECURECART_HOME/postgres/<id>
 on its own port. The replica is `creating` until the source's pg_stat_replication shows it streaming, then
 `available`. `promote_read_replica` promotes the real server; `reboot_db_instance` restarts it;
-`delete_db_instance` stops it and removes its data. A monitor thread publishes the real replay lag as the
+`delete_db_instance` stops it and removes its data. After its source fails over, `follow` waits for the replica to
+stream from the new primary, and rebuilds it only while it still is a standby of a source that runs: a promoted
+replica is a writer of its own, and a source that is down (lab 3's drill) leaves its replica available and lagging,
+as on RDS. A monitor thread publishes the real replay lag as the
 CloudWatch metric AWS/RDS ReplicaLag every MONITOR_SECONDS.
 
 Each DB instance is a server of its own (bridges/rds.py), so a replica copies exactly its source instance.
@@ -39,6 +42,12 @@ STREAMING_TIMEOUT = 60.0
 _lock = threading.RLock()
 _servers: dict[str, Any] = {}  # instance id -> PostgresServer, for every replica (promoted or not) this bridge started
 _stop = threading.Event()
+_instance_locks: dict[str, threading.Lock] = {}  # promotion, deletion and a follow thread's rebuild, one at a time
+
+
+def _instance_lock(instance_id: str) -> threading.Lock:
+    with _lock:
+        return _instance_locks.setdefault(instance_id, threading.Lock())
 
 
 def install() -> None:
@@ -101,11 +110,13 @@ def _drop_slot_everywhere(slot: str, instance_id: str) -> None:
 def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
     """on_delete for replicas: stop the server, drop its slot on the source, delete its data. A promoted replica
     holds data of its own: its folder is moved to dump_dir instead, as a final snapshot."""
-    server = handle.server
-    promoted = server.is_running() and not server.is_in_recovery()
-    server.stop(mode="fast")
+    with _instance_lock(handle.instance_id):
+        server = handle.server
+        promoted = server.is_running() and not server.is_in_recovery()
+        server.stop(mode="fast")
     with _lock:
         _servers.pop(handle.instance_id, None)
+        _instance_locks.pop(handle.instance_id, None)
     _drop_slot_everywhere(server.slot_name, handle.instance_id)
     if promoted:
         kept = dumps.new_folder(dump_dir, handle.instance_id) / "data"
@@ -116,32 +127,60 @@ def _remove_replica(handle: rds.DatabaseHandle, dump_dir: Path) -> None:
         LOG.info("RDS %s deleted: replica server stopped and %s removed", handle.instance_id, server.datadir)
 
 
+def _follows(replica_id: str, handle: rds.DatabaseHandle, source_server) -> bool:
+    """Is `handle` still the instance's replica, a standby of `source_server` (not promoted, not deleted)?
+    Read from its files, so it holds while the replica's server is down."""
+    return rds.lookup(replica_id) is handle and _standby_of(handle.server.datadir, source_server.port)
+
+
+def _source_runs(source_server) -> bool:
+    try:
+        return source_server.is_running() and not source_server.is_in_recovery()
+    except (LabError, psycopg.Error):
+        return False
+
+
 def follow(replica_id: str, source_server, timeout: float = 20.0) -> None:
     """After its source failed over (bridges/rds_status.py), a replica streams from the new primary on the same port
     once its WAL receiver retries. One that cannot follow the new timeline (it had received WAL the standby had not)
-    is rebuilt from the new primary, on its own port again, so its endpoint stays."""
+    is rebuilt from the new primary, on its own port again, so its endpoint stays. Nothing is rebuilt once the
+    replica was promoted or deleted, or while the source is down: the replica keeps serving reads, lagging."""
     handle = rds.lookup(replica_id)
     if handle is None:
         return
     slot = handle.server.slot_name
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not _stop.is_set():
+        if not _follows(replica_id, handle, source_server):
+            return
         try:
             if any(r["application_name"] == slot and r["state"] == "streaming" for r in source_server.replication_status()):
                 return
         except (LabError, psycopg.Error):
             pass
         time.sleep(0.2)
-    LOG.warning("RDS %s: the replica does not follow its source's new primary; rebuilding it", replica_id)
-    old = handle.server
-    if old.pid() is not None:
-        old.stop(mode="immediate")
-    shutil.rmtree(old.datadir, ignore_errors=True)
-    source_server.drop_replication_slot(slot)
-    new = source_server.create_replica(old.datadir, old.port, old.log_path)
-    handle.server = new
-    with _lock:
-        _servers[replica_id] = new
+    with _instance_lock(replica_id):  # a promotion or deletion either happened before this or waits for it
+        if _stop.is_set() or not _follows(replica_id, handle, source_server):
+            return
+        if not _source_runs(source_server):
+            LOG.warning("RDS %s: its source's server on port %s is down; the replica keeps serving reads, lagging, "
+                        "until it is back", replica_id, source_server.port)
+            return
+        LOG.warning("RDS %s: the replica does not follow its source's new primary; rebuilding it", replica_id)
+        old = handle.server
+        try:
+            if old.pid() is not None:
+                old.stop(mode="immediate")
+            shutil.rmtree(old.datadir, ignore_errors=True)
+            source_server.drop_replication_slot(slot)
+            new = source_server.create_replica(old.datadir, old.port, old.log_path)
+        except (LabError, psycopg.Error, OSError):
+            LOG.exception("RDS %s: could not rebuild the replica from its source on port %s; see %s",
+                          replica_id, source_server.port, old.log_path)
+            return
+        handle.server = new
+        with _lock:
+            _servers[replica_id] = new
 
 
 def _await_streaming(database, replica, source_server) -> None:
@@ -209,19 +248,20 @@ def _promote_read_replica(self, db_kwargs: dict[str, Any]):
     database = self.describe_db_instances(instance_id)[0]
     if not database.is_replica:
         raise _rds_error("InvalidDBInstanceState", f"DB instance {instance_id} is not a read replica.")
-    handle = rds.lookup(instance_id)
-    if handle is not None:
-        try:
-            handle.server.promote()
-        except LabError as exc:
-            raise _rds_error("InvalidDBInstanceState", f"The replica's PostgreSQL server could not be promoted: {exc.message}") from None
-        _drop_slot_everywhere(handle.server.slot_name, instance_id)
-    source = self.databases.get(database.source_db_instance_identifier or "")
-    if source is not None and instance_id in source.replicas:
-        source.remove_replica(database)
-    promoted = hooks.original("rds.promote_read_replica")(self, db_kwargs)
-    promoted.source_db_instance_identifier = None
-    promoted.status = "available"
+    with _instance_lock(instance_id):  # a follow thread (bridges/rds_status.py's failover) rebuilds no writer
+        handle = rds.lookup(instance_id)
+        if handle is not None:
+            try:
+                handle.server.promote()
+            except LabError as exc:
+                raise _rds_error("InvalidDBInstanceState", f"The replica's PostgreSQL server could not be promoted: {exc.message}") from None
+            _drop_slot_everywhere(handle.server.slot_name, instance_id)
+        source = self.databases.get(database.source_db_instance_identifier or "")
+        if source is not None and instance_id in source.replicas:
+            source.remove_replica(database)
+        promoted = hooks.original("rds.promote_read_replica")(self, db_kwargs)
+        promoted.source_db_instance_identifier = None
+        promoted.status = "available"
     LOG.info("RDS %s promoted: a standalone, writable instance", instance_id)
     return promoted
 
