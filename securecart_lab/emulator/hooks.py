@@ -295,6 +295,9 @@ HOOKS: dict[str, Hook] = {
         Hook("sqs.max_delay", _SQS, "MAXIMUM_MESSAGE_DELAY", "DelaySeconds limit"),
         Hook("sqs.invalid_parameter", "moto.sqs.exceptions", "InvalidParameterValue", "SQS parameter error"),
         Hook("sqs.receipt_handle_invalid", "moto.sqs.exceptions", "ReceiptHandleIsInvalid", "DeleteMessage error"),
+        Hook("sqs.response.receive_message", "moto.sqs.responses", "SQSResponse.receive_message",
+             "its errors for MaxNumberOfMessages and WaitTimeSeconds repeat themselves and give WaitTimeSeconds' limits "
+             "backwards, HTML-escaped"),
         Hook("sqs.queue.set_attributes", _SQS, "Queue._set_attributes",
              "int() of a numeric attribute: VisibilityTimeout=abc raised ValueError (a 500)"),
         Hook("sqs.invalid_attribute_value", "moto.sqs.exceptions", "InvalidAttributeValue",

@@ -9,7 +9,8 @@ queue; ReceiveMessage lists every visible message to return one; DeleteMessage w
 random.choice, and every clock reading built two datetimes. The kit reads the one attribute it needs, remembers when each deduplication id was last accepted (the
 queue is walked only when a message repeats a recent id), walks the queue lazily with one clock reading, and deletes
 by position. A queue attribute AWS refuses (`VisibilityTimeout=abc` or `99999`, a RedrivePolicy that is not JSON) answers AWS's
-InvalidAttributeValue, where moto raised (a 500) or accepted it.
+InvalidAttributeValue, where moto raised (a 500) or accepted it; a standard queue named `.fifo` is refused; and
+ReceiveMessage's limits are stated as AWS states them.
 """
 
 from __future__ import annotations
@@ -189,6 +190,11 @@ def _set_attributes(original):
     invalid = hooks.resolve("sqs.invalid_attribute_value")
 
     def set_attributes(self, attributes, *args, **kwargs):
+        fifo = attributes.get("FifoQueue")
+        if fifo is not None and str(fifo).lower() != "true" and getattr(self, "name", "").endswith(".fifo"):
+            # AWS: a standard queue's name cannot end in .fifo (moto made a standard queue "orders.fifo")
+            raise _moto.InvalidParameterValue(
+                "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
         for name, (low, high) in _RANGES.items():
             value = attributes.get(name)
             if value is None:
@@ -209,7 +215,31 @@ def _set_attributes(original):
     return set_attributes
 
 
+def _receive_message(original):
+    """moto's errors read "An error occurred (InvalidParameterValue) when calling the ReceiveMessage operation: An
+    error occurred (...) ... must be &lt;= 0 and &gt;= 20": AWS's say the value and the limits once."""
+    limits = {"MaxNumberOfMessages": (1, 10, "Must be between 1 and 10, if provided."),
+              "WaitTimeSeconds": (0, 20, "Must be >= 0 and <= 20, if provided.")}
+
+    def receive_message(self):
+        for name, (low, high, reason) in limits.items():
+            value = self._get_param(name)
+            if value is None or isinstance(value, bool):
+                continue
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                continue  # not a number: a malformed request (validation.py answers it)
+            if not low <= number <= high:
+                raise _moto.InvalidParameterValue(
+                    f"Value {value} for parameter {name} is invalid. Reason: {reason}")
+        return original(self)
+
+    return receive_message
+
+
 def install() -> None:
+    hooks.replace("sqs.response.receive_message", _receive_message(hooks.original("sqs.response.receive_message")))
     hooks.replace("sqs.queue.set_attributes", _set_attributes(hooks.original("sqs.queue.set_attributes")))
     _moto.clock = _clock_ms
     _moto.Message = hooks.resolve("sqs.message")

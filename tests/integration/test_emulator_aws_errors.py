@@ -226,3 +226,19 @@ def test_a_log_group_identifier_names_that_group(emulator):
     assert (code, message) == ("ResourceNotFoundException", "The specified log group does not exist.")
     code, message, _ = _code(lambda: logs.get_log_events(logGroupName="/aws-errors/first", logStreamName="nope"))
     assert (code, message) == ("ResourceNotFoundException", "The specified log stream does not exist.")
+
+
+def test_receive_message_limits_and_fifo_names_answer_as_aws(emulator):
+    sqs = client(emulator, "sqs")
+    url = sqs.create_queue(QueueName="aws-errors-receive")["QueueUrl"]
+    code, message, _ = _code(lambda: sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=20))
+    assert (code, message) == ("InvalidParameterValue", "Value 20 for parameter MaxNumberOfMessages is invalid. "
+                                                        "Reason: Must be between 1 and 10, if provided.")
+    code, message, _ = _code(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=30))
+    assert (code, message) == ("InvalidParameterValue", "Value 30 for parameter WaitTimeSeconds is invalid. "
+                                                        "Reason: Must be >= 0 and <= 20, if provided.")
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages") is None
+    # A standard queue may not be named .fifo (it became one, which a FIFO producer then misused).
+    code, _, _ = _code(lambda: sqs.create_queue(QueueName="aws-errors-orders.fifo"))
+    assert code == "InvalidParameterValue"
+    assert sqs.create_queue(QueueName="aws-errors-orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
