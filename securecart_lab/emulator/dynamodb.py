@@ -1,4 +1,5 @@
-"""DynamoDB Query that stays fast as a table fills; UpdateItem with an undefined #name answers AWS's error.
+"""DynamoDB Query that stays fast as a table fills; UpdateItem with an undefined #name, and GetItem/DeleteItem with
+a key of the wrong type or missing a key attribute, answer AWS's ValidationException.
 
 moto 5.2's Table.query (on the table, not an index) sorts every item of the table by key, comparing DynamoType
 values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
@@ -90,6 +91,26 @@ def _placeholders(node) -> list[str]:
     return found
 
 
+def _keys_value(original):
+    """GetItem/DeleteItem: `{"orderId": {"N": "1"}}` for a string key found nothing (GetItem answered {}, DeleteItem
+    succeeded), and a missing key attribute said "Validation Exception"; AWS answers "The provided key element does
+    not match the schema" for both."""
+    mismatch = hooks.resolve("dynamodb.key_mismatch")
+
+    def get_keys_value(self, table, keys):
+        types = {a["AttributeName"]: a["AttributeType"] for a in table.attr or ()}
+        for name in (table.hash_key_attr, table.range_key_attr):
+            if not name:
+                continue
+            value = keys.get(name)
+            if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) != types.get(name, next(iter(value))):
+                raise mismatch()
+        return original(self, table, keys)
+
+    return get_keys_value
+
+
 def install() -> None:
+    hooks.replace("dynamodb.keys_value", _keys_value(hooks.original("dynamodb.keys_value")))
     hooks.replace("dynamodb.table.query", _query(hooks.original("dynamodb.table.query")))
     hooks.replace("dynamodb.overlapping_paths", _names_defined_first(hooks.original("dynamodb.overlapping_paths")))

@@ -312,6 +312,11 @@ HOOKS: dict[str, Hook] = {
         # DynamoDB Query that stays fast as a table fills (dynamodb.py).
         Hook("dynamodb.table.query", "moto.dynamodb.models.table", "Table.query",
              "sorts every item of the table by key per Query, to keep one partition's (or, for an index, to sort again)"),
+        Hook("dynamodb.keys_value", "moto.dynamodb.models", "DynamoDBBackend.get_keys_value",
+             "GetItem/DeleteItem's key: a key of the wrong type found nothing (an N for an S key), a missing one said "
+             "'Validation Exception'"),
+        Hook("dynamodb.key_mismatch", "moto.dynamodb.exceptions", "ProvidedKeyDoesNotExist",
+             "'The provided key element does not match the schema'"),
         Hook("dynamodb.overlapping_paths", "moto.dynamodb.parsing.validators",
              "OverlappingPathsValidator.check_for_overlapping_paths",
              "reads ExpressionAttributeNames before they are checked: an undefined #name raised KeyError (a 500)"),

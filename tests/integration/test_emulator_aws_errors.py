@@ -242,3 +242,17 @@ def test_receive_message_limits_and_fifo_names_answer_as_aws(emulator):
     code, _, _ = _code(lambda: sqs.create_queue(QueueName="aws-errors-orders.fifo"))
     assert code == "InvalidParameterValue"
     assert sqs.create_queue(QueueName="aws-errors-orders.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+
+
+def test_a_key_of_the_wrong_type_or_missing_does_not_match_the_schema(emulator):
+    dynamodb = client(emulator, "dynamodb")
+    dynamodb.create_table(TableName="aws-errors-keys", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    dynamodb.put_item(TableName="aws-errors-keys", Item={"id": {"S": "1"}})
+    for key in ({"id": {"N": "1"}}, {}, {"other": {"S": "1"}}):
+        for call in (dynamodb.get_item, dynamodb.delete_item):
+            code, message, _ = _code(lambda: call(TableName="aws-errors-keys", Key=key))
+            assert (code, message) == ("ValidationException", "The provided key element does not match the schema"), \
+                (call, key)
+    assert dynamodb.get_item(TableName="aws-errors-keys", Key={"id": {"S": "1"}})["Item"] == {"id": {"S": "1"}}
