@@ -189,12 +189,14 @@ def state_machine_arn(ctx) -> str:
 def deploy(ctx, source: Path) -> list[str]:
     """Apply source/template.yaml to stack securecart-lab04 (parameters from source/parameters.json and
     --parameter). With ctx.preview, only show the change set."""
-    lines = _deploy_security(ctx, source)
     path = source / TEMPLATE
     stacks.load_template(path, ctx.lab.number)
     body = path.read_text(encoding="utf-8")
-    lines += stacks.apply(ctx.aws("cloudformation"), STACK, path, body,
-                          parameters=stacks.read_parameters(source, ctx.parameters), preview=ctx.preview)
+    parameters = stacks.read_parameters(source, ctx.parameters)
+    if not ctx.preview:  # a template CloudFormation rejects stops the deploy before security.yaml changes anything
+        stacks.check(ctx.aws("cloudformation"), STACK, path, body, parameters)
+    lines = _deploy_security(ctx, source)
+    lines += stacks.apply(ctx.aws("cloudformation"), STACK, path, body, parameters=parameters, preview=ctx.preview)
     if ctx.preview:
         return lines
     return lines + [f"Place an order: {PLACE_ORDER}"]

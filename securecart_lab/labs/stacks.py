@@ -223,6 +223,19 @@ def _problems(path: Path, message: str) -> list[str]:
     return lines
 
 
+def _rejected(path: Path, exc: ClientError) -> DeployError:
+    problems = _problems(path, exc.response["Error"].get("Message", str(exc)))
+    return DeployError(f"CloudFormation rejected {path} ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
+                       "nothing was changed:\n  " + "\n  ".join(problems), "Fix the template and run deploy again.")
+
+
+def check(cf, name: str, path: Path, body: str, parameters: dict[str, str] | None = None) -> None:
+    """The change set `body` would make, made and dropped (apply's preview): DeployError naming every problem
+    CloudFormation rejects. For a lab that applies several templates, so that a bad later one stops the deploy
+    before an earlier one changes anything (ValidateTemplate, like AWS's, checks only the format)."""
+    apply(cf, name, path, body, parameters, preview=True)
+
+
 def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | None = None, preview: bool = False,
           guard: Callable[[list[dict]], None] | None = None) -> list[str]:
     """Apply `body` (the template read from `path`) to stack `name` through a change set; with `preview`, only
@@ -255,10 +268,7 @@ def apply(cf, name: str, path: Path, body: str, parameters: dict[str, str] | Non
                                        ChangeSetType=kind, Capabilities=CAPABILITIES,
                                        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
     except ClientError as exc:
-        problems = _problems(path, exc.response["Error"].get("Message", str(exc)))
-        raise DeployError(f"CloudFormation rejected {path} ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
-                          "nothing was changed:\n  " + "\n  ".join(problems),
-                          "Fix the template and run deploy again.") from None
+        raise _rejected(path, exc) from None
     change_set = cf.describe_change_set(ChangeSetName=created["Id"])
     plan = Plan([c["ResourceChange"] for c in change_set.get("Changes") or []], _warnings(cf, path, created["Id"]))
     lines = [f"{TEMPLATE_WARNING} {w}" for w in plan.warnings]

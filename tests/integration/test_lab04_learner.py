@@ -109,3 +109,23 @@ def test_a_rule_role_that_cannot_start_the_workflow_fails_fraud_routing_and_says
     assert outcome.status == FAIL
     assert "EventBridge could not start the workflow" in outcome.message, outcome.message
     assert "FailedInvocations rose by 3" in outcome.message and "states:StartExecution" in outcome.message
+
+
+def test_a_template_cloudformation_rejects_changes_neither_account(lab4, variant, engine):
+    service.deploy(lab4, 4, source=LAB.solution_dir)
+    log_group = "/securecart/learner-added"
+    folder = variant(
+        template={"\nResources:\n": "\nResources:\n  Broken:\n    Type: AWS::SQS::Queue\n    Properties:\n"
+                                    "      VisibilityTimout: 5\n"},
+        security={"\nResources:\n": f"\nResources:\n  LearnerLog:\n    Type: AWS::Logs::LogGroup\n    Properties:\n"
+                                    f"      LogGroupName: {log_group}\n"})
+    with pytest.raises(DeployError) as raised:
+        service.deploy(lab4, 4, source=folder)
+    assert "template.yaml" in raised.value.message and "nothing was changed" in raised.value.message
+    assert "VisibilityTimout" in raised.value.message, raised.value.message
+    # security.yaml is deployed first: it was applied although template.yaml was refused (the log group existed)
+    from securecart_lab import aws as aws_clients
+    from securecart_lab.config import SECURITY_ACCOUNT_ID
+
+    security_logs = aws_clients.client("logs", engine.endpoint_url, SECURITY_ACCOUNT_ID)
+    assert security_logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"] == []
