@@ -167,3 +167,43 @@ def test_a_promoted_replica_of_a_multi_az_instance_does_not_wait_for_its_sources
             conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-promoted', 'm@example.com', 1)")
     finally:
         rds.delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
+
+
+def test_a_replica_promoted_before_it_follows_its_failed_over_source_keeps_its_data(aws, settings, ident):
+    """A CI flake of lab 3's reset, end to end through the API (test_replica_follow.py calls the thread itself):
+    after a failover the kit waits up to 20 s for each replica to stream from the new primary and rebuilt one that
+    did not. A replica promoted before it did (the drill promotes it right after chaos primary-down) never streams:
+    the promoted writer was stopped and its data dir deleted, and its final snapshot failed with 'could not be
+    snapshotted (pg_dump failed): ... not an initialised data directory'. Forced order: fail over, promote, stop
+    the source."""
+    rds = aws("rds")
+    create(rds, ident, multi_az=True)
+    replica = f"{ident}-r"
+    rds.create_db_instance_read_replica(DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=ident)
+    log = settings.logs_dir / "emulator.log"
+    try:
+        wait_status(rds, replica, "available")
+        rds.reboot_db_instance(DBInstanceIdentifier=ident, ForceFailover=True)  # answers once it has failed over
+        rds.promote_read_replica(DBInstanceIdentifier=replica)  # before its WAL receiver retried: it never streams
+        found = wait_status(rds, replica, "available")
+        rds.stop_db_instance(DBInstanceIdentifier=ident)  # the source goes down too, as in the drill
+        # The follow of the failover decides about the replica: it leaves a promoted one alone (was: after 20 s it
+        # stopped it and deleted its data dir).
+        left, rebuilt = f"RDS {replica}: promoted or deleted since", f"RDS {replica}: the replica does not follow"
+        deadline = time.monotonic() + 40
+        while not any(left in line or rebuilt in line for line in log.read_text().splitlines()):
+            assert time.monotonic() < deadline, f"no decision about {replica} after the failover of {ident}"
+            time.sleep(0.1)
+        assert rebuilt not in log.read_text()
+        with psycopg.connect(host="127.0.0.1", port=found["Endpoint"]["Port"], dbname="shop", user="postgres",
+                             password=PASSWORD, connect_timeout=5) as conn:
+            conn.execute("INSERT INTO orders (id, customer_email, total_cents) VALUES ('ord-kept', 'm@example.com', 1)")
+        snapshot = f"{replica}-final"
+        rds.delete_db_instance(DBInstanceIdentifier=replica, FinalDBSnapshotIdentifier=snapshot)
+        assert rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]["Status"] == "available"
+        rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot)
+    finally:
+        try:
+            rds.delete_db_instance(DBInstanceIdentifier=replica, SkipFinalSnapshot=True)
+        except ClientError:
+            pass

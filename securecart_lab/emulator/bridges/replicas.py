@@ -140,6 +140,10 @@ def _source_runs(source_server) -> bool:
         return False
 
 
+def _left_alone(replica_id: str) -> None:
+    LOG.info("RDS %s: promoted or deleted since its source failed over; it follows nothing any more", replica_id)
+
+
 def follow(replica_id: str, source_server, timeout: float = 20.0) -> None:
     """After its source failed over (bridges/rds_status.py), a replica streams from the new primary on the same port
     once its WAL receiver retries. One that cannot follow the new timeline (it had received WAL the standby had not)
@@ -152,6 +156,7 @@ def follow(replica_id: str, source_server, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not _stop.is_set():
         if not _follows(replica_id, handle, source_server):
+            _left_alone(replica_id)
             return
         try:
             if any(r["application_name"] == slot and r["state"] == "streaming" for r in source_server.replication_status()):
@@ -160,7 +165,10 @@ def follow(replica_id: str, source_server, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.2)
     with _instance_lock(replica_id):  # a promotion or deletion either happened before this or waits for it
-        if _stop.is_set() or not _follows(replica_id, handle, source_server):
+        if _stop.is_set():
+            return
+        if not _follows(replica_id, handle, source_server):
+            _left_alone(replica_id)
             return
         if not _source_runs(source_server):
             LOG.warning("RDS %s: its source's server on port %s is down; the replica keeps serving reads, lagging, "
