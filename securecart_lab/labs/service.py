@@ -224,6 +224,9 @@ def solve(settings: Settings, number) -> SolveResult:
     return SolveResult(lab, applied, copy, backup)
 
 
+RUNNING_TIMEOUT = 10.0  # seconds an engine that runs may take to answer its health check under load
+
+
 def reset(settings: Settings, number, environment: bool = False) -> tuple[Lab, Path | None, list[str]]:
     """Back up the learner's files with a timestamp, restore the starter, and deploy it if the engine runs.
 
@@ -236,6 +239,9 @@ def reset(settings: Settings, number, environment: bool = False) -> tuple[Lab, P
     ctx = context(settings, lab)
     provisioner = lab.provisioner()
     applied: list[str] = []
+    # Asked once, and patiently: a busy engine that missed a 1 s answer between the two decisions below reset the files
+    # without the before_reset guard, then deployed over what runs.
+    running = environment or ctx.engine.health(timeout=RUNNING_TIMEOUT) is not None
     if environment:
         ctx.engine.up()
         ensure_prerequisites(ctx, with_prereqs=True, confirm=None)
@@ -249,10 +255,10 @@ def reset(settings: Settings, number, environment: bool = False) -> tuple[Lab, P
             before = dumps.listing(settings)
             applied += list(teardown(ctx) or [])
             applied += _dumped_since(ctx, before)
-    elif ctx.engine.health() is not None and getattr(provisioner, "before_reset", None) is not None:
+    elif running and getattr(provisioner, "before_reset", None) is not None:
         provisioner.before_reset(ctx)
     saved = workspace.reset(settings.workspace, lab)
-    if ctx.engine.health() is not None:
+    if running:
         provisioner.provision(ctx)
         applied += _deploy(ctx, ctx.workspace)
         state.load(settings).record(lab.number, **_deployed_workspace(ctx))
