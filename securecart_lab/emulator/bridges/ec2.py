@@ -256,6 +256,9 @@ def _instance_stop(self):
 
 def _instance_terminate(self):
     previous = hooks.original("ec2.instance.terminate")(self)
+    why = getattr(self, "_kit_termination", None)
+    if why is not None:  # the kit's reason (_terminate), before anything slower: moto has just set a user's shutdown
+        self._reason, self.state_reason = why
     _stop_app(self.id)
     # However it ends (the API, an instance refresh, the reconciler), a terminated instance leaves its target groups,
     # as Auto Scaling deregisters it on AWS: a stale target would keep the group from ever being all healthy.
@@ -386,9 +389,13 @@ def _forget_instance(instance_id: str, ec2) -> None:
 
 
 def _terminate(instance, reason: str) -> None:
+    """Terminate with Server.InternalError and the reason, which DescribeInstances shows from the moment the state
+    says terminated (set after moto's terminate, a describe meanwhile saw no reason or a user's shutdown)."""
+    text = f"Server.InternalError: {reason}"
+    state_reason = hooks.resolve("ec2.state_reason")(text, "Server.InternalError")
+    instance.state_reason = state_reason
+    instance._kit_termination = (text, state_reason)
     instance.terminate()
-    instance._reason = f"Server.InternalError: {reason}"
-    instance.state_reason = hooks.resolve("ec2.state_reason")(f"Server.InternalError: {reason}", "Server.InternalError")
 
 
 def reconcile() -> None:
