@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 import subprocess
 import tempfile
@@ -129,3 +130,10 @@ def wait_for(predicate, timeout: float = 20, what: str = "condition"):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn for a CLI a test interrupts with SIGINT: SIGINT's default disposition, as a terminal's foreground
+    job has it. A suite run as a background job (`pytest &`, `bash -c '...' &`) starts every child with SIGINT
+    ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from emulator_fixture import ctrl_c_reaches_it
+
 pytestmark = pytest.mark.integration
 
 COURSE = Path(__file__).resolve().parents[1] / "fixtures" / "course"
@@ -164,7 +166,8 @@ def test_check_watch_redeploys_and_rechecks_on_save(cli, course, tmp_path):
     log = tmp_path / "watch.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "securecart_lab", "check", "1", "--watch"], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ}, start_new_session=True)
+                                stderr=subprocess.STDOUT, env={**os.environ}, start_new_session=True,
+                                preexec_fn=ctrl_c_reaches_it)
 
     def wait_for(text, count=1, timeout=30):
         deadline = time.monotonic() + timeout

@@ -24,6 +24,8 @@ from securecart_lab import config
 from securecart_lab.errors import DeployError
 from securecart_lab.labs import stacks
 
+from emulator_fixture import ctrl_c_reaches_it
+
 pytestmark = pytest.mark.integration
 STACK = "securecart-lab02"
 
@@ -366,7 +368,7 @@ def test_sigint_during_a_deploy_leaves_the_old_or_the_new_state(lab2, variant, s
     shutil.copy(folder / "template.yaml", workspace / "template.yaml")
     cf = lab2.aws("cloudformation")
     process = subprocess.Popen([sys.executable, "-m", "securecart_lab", "deploy", "2"], env=os.environ.copy(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=ctrl_c_reaches_it)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         if cf.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "UPDATE_IN_PROGRESS":

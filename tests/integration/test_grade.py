@@ -18,6 +18,8 @@ import pytest
 from securecart_lab.grading.runner import processes_of
 from securecart_lab.ports import port_owner
 
+from emulator_fixture import ctrl_c_reaches_it
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,7 +195,7 @@ def test_ctrl_c_stops_every_environment(instructor, tmp_path):
     workers_before = set(_lambda_workers())
     proc = subprocess.Popen([sys.executable, "-m", "securecart_lab", "grade", str(klass), "--jobs", "2",
                              "--out", str(tmp_path / "grades")], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     try:
         root = None
         deadline = time.monotonic() + 60
