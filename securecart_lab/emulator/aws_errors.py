@@ -44,10 +44,10 @@ def json_error(code: str, message: str, status: int = 400):
 def error_response(service: str, request, code: str, message: str, status: int):
     from werkzeug.wrappers import Response
 
-    request_id = str(uuid.uuid4())
-    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code}
     if _json(service, request):
         return json_error(code, message, status)
+    request_id = str(uuid.uuid4())
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code}
     if service == "ec2":
         body = (f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
                 f"</Errors><RequestID>{request_id}</RequestID></Response>")
@@ -70,7 +70,7 @@ def answer(service: str, request, exc: Exception):
     action = _action(request)
     if isinstance(exc, OperationNotFoundError):  # an action the service's API does not have at all
         if _json(service, request):
-            return error_response(service, request, "UnknownOperationException", f"{action} is not an operation of {service}", 400)
+            return json_error("UnknownOperationException", f"{action} is not an operation of {service}")
         return error_response(service, request, "InvalidAction",
                               f"Could not find operation {action} for version {request.values.get('Version', '')}", 400)
     if isinstance(exc, HTTPException):
@@ -116,9 +116,6 @@ def install(app, service: str) -> None:
     app.register_error_handler(Exception, lambda exc: answer(service, request, exc))
 
 
-UNHANDLED = "securecart.unhandled"
-
-
 class Unhandled:
     """WSGI middleware around moto's dispatcher: an exception that escapes it before any Flask app runs (moto could
     not tell which service a request is for, e.g. a credential scope naming no service) answers InternalFailure in
@@ -134,7 +131,6 @@ class Unhandled:
             from securecart_lab.emulator import guard
 
             LOG.exception("a request failed in moto's dispatcher")
-            environ[UNHANDLED] = True  # direct.Direct: the service's app was not built
             return guard.refuse(environ, start_response, status="500 Internal Server Error",
                                 codes=("InternalFailure", "InternalFailure", "InternalError"),
                                 message=f"The securecart-lab emulator could not serve this request: "

@@ -5,8 +5,9 @@ moto 5.2's Table.query (on the table, not an index) sorts every item of the tabl
 values that rebuild a Decimal at each comparison, then keeps the partition's items: 0.3 s per Query at 5,000 items.
 The kit hands moto's own query the one partition it reads (a dict lookup), so key conditions, filters, Limit,
 ExclusiveStartKey, ScanIndexForward and projections stay moto's; a sort key condition of equality (`sk = :v`, the
-Query of one item) gets that item alone, as a table's key lookup does, instead of every item of the partition. An index query reads every item, as moto's does,
-but unsorted: moto sorts what it keeps by the index's keys and then the table's, a total order.
+Query of one item) gets that item alone, as a table's key lookup does, instead of every item of the partition.
+An index query reads every item, as moto's does, but unsorted: moto sorts what it keeps by the index's keys and then
+the table's, a total order.
 """
 
 from __future__ import annotations
